@@ -1,0 +1,647 @@
+"""The embedded SQLite store: sessions, cells, values, files, checks, environments.
+
+One file per project folder (``.repro/repro.sqlite`` beside the notebook by default). The kernel
+writes it; the server extension, the panel, export and verify read it. WAL mode lets readers work
+while the kernel writes. A file that is not a readable SQLite database is moved aside (never
+deleted) and a new one is created, with a warning.
+
+The schema is versioned with ``PRAGMA user_version`` and upgraded by the ordered ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import ReproWarning, StoreError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STORE_ENV",
+    "Store",
+    "content_hash",
+    "resolve_store_path",
+]
+
+STORE_ENV = "REPRO_NB_STORE"
+STORE_DIRNAME = ".repro"
+STORE_FILENAME = "repro.sqlite"
+
+# Each entry upgrades the schema by one version; never edit a released entry, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+    CREATE TABLE environments (
+        id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, data TEXT NOT NULL, captured_at REAL
+    );
+    CREATE TABLE git_states (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        run_uuid TEXT NOT NULL UNIQUE,
+        notebook TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'interactive',
+        started REAL NOT NULL,
+        ended REAL,
+        seed TEXT,
+        capture INTEGER NOT NULL DEFAULT 1,
+        environment_id INTEGER REFERENCES environments(id),
+        git_id INTEGER REFERENCES git_states(id),
+        hostname TEXT,
+        label TEXT
+    );
+    CREATE INDEX sessions_notebook ON sessions(notebook, started);
+    CREATE TABLE cells (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        cell_id TEXT,
+        cell_index INTEGER,
+        execution_count INTEGER,
+        source_hash TEXT NOT NULL,
+        source TEXT,
+        started REAL NOT NULL,
+        duration REAL,
+        status TEXT NOT NULL,
+        error_name TEXT,
+        error_value TEXT,
+        rng TEXT,
+        warnings TEXT
+    );
+    CREATE INDEX cells_session ON cells(session_id, id);
+    CREATE TABLE "values" (
+        id INTEGER PRIMARY KEY,
+        cell_row INTEGER NOT NULL REFERENCES cells(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        type TEXT,
+        shape TEXT,
+        dtype TEXT,
+        size INTEGER,
+        hash TEXT,
+        partial INTEGER NOT NULL DEFAULT 0,
+        note TEXT
+    );
+    CREATE INDEX values_cell ON "values"(cell_row);
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        cell_row INTEGER NOT NULL REFERENCES cells(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        size INTEGER,
+        mtime_ns INTEGER,
+        sha256 TEXT
+    );
+    CREATE INDEX files_cell ON files(cell_row);
+    CREATE TABLE checks (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        cell_row INTEGER REFERENCES cells(id) ON DELETE SET NULL,
+        name TEXT NOT NULL,
+        value TEXT,
+        rtol REAL,
+        atol REAL,
+        equal_nan INTEGER NOT NULL DEFAULT 0,
+        passed INTEGER,
+        expected TEXT,
+        detail TEXT,
+        created REAL NOT NULL
+    );
+    CREATE INDEX checks_session ON checks(session_id, name);
+    CREATE TABLE baselines (notebook TEXT PRIMARY KEY, session_id INTEGER NOT NULL);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_CELL_COLUMNS = (
+    "id, session_id, cell_id, cell_index, execution_count, source_hash, source, started, "
+    "duration, status, error_name, error_value, rng, warnings"
+)
+_SESSION_COLUMNS = (
+    "id, run_uuid, notebook, kind, started, ended, seed, capture, environment_id, git_id, "
+    "hostname, label"
+)
+
+
+def content_hash(data: Any) -> str:
+    """Return the sha256 of ``data`` as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resolve_store_path(notebook: str | os.PathLike[str] | None = None) -> Path:
+    """Return where the store for ``notebook`` lives.
+
+    Parameters
+    ----------
+    notebook
+        Path of the notebook, or ``None`` outside a notebook (scripts).
+
+    Returns
+    -------
+    Path
+        ``$REPRO_NB_STORE`` when set, else ``.repro/repro.sqlite`` beside the notebook,
+        else ``.repro/repro.sqlite`` in the current directory.
+    """
+    override = os.environ.get(STORE_ENV)
+    if override:
+        return Path(override).expanduser()
+    if notebook:
+        return Path(notebook).expanduser().resolve().parent / STORE_DIRNAME / STORE_FILENAME
+    return Path.cwd() / STORE_DIRNAME / STORE_FILENAME
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class Store:
+    """A repro_nb SQLite store.
+
+    Parameters
+    ----------
+    path
+        The database file; its folder is created when missing.
+    readonly
+        Open without creating or migrating (for the server extension and reports).
+
+    Notes
+    -----
+    One connection is shared by the threads of a process under a lock (the kernel writes from its
+    main thread; the panel may read from a comm thread). Rows come back as plain ``dict``\\ s.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self.moved_aside: Path | None = None
+        self._conn = self._open()
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def for_notebook(cls, notebook: str | os.PathLike[str] | None, **kwargs: Any) -> Store:
+        """Open the store that belongs to ``notebook`` (see :func:`resolve_store_path`)."""
+        return cls(resolve_store_path(notebook), **kwargs)
+
+    @property
+    def root(self) -> Path:
+        """The project folder notebook keys are relative to (the parent of ``.repro/``)."""
+        parent = self.path.resolve().parent
+        return parent.parent if parent.name == STORE_DIRNAME else parent
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=10, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        if self.readonly and not self.path.exists():
+            raise StoreError(
+                f"No repro_nb store at {self.path}: run the notebook with capture on first "
+                "(%load_ext repro_nb, %repro_snapshot on)."
+            )
+        if not self.readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot create the store folder {self.path.parent}: {exc.strerror}. "
+                    f"Set {STORE_ENV} to a writable file."
+                ) from exc
+        try:
+            conn = self._connect()
+            self._prepare(conn)
+            return conn
+        except sqlite3.DatabaseError as exc:
+            if self.readonly or not _looks_corrupt(exc):
+                raise StoreError(f"Cannot open the store {self.path}: {exc}.") from exc
+            self._move_aside(exc)
+            conn = self._connect()
+            self._prepare(conn)
+            return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA busy_timeout = 10000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        # Touch the schema so a garbage file fails here, not on the first write.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The store {self.path} has schema version {version}, newer than this repro_nb "
+                f"understands ({SCHEMA_VERSION}). Upgrade repro_nb, or set {STORE_ENV} to another file."
+            )
+        if self.readonly:
+            if version < SCHEMA_VERSION:
+                raise StoreError(
+                    f"The store {self.path} has schema version {version}; open it once from a kernel "
+                    "(or `repro-nb runs`) to upgrade it."
+                )
+            return
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across app crashes
+        conn.execute("PRAGMA foreign_keys = ON")
+        for number in range(version, SCHEMA_VERSION):
+            with conn:
+                conn.executescript(MIGRATIONS[number])
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(number + 1),),
+                )
+
+    def _move_aside(self, exc: Exception) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            n += 1
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                src.replace(Path(f"{target}{suffix}"))
+        self.moved_aside = target
+        warnings.warn(
+            f"repro_nb: the store {self.path} was unreadable ({exc}); it was moved to "
+            f"{target.name} and a new store was created. Nothing was deleted.",
+            ReproWarning,
+            stacklevel=3,
+        )
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            try:
+                self._conn.close()
+            except sqlite3.Error:  # already closed
+                pass
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # ----------------------------------------------------------------- helpers
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run statements in one transaction under the store's lock."""
+        with self._lock, self._conn:
+            yield self._conn
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+        """Run a read query and return rows as dicts."""
+        with self._lock:
+            return [dict(row) for row in self._conn.execute(sql, params)]
+
+    def notebook_key(self, notebook: str | os.PathLike[str]) -> str:
+        """Return how ``notebook`` is named in this store.
+
+        Paths inside the project folder are stored relative to it (posix separators), so that a
+        project can move; others stay absolute.
+        """
+        path = Path(notebook).expanduser()
+        if not path.is_absolute():
+            path = Path.cwd() / path
+        path = Path(os.path.normpath(path))
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    # ----------------------------------------------------------------- writes
+    def add_environment(self, env: Mapping[str, Any]) -> int:
+        """Store an environment (deduplicated by content) and return its id."""
+        stable = {k: v for k, v in env.items() if k not in ("captured_at", "imported")}
+        digest = content_hash(stable)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM environments WHERE hash = ?", (digest,)).fetchone()
+            if row:
+                return int(row[0])
+            cur = conn.execute(
+                "INSERT INTO environments(hash, data, captured_at) VALUES (?, ?, ?)",
+                (digest, _dumps(dict(env)), env.get("captured_at", time.time())),
+            )
+            return int(cur.lastrowid or 0)
+
+    def add_git_state(self, git: Mapping[str, Any]) -> int:
+        """Store a git state (deduplicated by content) and return its id."""
+        digest = content_hash(git)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM git_states WHERE hash = ?", (digest,)).fetchone()
+            if row:
+                return int(row[0])
+            cur = conn.execute(
+                "INSERT INTO git_states(hash, data) VALUES (?, ?)", (digest, _dumps(dict(git)))
+            )
+            return int(cur.lastrowid or 0)
+
+    def start_session(
+        self,
+        notebook: str,
+        *,
+        kind: str = "interactive",
+        seed: Mapping[str, Any] | None = None,
+        capture: bool = True,
+        environment_id: int | None = None,
+        git_id: int | None = None,
+        label: str | None = None,
+        run_uuid: str | None = None,
+        started: float | None = None,
+    ) -> int:
+        """Record the start of a run (one kernel session of one notebook) and return its id."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO sessions(run_uuid, notebook, kind, started, seed, capture, "
+                "environment_id, git_id, hostname, label) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_uuid or uuid.uuid4().hex,
+                    notebook,
+                    kind,
+                    time.time() if started is None else started,
+                    _dumps(seed),
+                    int(capture),
+                    environment_id,
+                    git_id,
+                    os.uname().nodename if hasattr(os, "uname") else None,
+                    label,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    _SESSION_FIELDS = frozenset(
+        {"notebook", "kind", "ended", "seed", "capture", "environment_id", "git_id", "label"}
+    )
+
+    def update_session(self, session_id: int, **fields: Any) -> None:
+        """Update columns of a session (``seed``, ``capture``, ``environment_id``, ``git_id``...)."""
+        unknown = set(fields) - self._SESSION_FIELDS
+        if unknown:
+            raise StoreError(f"Unknown session fields {sorted(unknown)}; use {sorted(self._SESSION_FIELDS)}.")
+        if not fields:
+            return
+        values = [_dumps(v) if k == "seed" else (int(v) if k == "capture" else v) for k, v in fields.items()]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE sessions SET {assignments} WHERE id = ?", (*values, session_id))
+
+    def add_cell(
+        self,
+        session_id: int,
+        *,
+        source_hash: str,
+        started: float,
+        status: str,
+        cell_id: str | None = None,
+        cell_index: int | None = None,
+        execution_count: int | None = None,
+        source: str | None = None,
+        duration: float | None = None,
+        error_name: str | None = None,
+        error_value: str | None = None,
+        rng: Mapping[str, str] | None = None,
+        warnings: Sequence[str] | None = None,
+        values: Iterable[Mapping[str, Any]] = (),
+        files: Iterable[Mapping[str, Any]] = (),
+    ) -> int:
+        """Record one executed cell with its changed values and files; return the row id.
+
+        ``values`` items carry the :class:`~repro_nb.capture.variables.ValueHash` fields plus
+        ``name``; ``files`` items the :class:`~repro_nb.capture.files.FileRecord` fields.
+        """
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"INSERT INTO cells({_CELL_COLUMNS.split(', ', 1)[1]}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    session_id,
+                    cell_id,
+                    cell_index,
+                    execution_count,
+                    source_hash,
+                    source,
+                    started,
+                    duration,
+                    status,
+                    error_name,
+                    error_value,
+                    _dumps(dict(rng) if rng else None),
+                    _dumps(list(warnings) if warnings else None),
+                ),
+            )
+            row = int(cur.lastrowid or 0)
+            conn.executemany(
+                'INSERT INTO "values"(cell_row, name, type, shape, dtype, size, hash, partial, note) '
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        row,
+                        v["name"],
+                        v.get("type"),
+                        v.get("shape"),
+                        v.get("dtype"),
+                        v.get("size"),
+                        v.get("hash"),
+                        int(bool(v.get("partial"))),
+                        v.get("note"),
+                    )
+                    for v in values
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO files(cell_row, path, mode, size, mtime_ns, sha256) VALUES (?,?,?,?,?,?)",
+                [
+                    (row, f["path"], f.get("mode", "r"), f.get("size"), f.get("mtime_ns"), f.get("sha256"))
+                    for f in files
+                ],
+            )
+            return row
+
+    def add_check(
+        self,
+        session_id: int,
+        name: str,
+        *,
+        value: Any,
+        cell_row: int | None = None,
+        rtol: float | None = None,
+        atol: float | None = None,
+        equal_nan: bool = False,
+        passed: bool | None = None,
+        expected: Any = None,
+        detail: Any = None,
+    ) -> int:
+        """Record a result check; ``value``/``expected``/``detail`` must be JSON-ready."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO checks(session_id, cell_row, name, value, rtol, atol, equal_nan, passed, "
+                "expected, detail, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    session_id,
+                    cell_row,
+                    name,
+                    _dumps(value),
+                    rtol,
+                    atol,
+                    int(equal_nan),
+                    None if passed is None else int(passed),
+                    _dumps(expected),
+                    _dumps(detail),
+                    time.time(),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def set_baseline(self, notebook: str, session_id: int | None) -> None:
+        """Pin ``session_id`` as the notebook's baseline run; ``None`` clears the pin."""
+        with self.transaction() as conn:
+            if session_id is None:
+                conn.execute("DELETE FROM baselines WHERE notebook = ?", (notebook,))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO baselines(notebook, session_id) VALUES (?, ?)",
+                    (notebook, session_id),
+                )
+
+    # ----------------------------------------------------------------- reads
+    def notebooks(self) -> list[str]:
+        """Names of the notebooks that have runs in this store."""
+        return [r["notebook"] for r in self.query("SELECT DISTINCT notebook FROM sessions ORDER BY 1")]
+
+    def sessions(self, notebook: str | None = None) -> list[dict[str, Any]]:
+        """Sessions (runs), oldest first, with ``n_cells`` and ``n_errors``; all notebooks when ``None``."""
+        where, params = ("WHERE s.notebook = ?", (notebook,)) if notebook is not None else ("", ())
+        rows = self.query(
+            f"SELECT s.*, (SELECT count(*) FROM cells c WHERE c.session_id = s.id) AS n_cells, "
+            f"(SELECT count(*) FROM cells c WHERE c.session_id = s.id AND c.status = 'error') "
+            f"AS n_errors FROM sessions s {where} ORDER BY s.started, s.id",
+            params,
+        )
+        for row in rows:
+            row["seed"] = _loads(row["seed"])
+            row["capture"] = bool(row["capture"])
+        return rows
+
+    def session(self, session_id: int) -> dict[str, Any] | None:
+        """One session row, or ``None``."""
+        rows = self.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        row["seed"] = _loads(row["seed"])
+        row["capture"] = bool(row["capture"])
+        return row
+
+    def session_by_uuid(self, run_uuid: str) -> dict[str, Any] | None:
+        """The session with this ``run_uuid``, or ``None``."""
+        rows = self.query("SELECT id FROM sessions WHERE run_uuid = ?", (run_uuid,))
+        return self.session(rows[0]["id"]) if rows else None
+
+    def baseline(self, notebook: str) -> int | None:
+        """The pinned baseline session of ``notebook``, or ``None`` (no pin)."""
+        rows = self.query("SELECT session_id FROM baselines WHERE notebook = ?", (notebook,))
+        return int(rows[0]["session_id"]) if rows else None
+
+    def cells(self, session_id: int) -> list[dict[str, Any]]:
+        """Cells of a session in execution order, each with ``values``, ``files`` and ``checks``."""
+        cells = self.query(
+            f"SELECT {_CELL_COLUMNS} FROM cells WHERE session_id = ? ORDER BY id", (session_id,)
+        )
+        by_row: dict[int, dict[str, Any]] = {}
+        for cell in cells:
+            cell["rng"] = _loads(cell["rng"]) or {}
+            cell["warnings"] = _loads(cell["warnings"]) or []
+            cell["values"], cell["files"], cell["checks"] = {}, [], []
+            by_row[cell["id"]] = cell
+        if not by_row:
+            return cells
+        for v in self.query(
+            'SELECT v.cell_row, v.name, v.type, v.shape, v.dtype, v.size, v.hash, v.partial, v.note '
+            'FROM "values" v JOIN cells c ON c.id = v.cell_row WHERE c.session_id = ? ORDER BY v.id',
+            (session_id,),
+        ):
+            row = v.pop("cell_row")
+            v["partial"] = bool(v["partial"])
+            by_row[row]["values"][v.pop("name")] = v
+        for f in self.query(
+            "SELECT f.cell_row, f.path, f.mode, f.size, f.mtime_ns, f.sha256 FROM files f "
+            "JOIN cells c ON c.id = f.cell_row WHERE c.session_id = ? ORDER BY f.id",
+            (session_id,),
+        ):
+            by_row[f.pop("cell_row")]["files"].append(f)
+        for chk in self.checks(session_id=session_id):
+            if chk["cell_row"] in by_row:
+                by_row[chk["cell_row"]]["checks"].append(chk)
+        return cells
+
+    def checks(
+        self,
+        *,
+        session_id: int | None = None,
+        notebook: str | None = None,
+        name: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Recorded checks filtered by session, notebook and/or name, oldest first."""
+        clauses, params = [], []
+        if session_id is not None:
+            clauses.append("k.session_id = ?")
+            params.append(session_id)
+        if notebook is not None:
+            clauses.append("s.notebook = ?")
+            params.append(notebook)
+        if name is not None:
+            clauses.append("k.name = ?")
+            params.append(name)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.query(
+            "SELECT k.*, s.notebook FROM checks k JOIN sessions s ON s.id = k.session_id "
+            f"{where} ORDER BY k.id",
+            params,
+        )
+        for row in rows:
+            for key in ("value", "expected", "detail"):
+                row[key] = _loads(row[key])
+            row["equal_nan"] = bool(row["equal_nan"])
+            row["passed"] = None if row["passed"] is None else bool(row["passed"])
+        return rows
+
+    def environment(self, environment_id: int | None) -> dict[str, Any] | None:
+        """The environment dict stored under ``environment_id``."""
+        if environment_id is None:
+            return None
+        rows = self.query("SELECT data FROM environments WHERE id = ?", (environment_id,))
+        return _loads(rows[0]["data"]) if rows else None
+
+    def git_state(self, git_id: int | None) -> dict[str, Any] | None:
+        """The git state dict stored under ``git_id``."""
+        if git_id is None:
+            return None
+        rows = self.query("SELECT data FROM git_states WHERE id = ?", (git_id,))
+        return _loads(rows[0]["data"]) if rows else None
+
+
+def _looks_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in ("file is not a database", "malformed", "file is encrypted", "not a database")
+    )
