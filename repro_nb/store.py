@@ -10,6 +10,7 @@ The schema is versioned with ``PRAGMA user_version`` and upgraded by the ordered
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -286,11 +287,8 @@ class Store:
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        with self._lock:
-            try:
-                self._conn.close()
-            except sqlite3.Error:  # already closed
-                pass
+        with self._lock, contextlib.suppress(sqlite3.Error):  # already closed
+            self._conn.close()
 
     def __enter__(self) -> Store:
         return self
@@ -308,7 +306,9 @@ class Store:
         with self._lock, self._conn:
             yield self._conn
 
-    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+    def query(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[dict[str, Any]]:
         """Run a read query and return rows as dicts."""
         with self._lock:
             return [dict(row) for row in self._conn.execute(sql, params)]
@@ -396,10 +396,15 @@ class Store:
         """Update columns of a session (``seed``, ``capture``, ``environment_id``, ``git_id``...)."""
         unknown = set(fields) - self._SESSION_FIELDS
         if unknown:
-            raise StoreError(f"Unknown session fields {sorted(unknown)}; use {sorted(self._SESSION_FIELDS)}.")
+            raise StoreError(
+                f"Unknown session fields {sorted(unknown)}; use {sorted(self._SESSION_FIELDS)}."
+            )
         if not fields:
             return
-        values = [_dumps(v) if k == "seed" else (int(v) if k == "capture" else v) for k, v in fields.items()]
+        values = [
+            _dumps(v) if k == "seed" else (int(v) if k == "capture" else v)
+            for k, v in fields.items()
+        ]
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self.transaction() as conn:
             conn.execute(f"UPDATE sessions SET {assignments} WHERE id = ?", (*values, session_id))
@@ -470,7 +475,14 @@ class Store:
             conn.executemany(
                 "INSERT INTO files(cell_row, path, mode, size, mtime_ns, sha256) VALUES (?,?,?,?,?,?)",
                 [
-                    (row, f["path"], f.get("mode", "r"), f.get("size"), f.get("mtime_ns"), f.get("sha256"))
+                    (
+                        row,
+                        f["path"],
+                        f.get("mode", "r"),
+                        f.get("size"),
+                        f.get("mtime_ns"),
+                        f.get("sha256"),
+                    )
                     for f in files
                 ],
             )
@@ -525,7 +537,9 @@ class Store:
     # ----------------------------------------------------------------- reads
     def notebooks(self) -> list[str]:
         """Names of the notebooks that have runs in this store."""
-        return [r["notebook"] for r in self.query("SELECT DISTINCT notebook FROM sessions ORDER BY 1")]
+        return [
+            r["notebook"] for r in self.query("SELECT DISTINCT notebook FROM sessions ORDER BY 1")
+        ]
 
     def sessions(self, notebook: str | None = None) -> list[dict[str, Any]]:
         """Sessions (runs), oldest first, with ``n_cells`` and ``n_errors``; all notebooks when ``None``."""
@@ -575,7 +589,7 @@ class Store:
         if not by_row:
             return cells
         for v in self.query(
-            'SELECT v.cell_row, v.name, v.type, v.shape, v.dtype, v.size, v.hash, v.partial, v.note '
+            "SELECT v.cell_row, v.name, v.type, v.shape, v.dtype, v.size, v.hash, v.partial, v.note "
             'FROM "values" v JOIN cells c ON c.id = v.cell_row WHERE c.session_id = ? ORDER BY v.id',
             (session_id,),
         ):

@@ -1,0 +1,527 @@
+"""The public Python API: everything the magics do, usable from scripts without IPython.
+
+>>> import repro_nb
+>>> repro_nb.seed(0)                       # doctest: +SKIP
+>>> repro_nb.start()                       # capture the calling script's globals  # doctest: +SKIP
+>>> repro_nb.check("accuracy", acc, rtol=1e-3)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import history
+from .errors import UsageProblem
+from .recorder import CaptureOptions, Recorder, active_recorder
+from .store import Store
+
+__all__ = [
+    "Snapshot",
+    "baseline",
+    "capture_environment",
+    "capture_git",
+    "check",
+    "drift",
+    "export",
+    "runs",
+    "seed",
+    "snapshot",
+    "start",
+    "stats",
+    "status",
+    "stop",
+    "validation_report",
+    "verify",
+]
+
+
+# ---------------------------------------------------------------------- seeding
+def seed(
+    seed: int | str | None = None,
+    *,
+    deterministic: bool = True,
+    per_cell: bool = False,
+    phases: Mapping[str, int] | None = None,
+    rank: int = 0,
+) -> Any:
+    """Seed python, numpy and torch (CPU and CUDA), optionally in deterministic mode.
+
+    Parameters
+    ----------
+    seed
+        0 ≤ seed ≤ 2**32−1. ``None`` returns the current state without changing anything.
+    deterministic
+        Turn on deterministic algorithms (torch) and the cuDNN/cuBLAS settings they need.
+    per_cell
+        Reseed every RNG before each cell from (seed, cell id).
+    phases
+        Named seeds, switched with :func:`repro_nb.phase`.
+    rank
+        Distributed rank; each rank gets its own derived stream.
+
+    Returns
+    -------
+    SeedReport
+        Requested vs effective settings, and one-line warnings with the fix for anything a
+        running kernel cannot change.
+    """
+    from . import seeding
+
+    if seed is None:
+        return seeding.current_report()
+    report = seeding.seed_everything(
+        seed, deterministic=deterministic, per_cell=per_cell, phases=dict(phases or {}), rank=rank
+    )
+    recorder = active_recorder()
+    if recorder is not None:
+        recorder.update_seed(report)
+    return report
+
+
+# ---------------------------------------------------------------------- capture
+def _caller_globals(depth: int = 2) -> MutableMapping[str, Any]:
+    return sys._getframe(depth).f_globals
+
+
+def start(
+    notebook: str | os.PathLike[str] | None = None,
+    *,
+    namespace: MutableMapping[str, Any] | None = None,
+    store: str | os.PathLike[str] | None = None,
+    vars: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    max_bytes: int | None = None,
+) -> Recorder:
+    """Turn capture on for this process and return its :class:`~repro_nb.recorder.Recorder`.
+
+    In a script, ``namespace`` defaults to the caller's globals, and steps are recorded by
+    :func:`snapshot`. In IPython, ``%repro_snapshot on`` does this and records every cell.
+    """
+    recorder = active_recorder()
+    if recorder is None:
+        options = CaptureOptions(vars=list(vars) if vars else None, exclude=list(exclude))
+        if max_bytes is not None:
+            options.max_bytes = max_bytes
+        recorder = Recorder(
+            namespace if namespace is not None else _caller_globals(),
+            notebook=os.fspath(notebook) if notebook else None,
+            store_path=store,
+            options=options,
+        )
+    else:
+        configure(recorder, vars=vars, exclude=exclude or None, max_bytes=max_bytes)
+    recorder.start()
+    return recorder
+
+
+def configure(
+    recorder: Recorder,
+    *,
+    vars: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    max_bytes: int | None = None,
+) -> None:
+    """Change what an active recorder captures (``--vars``, ``--exclude``, ``--max-bytes``)."""
+    if vars is not None:
+        recorder.options.vars = list(vars) or None
+    if exclude is not None:
+        recorder.options.exclude = list(exclude)
+    if max_bytes is not None:
+        if max_bytes <= 0:
+            raise UsageProblem(
+                f"--max-bytes {max_bytes} must be positive, e.g. --max-bytes 100000000."
+            )
+        recorder.options.max_bytes = max_bytes
+
+
+def stop() -> None:
+    """Turn capture off (the run stays open; :func:`start` resumes it)."""
+    recorder = active_recorder()
+    if recorder is not None:
+        recorder.stop()
+
+
+@dataclass
+class Snapshot:
+    """What one snapshot recorded: the values hashed, files and RNG fingerprints."""
+
+    notebook: str
+    store: str
+    session_id: int | None
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rng: dict[str, str] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    capture: bool = False
+    cells_recorded: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "notebook": self.notebook,
+            "store": self.store,
+            "session_id": self.session_id,
+            "values": self.values,
+            "rng": self.rng,
+            "files": self.files,
+            "capture": self.capture,
+            "cells_recorded": self.cells_recorded,
+        }
+
+    def _rows(self) -> list[tuple[str, str, str, str, str]]:
+        rows = []
+        for name, v in sorted(self.values.items()):
+            shape = v.get("shape") or ""
+            dtype = v.get("dtype") or ""
+            digest = (v.get("hash") or "unhashable")[:16] + (
+                " (partial)" if v.get("partial") else ""
+            )
+            rows.append(
+                (
+                    name,
+                    str(v.get("type", "")),
+                    f"{shape} {dtype}".strip(),
+                    str(v.get("size") or ""),
+                    digest,
+                )
+            )
+        return rows
+
+    def _repr_html_(self) -> str:
+        head = (
+            f"<b>repro_nb</b> capture {'on' if self.capture else 'off'} · run {self.session_id} · "
+            f"{self.cells_recorded} cells recorded · store <code>{html.escape(self.store)}</code>"
+        )
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>"
+            for row in self._rows()
+        )
+        rng = ", ".join(f"{k}={v[:8]}" for k, v in self.rng.items())
+        return (
+            f"<div>{head}<table><thead><tr><th>name</th><th>type</th><th>shape/dtype</th>"
+            f"<th>bytes</th><th>xxh3-128</th></tr></thead><tbody>{body}</tbody></table>"
+            f"<small>RNG: {html.escape(rng)}</small></div>"
+        )
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+    def __str__(self) -> str:
+        lines = [
+            f"repro_nb capture {'on' if self.capture else 'off'}, run {self.session_id}, "
+            f"{self.cells_recorded} cells recorded, store {self.store}"
+        ]
+        lines += [f"  {n:<20} {t:<28} {s:<20} {b:>12}  {h}" for n, t, s, b, h in self._rows()]
+        if self.rng:
+            lines.append("  RNG: " + ", ".join(f"{k}={v[:8]}" for k, v in self.rng.items()))
+        return "\n".join(lines)
+
+
+def snapshot(
+    namespace: MutableMapping[str, Any] | None = None,
+    *,
+    vars: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    max_bytes: int | None = None,
+    label: str = "snapshot",
+) -> Snapshot:
+    """Record the state of a namespace now (all values, RNG, environment and git refreshed).
+
+    Starts a run for the caller when none is active (capture stays as it was).
+    """
+    recorder = active_recorder()
+    if recorder is None:
+        recorder = Recorder(namespace if namespace is not None else _caller_globals())
+    old = (recorder.options.vars, recorder.options.exclude, recorder.options.max_bytes)
+    configure(recorder, vars=vars, exclude=list(exclude) or None, max_bytes=max_bytes)
+    try:
+        record = recorder.record(source=f"# {label}", full=True, status="snapshot")
+    finally:
+        recorder.options.vars, recorder.options.exclude, recorder.options.max_bytes = old
+    recorder._writer.submit(lambda: recorder._capture_context(refresh_git=True))
+    recorder.flush()
+    return Snapshot(
+        notebook=recorder.notebook,
+        store=str(recorder.store_path),
+        session_id=recorder.session_id,
+        values={v["name"]: {k: x for k, x in v.items() if k != "name"} for v in record["values"]},
+        rng=record["rng"],
+        files=record["files"],
+        capture=recorder.capturing,
+        cells_recorded=recorder.cells_recorded,
+    )
+
+
+def show() -> Snapshot:
+    """The capture state and what the last recorded cell captured."""
+    recorder = active_recorder()
+    if recorder is None:
+        from .store import resolve_store_path
+
+        return Snapshot(notebook="<none>", store=str(resolve_store_path(None)), session_id=None)
+    recorder.flush()
+    last = recorder.last_cell or {}
+    return Snapshot(
+        notebook=recorder.notebook,
+        store=str(recorder.store_path),
+        session_id=recorder.session_id,
+        values={
+            v["name"]: {k: x for k, x in v.items() if k != "name"} for v in last.get("values", [])
+        },
+        rng=last.get("rng", {}),
+        files=last.get("files", []),
+        capture=recorder.capturing,
+        cells_recorded=recorder.cells_recorded,
+    )
+
+
+def capture_environment(*, refresh: bool = False) -> dict[str, Any]:
+    """The captured environment as a JSON-ready dict (see :mod:`repro_nb.capture.environment`)."""
+    from .capture.environment import capture_environment as _capture
+
+    return _capture(refresh=refresh)
+
+
+def capture_git(path: str | os.PathLike[str] = ".", *, refresh: bool = False) -> dict[str, Any]:
+    """Git state of the repository holding ``path`` (see :mod:`repro_nb.capture.git`)."""
+    from .capture.git import capture_git as _capture
+
+    return _capture(Path(path), refresh=refresh)
+
+
+# ---------------------------------------------------------------------- store access
+def _recorder_for_checks() -> Recorder:
+    recorder = active_recorder()
+    if recorder is None:
+        recorder = Recorder(_caller_globals(3))
+        from . import recorder as _rec
+
+        _rec._ACTIVE = recorder
+    return recorder
+
+
+def _open(notebook: str | os.PathLike[str] | None) -> tuple[Store, str, bool]:
+    """The store and notebook key for ``notebook`` (default: the active run's notebook)."""
+    recorder = active_recorder()
+    if notebook is None and recorder is not None:
+        recorder.flush()
+        return recorder.store, recorder.notebook, False
+    if notebook is None:
+        from .recorder import detect_notebook
+
+        notebook = detect_notebook()
+        if notebook is None:
+            raise UsageProblem("No notebook given and none detected. Pass the notebook path.")
+    store = Store.for_notebook(notebook)
+    return store, store.notebook_key(notebook), True
+
+
+def runs(notebook: str | os.PathLike[str] | None = None) -> list[history.RunInfo]:
+    """Recorded runs of a notebook, oldest first."""
+    store, key, owned = _open(notebook)
+    try:
+        return history.list_runs(store, key)
+    finally:
+        if owned:
+            store.close()
+
+
+def status(notebook: str | os.PathLike[str] | None = None) -> history.NotebookStatus:
+    """Seed/determinism, capture, checklist and this run vs baseline, for a notebook."""
+    store, key, owned = _open(notebook)
+    try:
+        recorder = active_recorder()
+        sid = recorder.session_id if recorder is not None and not owned else None
+        return history.notebook_status(
+            store, key, notebook_path=os.fspath(notebook) if notebook else None, session_id=sid
+        )
+    finally:
+        if owned:
+            store.close()
+
+
+def baseline(
+    action: str = "show", run: int | str | None = None, *, notebook: str | None = None
+) -> Any:
+    """Show, set (``run`` = id or ``"latest"``) or clear the baseline run of a notebook."""
+    store, key, owned = _open(notebook)
+    try:
+        if action == "show":
+            sid = history.baseline_session(store, key)
+            return next((r for r in history.list_runs(store, key) if r.id == sid), None)
+        if action == "clear":
+            history.set_baseline(store, key, None)
+            return None
+        if action == "set":
+            if run is None:
+                raise UsageProblem(
+                    "Which run? Use `set latest` or `set RUN` with an id from repro_nb.runs()."
+                )
+            if str(run) == "latest":
+                sid = history.latest_session(store, key)
+                if sid is None:
+                    raise UsageProblem(
+                        f"{key} has no recorded run yet; run it with capture on first."
+                    )
+            else:
+                try:
+                    sid = int(run)
+                except ValueError:
+                    raise UsageProblem(
+                        f"Run {run!r} is not a run id; use `latest` or a number from repro_nb.runs()."
+                    ) from None
+            history.set_baseline(store, key, sid)
+            return next((r for r in history.list_runs(store, key) if r.id == sid), None)
+        raise UsageProblem(
+            f"Unknown baseline action {action!r}; use show, set RUN|latest, or clear."
+        )
+    finally:
+        if owned:
+            store.close()
+
+
+# ---------------------------------------------------------------------- validation and drift
+def check(
+    name: str,
+    value: Any,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    equal_nan: bool = False,
+) -> Any:
+    """Record a result and compare it with the baseline run's value of the same name.
+
+    Tolerances follow :func:`numpy.isclose` relative to the expected (baseline) value:
+    ``|actual − expected| ≤ atol + rtol·|expected|``.
+
+    Returns
+    -------
+    CheckResult
+        ``passed`` is ``None`` when there is no baseline value yet.
+    """
+    from . import validation
+
+    if not isinstance(name, str) or not name.strip():
+        raise UsageProblem(
+            f"Check name {name!r} must be a non-empty string, e.g. check('accuracy', acc)."
+        )
+    for label, tol in (("rtol", rtol), ("atol", atol)):
+        if tol is not None and not (tol >= 0):
+            raise UsageProblem(f"{label}={tol} must be a number >= 0, e.g. {label}=1e-6.")
+    recorder = _recorder_for_checks()
+    session_id = recorder.ensure_session()
+    store = recorder.store
+    expected, expected_tols = None, {}
+    base = history.baseline_session(store, recorder.notebook)
+    if base is not None and base != session_id:
+        previous = store.checks(session_id=base, name=name)
+        if previous:
+            expected = previous[-1]["value"]
+            expected_tols = {"rtol": previous[-1]["rtol"], "atol": previous[-1]["atol"]}
+    encoded = validation.encode_value(value)
+    # Tolerances given now win; else the ones recorded with the baseline; else the defaults.
+    tolerances = {
+        "rtol": rtol if rtol is not None else expected_tols.get("rtol"),
+        "atol": atol if atol is not None else expected_tols.get("atol"),
+    }
+    tolerances = {k: v for k, v in tolerances.items() if v is not None}
+    if expected is None:
+        result = validation.CheckResult.no_baseline(name, value, equal_nan=equal_nan, **tolerances)
+    else:
+        result = validation.compare(
+            validation.decode_value(expected), value, name=name, equal_nan=equal_nan, **tolerances
+        )
+    recorder.add_check(
+        name,
+        value=encoded,
+        rtol=result.rtol,
+        atol=result.atol,
+        equal_nan=equal_nan,
+        passed=result.passed,
+        expected=expected,
+        detail=validation.jsonable(result.error),
+    )
+    return result
+
+
+def stats(
+    name: str, *, notebook: str | os.PathLike[str] | None = None, threshold: float | None = None
+) -> Any:
+    """Statistics of a check over the runs of a notebook (n, mean, std, CV, 95% CI, stable)."""
+    from . import validation
+
+    store, key, owned = _open(notebook)
+    try:
+        return validation.check_stats(
+            store, key, name, **({"threshold": threshold} if threshold is not None else {})
+        )
+    finally:
+        if owned:
+            store.close()
+
+
+def validation_report(
+    notebook: str | os.PathLike[str] | None = None, *, session_id: int | None = None
+) -> Any:
+    """Every check of a run vs the baseline: pass, fail (with numbers), new, or missing."""
+    from . import validation
+
+    store, key, owned = _open(notebook)
+    try:
+        recorder = active_recorder()
+        if session_id is None and recorder is not None and not owned:
+            session_id = recorder.session_id
+        return validation.validation_report(store, key, session_id=session_id)
+    finally:
+        if owned:
+            store.close()
+
+
+def drift(
+    baseline: Mapping[str, Any] | None = None,
+    current: Mapping[str, Any] | None = None,
+    *,
+    notebook: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Compare two environments (default: the notebook's baseline run vs now).
+
+    Returns
+    -------
+    DriftReport
+        Items with kind, name, before, after, severity and why it matters.
+    """
+    from . import drift as _drift
+
+    if baseline is not None:
+        now = dict(current) if current is not None else capture_environment(refresh=True)
+        return _drift.diff_environments(dict(baseline), now, imported=now.get("imported"))
+    store, key, owned = _open(notebook)
+    try:
+        return _drift.notebook_drift(
+            store, key, current=dict(current) if current is not None else None
+        )
+    finally:
+        if owned:
+            store.close()
+
+
+# ---------------------------------------------------------------------- bundles
+def export(
+    notebook: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, **options: Any
+) -> Any:
+    """Export a reproduction bundle (folder or ``.zip``); see :func:`repro_nb.bundle.export_bundle`."""
+    from .bundle import export_bundle
+
+    return export_bundle(notebook, output, **options)
+
+
+def verify(target: str | os.PathLike[str], **options: Any) -> Any:
+    """Re-execute a bundle or notebook and compare; see :func:`repro_nb.verify.verify`."""
+    from .verify import verify as _verify
+
+    return _verify(target, **options)

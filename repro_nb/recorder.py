@@ -1,0 +1,567 @@
+"""Per-cell recording: timing, cell identity, RNG fingerprints, changed values and files.
+
+The recorder is driven by IPython's ``pre_run_cell`` / ``post_run_cell`` events (registered by
+:mod:`repro_nb.magics`) or, in scripts, by explicit :meth:`Recorder.record` calls. It imports no
+IPython: the shell hands it the event objects and the user namespace.
+
+Writes go through one background thread (:class:`_Writer`), so the cell pays only for the
+capture itself (tens of microseconds), not for SQLite. Environment and git capture at session
+start also run there. Nothing here may raise into a user's cell: every hook catches, warns once
+per kind of failure, and carries on.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import re
+import sys
+import threading
+import time
+import traceback
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from .errors import ReproWarning
+from .store import Store, resolve_store_path
+
+__all__ = ["CaptureOptions", "Recorder", "active_recorder", "detect_notebook", "source_hash"]
+
+NOTEBOOK_ENV = "REPRO_NB_NOTEBOOK"
+AUTOCAPTURE_ENV = "REPRO_NB_AUTOCAPTURE"
+LABEL_ENV = "REPRO_NB_RUN_LABEL"
+KIND_ENV = "REPRO_NB_RUN_KIND"
+
+_ACTIVE: Recorder | None = None
+
+
+def active_recorder() -> Recorder | None:
+    """The recorder of this process, if capture was started."""
+    return _ACTIVE
+
+
+def source_hash(source: str) -> str:
+    """xxh3-128 hex digest of a cell's source (the fallback cell identity)."""
+    return xxhash.xxh3_128_hexdigest(source.encode("utf-8", "surrogatepass"))
+
+
+def detect_notebook(namespace: Mapping[str, Any] | None = None) -> str | None:
+    """Find the notebook path of this kernel.
+
+    ``$REPRO_NB_NOTEBOOK`` (set by verify), then ``$JPY_SESSION_NAME`` (set by jupyter_server),
+    then ``__session__`` in the user namespace (set by ipykernel), then the running script.
+    """
+    for candidate in (
+        os.environ.get(NOTEBOOK_ENV),
+        os.environ.get("JPY_SESSION_NAME"),
+        (namespace or {}).get("__session__"),
+    ):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if script and not script.endswith(("ipykernel_launcher.py", "__main__.py")):
+        return os.path.abspath(script)
+    return None
+
+
+@dataclass
+class CaptureOptions:
+    """What the recorder captures after each cell.
+
+    Attributes
+    ----------
+    vars
+        Only these variable names (``None``: every user variable the cell may have touched).
+    exclude
+        Glob patterns of names never captured.
+    max_bytes
+        Values larger than this are hashed from a sample and marked partial.
+    files
+        Record files opened by cells.
+    """
+
+    vars: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    max_bytes: int = 2**30
+    files: bool = True
+
+
+class _Writer:
+    """A daemon thread that runs store writes in order, off the cell's critical path."""
+
+    def __init__(self, on_error: Callable[[str, BaseException], None]) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._on_error = on_error
+        self._thread = threading.Thread(target=self._run, name="repro_nb-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._queue.put(job)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every job submitted so far has run; False on timeout."""
+        if not self._thread.is_alive():
+            return True
+        done = threading.Event()
+        self._queue.put(done.set)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.flush(timeout)
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                job()
+            except BaseException as exc:  # the writer must survive anything a job does
+                self._on_error("store write", exc)
+
+
+class Recorder:
+    """Record cells of one kernel session (or script) into a store.
+
+    Parameters
+    ----------
+    namespace
+        The user namespace (IPython's ``user_ns``, or a script's ``globals()``).
+    notebook
+        Notebook path; detected when ``None`` (see :func:`detect_notebook`).
+    store_path
+        SQLite file; defaults to :func:`repro_nb.store.resolve_store_path`.
+    options
+        :class:`CaptureOptions`.
+    kind
+        ``"interactive"`` (default), ``"verify"`` or ``"export"``; recorded with the session.
+    """
+
+    def __init__(
+        self,
+        namespace: MutableMapping[str, Any] | None = None,
+        *,
+        notebook: str | None = None,
+        store_path: str | os.PathLike[str] | None = None,
+        options: CaptureOptions | None = None,
+        kind: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.namespace: MutableMapping[str, Any] = namespace if namespace is not None else {}
+        raw_notebook = notebook or detect_notebook(self.namespace)
+        self.store_path = Path(store_path) if store_path else resolve_store_path(raw_notebook)
+        self.options = options or CaptureOptions()
+        self.kind = kind or os.environ.get(KIND_ENV, "interactive")
+        self.label = label or os.environ.get(LABEL_ENV)
+        self.run_uuid = uuid.uuid4().hex
+        self.capturing = False
+        self.session_id: int | None = None
+        self._raw_notebook = raw_notebook
+        self.notebook: str = raw_notebook or "<interactive>"
+        self._store: Store | None = None
+        self._warned: set[str] = set()
+        self._pending_warnings: list[str] = []
+        self._writer = _Writer(self._report_error)
+        self._cell: dict[str, Any] | None = None
+        self._force_next = False
+        self._tracker: Any = None
+        self._files: Any = None
+        self._env_watcher: Any = None
+        self.cells_recorded = 0
+        self._cell_checks: list[int] = []  # check rows made by the cell being executed
+        self.last_cell: dict[str, Any] | None = None
+        atexit.register(self._at_exit)
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def store(self) -> Store:
+        """The store (opened on first use, in the writer thread or the caller's)."""
+        if self._store is None:
+            self._store = Store(self.store_path)
+            if self._raw_notebook:
+                self.notebook = self._store.notebook_key(self._raw_notebook)
+        return self._store
+
+    def start(self) -> None:
+        """Turn capture on; the first start opens a session and captures environment and git."""
+        global _ACTIVE
+        _ACTIVE = self
+        if self.capturing:
+            return
+        self.capturing = True
+        self._ensure_trackers()
+        if self.session_id is None:
+            self._writer.submit(self._open_session)
+        else:
+            self._writer.submit(lambda: self.store.update_session(self._sid(), capture=True))
+
+    def stop(self) -> None:
+        """Turn capture off (the session stays open; ``start`` resumes it)."""
+        if not self.capturing:
+            return
+        self.capturing = False
+        if self._files is not None:
+            self._files.stop()
+        self._writer.submit(
+            lambda: self.session_id and self.store.update_session(self.session_id, capture=False)
+        )
+
+    def close(self) -> None:
+        """Stop capture, mark the session ended and flush every pending write."""
+        global _ACTIVE
+        self.stop()
+        if self.session_id is not None or self.cells_recorded:
+            self._writer.submit(
+                lambda: (
+                    self.session_id
+                    and self.store.update_session(self.session_id, ended=time.time())
+                )
+            )
+        self._writer.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if _ACTIVE is self:
+            _ACTIVE = None
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait for pending writes (readers call this before reading this session's rows)."""
+        return self._writer.flush(timeout)
+
+    def _at_exit(self) -> None:
+        try:
+            if self.session_id is not None:
+                self._writer.submit(
+                    lambda: self.store.update_session(self._sid(), ended=time.time())
+                )
+            self._writer.flush(10)
+        except Exception:  # interpreter shutdown: nothing left to tell
+            pass
+
+    def _sid(self) -> int:
+        if self.session_id is None:
+            self._open_session()
+        assert self.session_id is not None
+        return self.session_id
+
+    def _open_session(self) -> None:
+        if self.session_id is not None:
+            return
+        store = self.store
+        from .seeding import current_config
+
+        seed = current_config()
+        self.session_id = store.start_session(
+            self.notebook,
+            kind=self.kind,
+            seed=seed.to_dict() if seed is not None else None,
+            capture=self.capturing,
+            label=self.label,
+            run_uuid=self.run_uuid,
+        )
+        self._capture_context(refresh_git=True)
+
+    def _capture_context(self, *, refresh_git: bool) -> None:
+        """Capture environment and git into the session (writer thread)."""
+        fields: dict[str, Any] = {}
+        try:
+            from .capture.environment import capture_environment
+
+            fields["environment_id"] = self.store.add_environment(capture_environment())
+        except Exception as exc:
+            self._report_error("environment capture", exc)
+        try:
+            from .capture.git import capture_git
+
+            where = Path(self._raw_notebook).parent if self._raw_notebook else Path.cwd()
+            fields["git_id"] = self.store.add_git_state(capture_git(where, refresh=refresh_git))
+        except Exception as exc:
+            self._report_error("git capture", exc)
+        if fields and self.session_id is not None:
+            self.store.update_session(self.session_id, **fields)
+
+    def _ensure_trackers(self) -> None:
+        if self._tracker is None:
+            from .capture.variables import VariableTracker
+
+            self._tracker = VariableTracker()
+            # Names present before capture starts are the baseline; only later changes count.
+            try:
+                self._tracker.changed(
+                    self.namespace,
+                    "",
+                    exclude=self.options.exclude,
+                    max_bytes=self.options.max_bytes,
+                )
+            except Exception as exc:
+                self._report_error("variable capture", exc)
+        if self._files is None and self.options.files:
+            from .capture.files import FileTracker
+
+            self._files = FileTracker(ignore=[str(self.store_path.parent)])
+        if self._env_watcher is None:
+            try:
+                from .capture.environment import EnvironmentWatcher
+
+                self._env_watcher = EnvironmentWatcher()
+            except Exception as exc:
+                self._report_error("environment capture", exc)
+
+    def ensure_session(self) -> int:
+        """Open this run's session if needed (in the writer, to keep order) and return its id."""
+        if self.session_id is None:
+            self._writer.submit(self._open_session)
+            self.flush()
+        if self.session_id is None:  # the writer failed to open it: try here, loudly
+            self._open_session()
+        assert self.session_id is not None
+        return self.session_id
+
+    def add_check(self, name: str, **fields: Any) -> None:
+        """Queue a check; it is linked to the cell being executed once that cell is written."""
+        in_cell = self._cell is not None
+
+        def write() -> None:
+            row = self.store.add_check(self._sid(), name, **fields)
+            if in_cell:
+                self._cell_checks.append(row)
+
+        self._writer.submit(write)
+
+    def update_seed(self, config: Any) -> None:
+        """Record a new seed configuration (requested vs effective) for this session."""
+        data = config.to_dict() if hasattr(config, "to_dict") else config
+        self._writer.submit(lambda: self.store.update_session(self._sid(), seed=data))
+
+    # ------------------------------------------------------------------ cell hooks
+    def pre_run_cell(self, info: Any) -> None:
+        """IPython ``pre_run_cell`` callback: never raises."""
+        try:
+            self._pre(info)
+        except Exception as exc:
+            self._report_error("pre-cell capture", exc)
+
+    def post_run_cell(self, result: Any) -> None:
+        """IPython ``post_run_cell`` callback: never raises."""
+        try:
+            self._post(result)
+        except Exception as exc:
+            self._report_error("post-cell capture", exc)
+        finally:
+            self._cell = None
+            self._emit_pending_warnings()
+
+    def _pre(self, info: Any) -> None:
+        source = getattr(info, "raw_cell", "") or ""
+        meta = getattr(info, "cell_meta", None) or {}
+        cell_id = getattr(info, "cell_id", None) or meta.get("cellId")
+        digest = source_hash(source)
+        from . import seeding
+
+        if seeding.per_cell_enabled() and not _is_repro_seed_cell(source):
+            seeding.reseed_for_cell(cell_id or digest)
+        capture = self.capturing or self._force_next
+        self._cell = {
+            "source": source,
+            "source_hash": digest,
+            "cell_id": cell_id,
+            "cell_index": meta.get("cellIndex"),
+            "started": time.time(),
+            "t0": time.perf_counter(),
+            "capture": capture,
+        }
+        if capture and self._files is not None:
+            self._files.start()
+        if capture and seeding.current_config() is not None:
+            self._cell["nondet"] = seeding.collect_nondeterminism_warnings()
+            self._cell["nondet"].__enter__()
+
+    def _post(self, result: Any) -> None:
+        cell = self._cell
+        if cell is None:  # capture was turned on inside this cell (e.g. `%repro_snapshot on`)
+            return
+        duration = time.perf_counter() - cell["t0"]
+        nondet = cell.get("nondet")
+        nondet_ops: list[str] = []
+        if nondet is not None:
+            nondet.__exit__(None, None, None)
+            nondet_ops = list(getattr(nondet, "ops", []) or [])
+        forced = self._force_next
+        self._force_next = False
+        if not (cell["capture"] or forced) or not (self.capturing or forced):
+            if self._files is not None:
+                self._files.stop()
+            self._writer.submit(
+                self._cell_checks.clear
+            )  # checks of an unrecorded cell stay unlinked
+            return
+        self._ensure_trackers()
+        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        info = getattr(result, "info", None)
+        if info is not None and cell["cell_id"] is None:
+            cell["cell_id"] = getattr(info, "cell_id", None)
+        self.record(
+            source=cell["source"],
+            cell_id=cell["cell_id"],
+            cell_index=cell["cell_index"],
+            execution_count=getattr(result, "execution_count", None),
+            started=cell["started"],
+            duration=duration,
+            error=error,
+            warnings=nondet_ops,
+            files=self._files.stop() if self._files is not None else (),
+            digest=cell["source_hash"],
+        )
+
+    def force_next(self) -> str | None:
+        """Capture the next cell run even when capture is off (``%%repro_snapshot``).
+
+        Returns the id of the cell being executed, so the nested run keeps its identity.
+        """
+        self._force_next = True
+        self._ensure_trackers()
+        outer = self._cell
+        if outer is not None and outer.get("capture") and self._files is not None:
+            self._files.stop()  # the nested run records the files itself
+        return outer.get("cell_id") if outer else None
+
+    # ------------------------------------------------------------------ recording
+    def record(
+        self,
+        *,
+        source: str,
+        cell_id: str | None = None,
+        cell_index: int | None = None,
+        execution_count: int | None = None,
+        started: float | None = None,
+        duration: float | None = None,
+        error: BaseException | None = None,
+        warnings: Iterable[str] = (),
+        files: Iterable[Any] = (),
+        digest: str | None = None,
+        full: bool = False,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        """Capture the namespace after a cell (or a script step) and queue it for the store.
+
+        Returns the captured record (values as dicts); the store row is written asynchronously.
+        """
+        from .seeding import rng_fingerprints
+
+        self._ensure_trackers()
+        result = self._tracker.changed(
+            self.namespace,
+            source,
+            names=self.options.vars,
+            exclude=self.options.exclude,
+            max_bytes=self.options.max_bytes,
+            **({"full": True} if full else {}),
+        )
+        values = [{"name": name, **asdict(vh)} for name, vh in result.changed.items()]
+        record = {
+            "cell_id": cell_id,
+            "cell_index": cell_index,
+            "execution_count": execution_count,
+            "source_hash": digest or source_hash(source),
+            "source": source,
+            "started": time.time() if started is None else started,
+            "duration": duration,
+            "status": status or ("error" if error is not None else "ok"),
+            "error_name": type(error).__name__ if error is not None else None,
+            "error_value": _short(str(error)) if error is not None else None,
+            "rng": rng_fingerprints(),
+            "warnings": list(warnings),
+            "values": values,
+            "files": [asdict(f) if not isinstance(f, Mapping) else dict(f) for f in files],
+        }
+        env_changed = False
+        if self._env_watcher is not None:
+            try:
+                env_changed = bool(self._env_watcher.changed())
+            except Exception as exc:
+                self._report_error("environment capture", exc)
+        self.cells_recorded += 1
+        self.last_cell = record
+
+        def write() -> None:
+            sid = self._sid()
+            if env_changed:
+                self._capture_context(refresh_git=False)
+            row = self.store.add_cell(sid, **record)
+            if self._cell_checks:
+                with self.store.transaction() as conn:
+                    conn.executemany(
+                        "UPDATE checks SET cell_row = ? WHERE id = ?",
+                        [(row, c) for c in self._cell_checks],
+                    )
+                self._cell_checks.clear()
+
+        self._writer.submit(write)
+        _notify_listeners(self)
+        return record
+
+    # ------------------------------------------------------------------ errors
+    def _report_error(self, what: str, exc: BaseException) -> None:
+        """Warn once per kind of failure; details go to $REPRO_NB_DEBUG when set."""
+        if os.environ.get("REPRO_NB_DEBUG"):
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        if what in self._warned:
+            return
+        self._warned.add(what)
+        message = (
+            f"repro_nb: {what} failed ({type(exc).__name__}: {_short(str(exc), 160)}); "
+            "your cell ran normally. Set REPRO_NB_DEBUG=1 for details."
+        )
+        if threading.current_thread() is threading.main_thread():
+            warnings.warn(message, ReproWarning, stacklevel=2)
+        else:  # shown after the next cell, on the main thread, where the user sees it
+            self._pending_warnings.append(message)
+
+    def _emit_pending_warnings(self) -> None:
+        while self._pending_warnings:
+            warnings.warn(self._pending_warnings.pop(0), ReproWarning, stacklevel=2)
+
+
+# Listeners (the panel) are called after every recorded cell; empty list => zero cost.
+_LISTENERS: list[Callable[[Recorder], None]] = []
+
+
+def add_listener(callback: Callable[[Recorder], None]) -> None:
+    """Call ``callback(recorder)`` after every recorded cell (used by the live panel)."""
+    if callback not in _LISTENERS:
+        _LISTENERS.append(callback)
+
+
+def remove_listener(callback: Callable[[Recorder], None]) -> None:
+    """Undo :func:`add_listener`."""
+    if callback in _LISTENERS:
+        _LISTENERS.remove(callback)
+
+
+def _notify_listeners(recorder: Recorder) -> None:
+    for callback in tuple(_LISTENERS):
+        try:
+            callback(recorder)
+        except Exception as exc:
+            recorder._report_error("panel update", exc)
+
+
+_SEED_MAGIC = re.compile(r"^\s*%+repro_seed\b", re.MULTILINE)
+
+
+def _is_repro_seed_cell(source: str) -> bool:
+    # Reseeding before a cell that seeds would be overwritten anyway; skip the work.
+    return "%repro_seed" in source and bool(_SEED_MAGIC.search(source))
+
+
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
