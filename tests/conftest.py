@@ -1,0 +1,78 @@
+"""Shared fixtures: a real InteractiveShell with repro_nb loaded, and an isolated store."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test writes to its own store and never to the developer's ~/.ipython or cwd."""
+    store = tmp_path / ".repro" / "repro.sqlite"
+    monkeypatch.setenv("REPRO_NB_STORE", str(store))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    for var in ("REPRO_NB_NOTEBOOK", "REPRO_NB_AUTOCAPTURE", "JPY_SESSION_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    return store
+
+
+@pytest.fixture
+def store_path(_isolated_store: Path) -> Path:
+    """The store file this test's recorder writes."""
+    return _isolated_store
+
+
+@pytest.fixture(scope="session")
+def _shell():
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False  # no sqlite history file per test
+    return InteractiveShell.instance(config=config)
+
+
+@pytest.fixture
+def ip(_shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A real InteractiveShell with a clean namespace and repro_nb loaded."""
+    from repro_nb import recorder as rec
+
+    monkeypatch.chdir(tmp_path)
+    _shell.reset(new_session=False)
+    old = rec.active_recorder()
+    if old is not None:
+        old.close()
+    rec._ACTIVE = None
+    _shell.run_line_magic("load_ext", "repro_nb")
+    try:
+        yield _shell
+    finally:
+        _shell.run_line_magic("unload_ext", "repro_nb")
+        current = rec.active_recorder()
+        if current is not None:
+            current.close()
+        rec._ACTIVE = None
+        from repro_nb import seeding
+
+        if hasattr(seeding, "reset"):
+            seeding.reset()
+
+
+def venv_python() -> str:
+    """The interpreter running the tests (the project's .venv under make test)."""
+    return sys.executable
+
+
+def run_env(**extra: str) -> dict[str, str]:
+    """Environment for subprocess kernels/scripts: the repo importable, store isolated."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env

@@ -1,0 +1,156 @@
+"""Read side: cell matching, run comparison, baseline choice, status checklist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from repro_nb import history
+from repro_nb.errors import UsageProblem
+from repro_nb.store import Store
+
+
+def rec(
+    row: int, *, cid: str | None = None, idx: int | None = None, src: str = "x", **kw
+) -> history.CellRecord:
+    base = dict(
+        row=row,
+        cell_id=cid,
+        cell_index=idx,
+        execution_count=row,
+        source_hash=f"h-{src}",
+        source=src,
+        started=0.0,
+        duration=0.0,
+        status="ok",
+        error_name=None,
+        error_value=None,
+    )
+    return history.CellRecord(**{**base, **kw})
+
+
+def test_cell_key_prefers_id_then_index_then_source() -> None:
+    assert history.cell_key(rec(1, cid="abc")) == "abc"
+    assert history.cell_key(rec(1, idx=3, src="y")) == "#3:h-y"
+    assert history.cell_key(rec(1, src="y")) == "src:h-y"
+
+
+def test_identical_runs_are_same() -> None:
+    a = [rec(1, cid="a", rng={"numpy": "1"}, values={"x": {"hash": "h1"}})]
+    b = [rec(9, cid="a", rng={"numpy": "1"}, values={"x": {"hash": "h1"}})]
+    result = history.compare_runs(a, b)
+    assert result.first_divergent is None and result.counts() == {"same": 1}
+
+
+def test_first_divergent_names_rng_values_files() -> None:
+    ref = [
+        rec(1, cid="a", src="a"),
+        rec(2, cid="b", src="b", rng={"numpy": "1", "torch": "1"}, values={"w": {"hash": "1"}}),
+        rec(3, cid="c", src="c", files=[{"path": "d.csv", "mode": "r", "sha256": "s1"}]),
+    ]
+    act = [
+        rec(4, cid="a", src="a"),
+        rec(5, cid="b", src="b", rng={"numpy": "2", "torch": "1"}, values={"w": {"hash": "2"}}),
+        rec(6, cid="c", src="c", files=[{"path": "d.csv", "mode": "r", "sha256": "s2"}]),
+    ]
+    result = history.compare_runs(ref, act)
+    first = result.first_divergent
+    assert first is not None and first.cell_id == "b"
+    assert first.rng_differs == ["numpy"] and first.values_differ == ["w"]
+    assert "RNG stream differs (numpy)" in first.reason
+    assert result.cells[2].files_differ == ["d.csv"]
+
+
+def test_matching_falls_back_to_source_hash_and_reports_new_missing_error() -> None:
+    ref = [rec(1, src="a"), rec(2, src="b"), rec(3, src="gone")]
+    act = [
+        rec(4, cid="id-a", src="a"),
+        rec(5, src="b", status="error", error_name="ValueError", error_value="bad"),
+        rec(6, src="new"),
+    ]
+    states = {c.excerpt: c.state for c in history.compare_runs(ref, act).cells}
+    assert states == {"a": "same", "b": "error", "new": "new", "gone": "missing"}
+
+
+def test_reruns_compare_latest_execution() -> None:
+    ref = [rec(1, cid="a", values={"x": {"hash": "1"}})]
+    act = [
+        rec(2, cid="a", values={"x": {"hash": "0"}}),
+        rec(3, cid="a", values={"x": {"hash": "1"}}),
+    ]
+    assert history.compare_runs(ref, act).first_divergent is None
+
+
+def _store_with_runs(tmp_path: Path) -> tuple[Store, list[int]]:
+    store = Store(tmp_path / ".repro" / "repro.sqlite")
+    sids = []
+    for n in range(3):
+        sid = store.start_session("nb.ipynb", started=float(n))
+        store.add_cell(sid, source_hash="h", started=1.0, status="ok", cell_id="c1", source="x = 1")
+        sids.append(sid)
+    store.start_session("nb.ipynb", started=10.0)  # a run with no cells is never the baseline
+    return store, sids
+
+
+def test_baseline_is_first_run_until_pinned(tmp_path: Path) -> None:
+    store, sids = _store_with_runs(tmp_path)
+    assert history.baseline_session(store, "nb.ipynb") == sids[0]
+    history.set_baseline(store, "nb.ipynb", sids[2])
+    assert history.baseline_session(store, "nb.ipynb") == sids[2]
+    assert [r.is_baseline for r in history.list_runs(store, "nb.ipynb")] == [
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert history.latest_session(store, "nb.ipynb") == sids[2]
+    with pytest.raises(UsageProblem, match="is not a run of nb.ipynb. Pick one of its runs"):
+        history.set_baseline(store, "nb.ipynb", 999)
+    history.set_baseline(store, "nb.ipynb", None)
+    assert history.baseline_session(store, "nb.ipynb") == sids[0]
+
+
+def test_status_checklist(tmp_path: Path) -> None:
+    store = Store(tmp_path / ".repro" / "repro.sqlite")
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {"cell_type": "code", "id": "c1", "source": ""},
+                    {"cell_type": "code", "id": "c2", "source": ""},
+                ]
+            }
+        )
+    )
+    (tmp_path / "requirements.txt").write_text("numpy==2.0\npandas\n")
+    seed = {
+        "requested": {"seed": 0, "deterministic": True},
+        "effective": {"deterministic": True},
+        "warnings": [],
+    }
+    sid = store.start_session("nb.ipynb", seed=seed)
+    store.add_cell(
+        sid,
+        source_hash="h2",
+        started=1.0,
+        status="ok",
+        cell_id="c2",
+        files=[{"path": "d.csv", "mode": "r", "sha256": "s"}],
+    )
+    store.add_cell(sid, source_hash="h1", started=2.0, status="ok", cell_id="c1")
+    status = history.notebook_status(store, "nb.ipynb", notebook_path=nb)
+    items = {c.name: c for c in status.checklist}
+    assert items["seeded"].ok and items["deterministic"].ok
+    assert items["data hashed"].ok
+    assert items["cells run in order"].ok is False
+    assert (
+        items["dependencies pinned"].ok is False and "pandas" in items["dependencies pinned"].detail
+    )
+    assert items["git clean"].ok is None
+    assert status.score == (3, 5)
+    assert "baseline" in status.summary
+    empty = history.notebook_status(store, "other.ipynb")
+    assert not empty.has_record and "no record yet" in empty.summary
