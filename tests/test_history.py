@@ -106,7 +106,7 @@ def test_baseline_is_first_run_until_pinned(tmp_path: Path) -> None:
         False,
     ]
     assert history.latest_session(store, "nb.ipynb") == sids[2]
-    with pytest.raises(UsageProblem, match="is not a run of nb.ipynb. Pick one of its runs"):
+    with pytest.raises(UsageProblem, match=r"is not a run of nb\.ipynb\. Pick one of its runs"):
         history.set_baseline(store, "nb.ipynb", 999)
     history.set_baseline(store, "nb.ipynb", None)
     assert history.baseline_session(store, "nb.ipynb") == sids[0]

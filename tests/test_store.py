@@ -79,13 +79,13 @@ def test_newer_schema_is_refused_not_moved(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
     conn.close()
-    with pytest.raises(StoreError, match="newer than this repro_nb understands.*Upgrade repro_nb"):
+    with pytest.raises(StoreError, match=r"newer than this repro_nb understands.*Upgrade repro_nb"):
         Store(path)
     assert path.exists()
 
 
 def test_readonly_missing_store_says_how_to_create_it(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="No repro_nb store at .*run the notebook with capture on"):
+    with pytest.raises(StoreError, match=r"No repro_nb store at .*run the notebook with capture on"):
         Store(tmp_path / "missing.sqlite", readonly=True)
 
 
