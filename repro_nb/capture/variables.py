@@ -116,6 +116,12 @@ class _Ctx:
             self.notes.append(note)
 
 
+# Identity without ``id()``: ``id`` raises the "builtins.id" audit event, which costs ~0.2 µs
+# per call once any audit hook is installed (capture.files installs one). ``object.__hash__``
+# is a bijection of the address (a bit rotation), runs no user code and raises no event.
+_identity = object.__hash__
+
+
 def _qualname(t: type) -> str:
     mod = getattr(t, "__module__", None) or "?"
     name = getattr(t, "__qualname__", None) or getattr(t, "__name__", "?")
@@ -663,7 +669,7 @@ def _feed(ctx: _Ctx, h: Any, obj: Any, nested: int = 1) -> int:
         _header(h, "depth-cut", _qualname(type(obj)))
         ctx.cut(f"nested deeper than {ctx.max_depth}; inner values not hashed")
         return 0
-    oid = id(obj)
+    oid = _identity(obj)
     if oid in ctx.stack:  # only ancestors are on the stack, so shared siblings are fine
         _header(h, "cycle")
         return 0
@@ -961,7 +967,7 @@ class VariableTracker:
             self._last_key = _NO_KEY
         cands: set[str] = set()
         # 1. rebound or deleted tracked names: ids of ~N tracked values, compared in C
-        cur_ids = list(map(id, map(ns.get, self._names)))
+        cur_ids = list(map(_identity, map(ns.get, self._names)))
         if cur_ids != self._ids:
             pos: list[int] = []
             _diff_positions(cur_ids, self._ids, 0, len(cur_ids), pos)
@@ -969,7 +975,9 @@ class VariableTracker:
         # 2. new names
         new = self._new_keys(ns)
         if new is None:
-            new = [k for k in list(ns) if k not in entries and skipped.get(k) != id(ns.get(k))]
+            new = [
+                k for k in list(ns) if k not in entries and skipped.get(k) != _identity(ns.get(k))
+            ]
             cands.update(k for k in entries if k not in ns)
         for k in new:
             if isinstance(k, str) and k[:1] != "_" and k not in _IPYTHON_NAMES:
@@ -997,7 +1005,7 @@ class VariableTracker:
                     deleted.append(name)
                     membership_changed = True
                 continue
-            oid = id(value)
+            oid = _identity(value)
             entry = entries.get(name)
             if entry is None or entry.id != oid:
                 if wanted is None and (self._excluded(name) or isinstance(value, _SKIP_TYPES)):
