@@ -13,6 +13,7 @@ per kind of failure, and carries on.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import queue
 import re
@@ -21,7 +22,6 @@ import threading
 import time
 import traceback
 import uuid
-import warnings
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +29,6 @@ from typing import Any
 
 import xxhash
 
-from .errors import ReproWarning
 from .store import Store, resolve_store_path
 
 __all__ = ["CaptureOptions", "Recorder", "active_recorder", "detect_notebook", "source_hash"]
@@ -198,6 +197,8 @@ class Recorder:
         if self.capturing:
             return
         self.capturing = True
+        if self._tracker is not None:
+            self._prime_tracker()  # changes made while capture was off belong to no cell
         self._ensure_trackers()
         if self.session_id is None:
             self._writer.submit(self._open_session)
@@ -289,25 +290,29 @@ class Recorder:
         if fields and self.session_id is not None:
             self.store.update_session(self.session_id, **fields)
 
+    def _prime_tracker(self) -> None:
+        """Take the namespace as it is now as the baseline: only later changes are recorded."""
+        try:
+            self._tracker.changed(
+                self.namespace, "", exclude=self.options.exclude, max_bytes=self.options.max_bytes
+            )
+        except Exception as exc:
+            self._report_error("variable capture", exc)
+
     def _ensure_trackers(self) -> None:
         if self._tracker is None:
             from .capture.variables import VariableTracker
 
             self._tracker = VariableTracker()
-            # Names present before capture starts are the baseline; only later changes count.
-            try:
-                self._tracker.changed(
-                    self.namespace,
-                    "",
-                    exclude=self.options.exclude,
-                    max_bytes=self.options.max_bytes,
-                )
-            except Exception as exc:
-                self._report_error("variable capture", exc)
+            self._prime_tracker()
         if self._files is None and self.options.files:
-            from .capture.files import FileTracker
+            try:
+                from .capture.files import FileTracker
 
-            self._files = FileTracker(ignore=[str(self.store_path.parent)])
+                self._files = FileTracker(ignore=[str(self.store_path.parent)])
+            except Exception as exc:
+                self.options.files = False  # carry on without file tracking
+                self._report_error("file tracking", exc)
         if self._env_watcher is None:
             try:
                 from .capture.environment import EnvironmentWatcher
@@ -522,13 +527,20 @@ class Recorder:
             "your cell ran normally. Set REPRO_NB_DEBUG=1 for details."
         )
         if threading.current_thread() is threading.main_thread():
-            warnings.warn(message, ReproWarning, stacklevel=2)
+            _print_warning(message)
         else:  # shown after the next cell, on the main thread, where the user sees it
             self._pending_warnings.append(message)
 
     def _emit_pending_warnings(self) -> None:
         while self._pending_warnings:
-            warnings.warn(self._pending_warnings.pop(0), ReproWarning, stacklevel=2)
+            _print_warning(self._pending_warnings.pop(0))
+
+
+def _print_warning(message: str) -> None:
+    # Printed, not warnings.warn(): a user's `simplefilter("error")` would turn a warning into
+    # an exception inside their cell.
+    with contextlib.suppress(Exception):  # a closed stderr must not break the cell either
+        print(message, file=sys.stderr, flush=True)
 
 
 # Listeners (the panel) are called after every recorded cell; empty list => zero cost.

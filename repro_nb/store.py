@@ -232,9 +232,10 @@ class Store:
         except sqlite3.DatabaseError as exc:
             if self.readonly or not _looks_corrupt(exc):
                 raise StoreError(f"Cannot open the store {self.path}: {exc}.") from exc
-            self._move_aside(exc)
+            self._move_aside()
             conn = self._connect()
             self._prepare(conn)
+            self._warn_moved(exc)
             return conn
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
@@ -266,7 +267,7 @@ class Store:
                     (str(number + 1),),
                 )
 
-    def _move_aside(self, exc: Exception) -> None:
+    def _move_aside(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         n = 1
@@ -278,11 +279,15 @@ class Store:
             if src.exists():
                 src.replace(Path(f"{target}{suffix}"))
         self.moved_aside = target
+
+    def _warn_moved(self, exc: Exception) -> None:
+        # Warn only once the new store works, so an escalated warning never leaves no store.
         warnings.warn(
             f"repro_nb: the store {self.path} was unreadable ({exc}); it was moved to "
-            f"{target.name} and a new store was created. Nothing was deleted.",
+            f"{self.moved_aside.name if self.moved_aside else '?'} and a new store was created. "
+            "Nothing was deleted.",
             ReproWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def close(self) -> None:
