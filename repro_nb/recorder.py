@@ -37,6 +37,7 @@ NOTEBOOK_ENV = "REPRO_NB_NOTEBOOK"
 AUTOCAPTURE_ENV = "REPRO_NB_AUTOCAPTURE"
 LABEL_ENV = "REPRO_NB_RUN_LABEL"
 KIND_ENV = "REPRO_NB_RUN_KIND"
+ENV_CHECK_INTERVAL = 1.0  # seconds between checks for installs/imports that change the environment
 
 _ACTIVE: Recorder | None = None
 
@@ -176,6 +177,7 @@ class Recorder:
         self._files: Any = None
         self._env_watcher: Any = None
         self.cells_recorded = 0
+        self._env_checked = 0.0
         self._cell_checks: list[int] = []  # check rows made by the cell being executed
         self.last_cell: dict[str, Any] | None = None
         atexit.register(self._at_exit)
@@ -489,7 +491,10 @@ class Recorder:
             "files": [asdict(f) if not isinstance(f, Mapping) else dict(f) for f in files],
         }
         env_changed = False
-        if self._env_watcher is not None:
+        now = time.monotonic()
+        # Installs between cells are rare; checking once a second keeps syscalls off most cells.
+        if self._env_watcher is not None and now - self._env_checked >= ENV_CHECK_INTERVAL:
+            self._env_checked = now
             try:
                 env_changed = bool(self._env_watcher.changed())
             except Exception as exc:
