@@ -1,0 +1,24 @@
+/**
+ * Jest runs the model tests in node: the model has no DOM and takes its API
+ * object by injection, so no JupyterLab package needs transforming.
+ */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/src'],
+  testMatch: ['**/__tests__/**/*.spec.ts'],
+  transform: {
+    '^.+\\.tsx?$': [
+      'ts-jest',
+      {
+        tsconfig: {
+          module: 'commonjs',
+          target: 'ES2018',
+          strict: true,
+          esModuleInterop: true,
+          types: ['jest'],
+          lib: ['DOM', 'ES2018', 'ES2020.Promise']
+        }
+      }
+    ]
+  }
+};

@@ -1,0 +1,179 @@
+import {
+  ILabShell,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { Debouncer } from '@lumino/polling';
+
+import { ReproAPI } from './api';
+import { ReproModel } from './model';
+import { CommandIDs, ICellDiff, IReproModel } from './tokens';
+import { reproIcon } from './widgets/icon';
+import { ReproSidebar } from './widgets/sidebar';
+
+const PLUGIN_ID = 'repro-nb:plugin';
+
+/**
+ * Find the notebook cell a row of the cells section stands for: by nbformat
+ * cell id, else by recorded index, else by the start of its source.
+ */
+function findCellIndex(panel: NotebookPanel, cell: ICellDiff): number {
+  const widgets = panel.content.widgets;
+  if (cell.cell_id) {
+    const byId = widgets.findIndex(w => w.model.id === cell.cell_id);
+    if (byId >= 0) {
+      return byId;
+    }
+  }
+  const excerpt = cell.excerpt.replace(/…$/, '').trim();
+  if (cell.index !== null && cell.index >= 0 && cell.index < widgets.length) {
+    const candidate = widgets[cell.index];
+    if (!excerpt || candidate.model.sharedModel.getSource().trim().startsWith(excerpt)) {
+      return cell.index;
+    }
+  }
+  if (excerpt) {
+    return widgets.findIndex(w => w.model.sharedModel.getSource().trim().startsWith(excerpt));
+  }
+  return -1;
+}
+
+const plugin: JupyterFrontEndPlugin<IReproModel> = {
+  id: PLUGIN_ID,
+  description:
+    'A sidebar showing whether the active notebook is seeded and deterministic, its drift, checks and cells vs baseline, with export and verify.',
+  autoStart: true,
+  requires: [ILabShell, INotebookTracker],
+  optional: [ICommandPalette, ISettingRegistry, ITranslator, ILayoutRestorer],
+  provides: IReproModel,
+  activate: (
+    app: JupyterFrontEnd,
+    labShell: ILabShell,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    translator: ITranslator | null,
+    restorer: ILayoutRestorer | null
+  ): IReproModel => {
+    const trans = (translator ?? nullTranslator).load('repro_nb');
+    const model = new ReproModel({ api: new ReproAPI(), active: false });
+    let refreshOnExecute = true;
+    let verifyRuns = 1;
+
+    const reveal = (cell: ICellDiff): void => {
+      const panel = tracker.currentWidget;
+      if (!panel) {
+        return;
+      }
+      const index = findCellIndex(panel, cell);
+      if (index < 0) {
+        return;
+      }
+      const notebook = panel.content;
+      notebook.activeCellIndex = index;
+      notebook.deselectAll();
+      void notebook.scrollToItem(index, 'center');
+      labShell.activateById(panel.id);
+    };
+
+    const sidebar = new ReproSidebar({
+      model,
+      onReveal: reveal,
+      verifyRuns: () => verifyRuns,
+      translator: translator ?? nullTranslator
+    });
+    labShell.add(sidebar, 'left', { rank: 850 });
+    if (restorer) {
+      restorer.add(sidebar, sidebar.id);
+    }
+
+    // Follow the active notebook (and its renames).
+    const follow = (panel: NotebookPanel | null): void => {
+      model.path = panel ? panel.context.localPath : null;
+    };
+    tracker.currentChanged.connect((_, panel) => follow(panel));
+    tracker.widgetAdded.connect((_, panel) => {
+      panel.context.pathChanged.connect(() => {
+        if (tracker.currentWidget === panel) {
+          follow(panel);
+        }
+      });
+    });
+    follow(tracker.currentWidget);
+
+    // A cell finished: the kernel's recorder writes from a background thread,
+    // so coalesce bursts (Run All) and read shortly after.
+    const executed = new Debouncer(() => model.refresh(), 400);
+    NotebookActions.executed.connect((_, { notebook }) => {
+      if (refreshOnExecute && notebook === tracker.currentWidget?.content) {
+        void executed.invoke();
+      }
+    });
+
+    const hasNotebook = (): boolean => model.path !== null;
+    app.commands.addCommand(CommandIDs.open, {
+      label: trans.__('Show Reproducibility Sidebar'),
+      icon: reproIcon,
+      execute: () => labShell.activateById(sidebar.id)
+    });
+    app.commands.addCommand(CommandIDs.refresh, {
+      label: trans.__('Refresh Reproducibility Record'),
+      isEnabled: hasNotebook,
+      execute: () => model.refresh()
+    });
+    app.commands.addCommand(CommandIDs.exportBundle, {
+      label: trans.__('Export Reproducibility Bundle'),
+      isEnabled: hasNotebook,
+      execute: async () => {
+        labShell.activateById(sidebar.id);
+        await model.startExport();
+      }
+    });
+    app.commands.addCommand(CommandIDs.verify, {
+      label: trans.__('Verify Notebook in Fresh Kernels'),
+      isEnabled: hasNotebook,
+      execute: async () => {
+        labShell.activateById(sidebar.id);
+        await model.startVerify(verifyRuns);
+      }
+    });
+    if (palette) {
+      const category = trans.__('Reproducibility');
+      for (const command of [
+        CommandIDs.open,
+        CommandIDs.refresh,
+        CommandIDs.exportBundle,
+        CommandIDs.verify
+      ]) {
+        palette.addItem({ command, category });
+      }
+    }
+
+    if (settingRegistry) {
+      const apply = (settings: ISettingRegistry.ISettings): void => {
+        const seconds = settings.get('pollInterval').composite as number;
+        model.interval = Math.max(1, seconds) * 1000;
+        refreshOnExecute = settings.get('refreshOnExecute').composite as boolean;
+        verifyRuns = settings.get('verifyRuns').composite as number;
+      };
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          apply(settings);
+          settings.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.error('repro-nb: failed to load settings.', reason);
+        });
+    }
+
+    return model;
+  }
+};
+
+export default plugin;

@@ -1,0 +1,168 @@
+import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
+import { ReactWidget, refreshIcon, UseSignal } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import * as React from 'react';
+
+import { ReproModel } from '../model';
+import { ICellDiff, IReproState, JobKind, SIDEBAR_ID } from '../tokens';
+import { reproIcon } from './icon';
+import {
+  ActionsSection,
+  CellsSection,
+  ChecksSection,
+  DriftSection,
+  StatusSection
+} from './sections';
+
+function Body(props: {
+  state: IReproState;
+  trans: TranslationBundle;
+  onReveal: (cell: ICellDiff) => void;
+  onStart: (kind: JobKind) => void;
+  downloadURL: ReproModel['downloadURL'];
+}): JSX.Element {
+  const { state, trans } = props;
+  switch (state.phase) {
+    case 'idle':
+      return (
+        <div className="jp-repro-placeholder jp-repro-idle">
+          {trans.__('Open a notebook to see its reproducibility record.')}
+        </div>
+      );
+    case 'loading':
+      return <div className="jp-repro-placeholder jp-repro-loading">{trans.__('Loading…')}</div>;
+    case 'error':
+      return (
+        <div className="jp-repro-placeholder jp-repro-error" role="alert">
+          <strong>{trans.__('The server could not read the record.')}</strong>
+          <div className="jp-repro-error-message">{state.error}</div>
+        </div>
+      );
+    case 'empty':
+      return (
+        <>
+          <div className="jp-repro-placeholder jp-repro-empty">
+            <strong>{trans.__('Nothing recorded for this notebook yet.')}</strong>
+            <p>
+              {trans.__(
+                'Run %load_ext repro_nb (and %repro_seed 42) in the notebook, then run its cells: each cell is recorded.'
+              )}
+            </p>
+          </div>
+          <ActionsSection
+            trans={trans}
+            state={state}
+            onStart={props.onStart}
+            downloadURL={props.downloadURL}
+          />
+        </>
+      );
+    case 'ready':
+      return (
+        <>
+          {state.status && <StatusSection trans={trans} status={state.status} />}
+          <DriftSection trans={trans} drift={state.drift} error={state.sectionErrors.drift} />
+          <ChecksSection trans={trans} checks={state.checks} error={state.sectionErrors.checks} />
+          <CellsSection
+            trans={trans}
+            cells={state.cells}
+            error={state.sectionErrors.cells}
+            onReveal={props.onReveal}
+          />
+          <ActionsSection
+            trans={trans}
+            state={state}
+            onStart={props.onStart}
+            downloadURL={props.downloadURL}
+          />
+        </>
+      );
+  }
+}
+
+/**
+ * The left-area sidebar: renders the model's state; the model tracks the
+ * active notebook (wired in index.ts) and polls while this is visible.
+ */
+export class ReproSidebar extends ReactWidget {
+  constructor(options: ReproSidebar.IOptions) {
+    super();
+    this.model = options.model;
+    this._onReveal = options.onReveal;
+    this._verifyRuns = options.verifyRuns ?? (() => 1);
+    this._trans = (options.translator ?? nullTranslator).load('repro_nb');
+    this.id = SIDEBAR_ID;
+    this.addClass('jp-repro-sidebar');
+    this.title.icon = reproIcon;
+    this.title.caption = this._trans.__('Reproducibility');
+  }
+
+  readonly model: ReproModel;
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.model.active = true;
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this.model.active = false;
+  }
+
+  render(): JSX.Element {
+    const trans = this._trans;
+    return (
+      <UseSignal signal={this.model.stateChanged} initialArgs={this.model.state}>
+        {(_, state) => {
+          const current = state ?? this.model.state;
+          return (
+            <div className="jp-repro-root" data-phase={current.phase}>
+              <header className="jp-repro-header">
+                <span className="jp-repro-title">{trans.__('Reproducibility')}</span>
+                <button
+                  className="jp-repro-refresh jp-ToolbarButtonComponent"
+                  title={trans.__('Refresh')}
+                  disabled={current.path === null}
+                  onClick={() => void this.model.refresh()}
+                >
+                  <refreshIcon.react tag="span" />
+                </button>
+              </header>
+              {current.path && (
+                <div className="jp-repro-path" title={current.path}>
+                  {current.path}
+                </div>
+              )}
+              <Body
+                state={current}
+                trans={trans}
+                onReveal={this._onReveal}
+                onStart={kind =>
+                  void (kind === 'export'
+                    ? this.model.startExport()
+                    : this.model.startVerify(this._verifyRuns()))
+                }
+                downloadURL={job => this.model.downloadURL(job)}
+              />
+            </div>
+          );
+        }}
+      </UseSignal>
+    );
+  }
+
+  private _onReveal: (cell: ICellDiff) => void;
+  private _trans: TranslationBundle;
+  private _verifyRuns: () => number;
+}
+
+export namespace ReproSidebar {
+  export interface IOptions {
+    model: ReproModel;
+    /** Scroll the notebook to a cell of the cells section. */
+    onReveal: (cell: ICellDiff) => void;
+    /** How many runs the Verify button asks for (from the settings). */
+    verifyRuns?: () => number;
+    translator?: ITranslator;
+  }
+}
