@@ -404,7 +404,8 @@ def _feed_frame(ctx: _Ctx, h: Any, df: Any) -> int:
 # ---------------------------------------------------------------- python values
 
 
-def _feed_bytes(ctx: _Ctx, h: Any, b: Any, tag: str = "bytes") -> int:
+def _feed_bytes(ctx: _Ctx, h: Any, b: Any, tag: str | None = None) -> int:
+    tag = tag or _qualname(type(b))
     mv = memoryview(b)
     if not mv.c_contiguous:
         mv = memoryview(mv.tobytes())
