@@ -367,6 +367,7 @@ def _is_injected_source(source: str | None) -> bool:
 def _make_client_class() -> type:
     """Build the NotebookClient subclass lazily (nbclient is a heavy import)."""
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     class _CellIdNotebookClient(NotebookClient):  # type: ignore[misc]
         """NotebookClient that sends ``cellId`` / ``cellIndex`` with every execute request.
@@ -404,6 +405,8 @@ def _make_client_class() -> type:
                 return await super().async_execute_cell(
                     cell, cell_index, execution_count, store_history
                 )
+            except CellExecutionError:
+                raise  # the kernel is fine: graceful shutdown lets the recorder finish
             except BaseException:
                 # A timed-out or dead kernel must not get a 5 s graceful shutdown.
                 self.shutdown_kernel = "immediate"
@@ -517,7 +520,7 @@ def _read_records(
         env = None
         if run.environment_id is not None:
             with contextlib.suppress(Exception):
-                env = store.get_environment(run.environment_id)
+                env = store.environment(run.environment_id)
         return cells, run.to_dict(), env
     finally:
         with contextlib.suppress(Exception):
