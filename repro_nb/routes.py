@@ -349,9 +349,20 @@ def read_cells(store: Store, key: str, run: int | None) -> dict[str, Any]:
     return {"run": actual, "baseline": baseline, **comparison.to_dict()}
 
 
+def _read_files(store: Store, session_id: int) -> dict[str, str | None]:
+    """``{path: sha256}`` of the data files a run read (the last hash of each path)."""
+    return {
+        f["path"]: f.get("sha256")
+        for cell in history.run_cells(store, session_id)
+        for f in cell.files
+        if f.get("mode") in ("r", "rw")
+    }
+
+
 def read_drift(store: Store, key: str) -> dict[str, Any]:
-    """The ``drift`` reply body: baseline run's environment vs the latest run's."""
-    from . import drift
+    """The ``drift`` reply body: the baseline run's environment, git and data vs the latest run's."""
+    # `from . import drift` would get repro_nb.drift, the lazy API *function*, not the module.
+    from .drift import diff_environments, file_changes
 
     baseline = history.baseline_session(store, key)
     latest = history.latest_session(store, key)
@@ -364,20 +375,26 @@ def read_drift(store: Store, key: str) -> dict[str, Any]:
     after = store.environment(after_session.get("environment_id"))
     if before is None or after is None:
         return reply
-    report = drift.diff_environments(before, after, imported=after.get("imported"))
+    report = diff_environments(
+        before,
+        after,
+        changed_files=file_changes(_read_files(store, baseline), _read_files(store, latest)),
+        git_before=store.git_state(before_session.get("git_id")),
+        git_after=store.git_state(after_session.get("git_id")),
+        before_label=f"baseline run {baseline}",
+        after_label=f"run {latest}",
+    )
     reply["report"] = report.to_dict()
     return reply
 
 
 def read_checks(store: Store, key: str) -> dict[str, Any]:
-    """The ``checks`` reply body: the latest run's validation report and stats over runs."""
-    from . import validation
+    """The ``checks`` reply body: the latest run's checks vs the baseline, with stats over runs."""
+    from .validation import validation_report
 
     latest = history.latest_session(store, key)
-    report = validation.validation_report(store, key, session_id=latest)
-    names = sorted({c["name"] for c in store.checks(notebook=key)})
-    stats = {name: validation.check_stats(store, key, name).to_dict() for name in names}
-    return {"run": latest, "report": report.to_dict(), "stats": stats}
+    report = validation_report(store, key, session_id=latest)
+    return {"run": latest, "report": report.to_dict()}
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -783,7 +800,7 @@ class ChecksHandler(ReproHandler):
     async def get(self) -> None:
         ref = self.notebook(self.get_query_argument("path", None))
         got = await self.read(ref, "checks", read_checks)
-        empty = {"run": None, "report": None, "stats": {}}
+        empty = {"run": None, "report": None}
         self.reply({"path": ref.path, "revision": got.revision, **(got.value or empty)})
 
 

@@ -1,0 +1,360 @@
+"""The server extension's REST API, in-process through pytest_jupyter's ``jp_fetch``."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from repro_nb import routes
+from repro_nb.routes import RouteError, resolve_notebook
+
+from .records import ENV_BEFORE, env_after, record_run
+
+SOURCES = ["x = 1", "x = x + 1", "print(x)"]
+
+
+async def get_json(jp_fetch: Any, endpoint: str, **params: Any) -> dict[str, Any]:
+    response = await jp_fetch("repro-nb", "api", endpoint, params=params)
+    assert response.code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+async def get_error(jp_fetch: Any, *parts: str, **kwargs: Any) -> tuple[int, str]:
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("repro-nb", "api", *parts, **kwargs)
+    body = json.loads(info.value.response.body)
+    assert set(body) >= {"message"}, body
+    return info.value.code, body["message"]
+
+
+# ----------------------------------------------------------------------------- paths (unit)
+def test_resolve_notebook_keeps_paths_inside_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    ref = resolve_notebook(root, "/a/../a/nb.ipynb")
+    assert ref.path == "a/nb.ipynb"
+    assert ref.file == (root / "a" / "nb.ipynb").resolve()
+    for bad in ("../x.ipynb", "a/../../x.ipynb"):
+        with pytest.raises(RouteError) as info:
+            resolve_notebook(root, bad)
+        assert info.value.status == 403
+        assert "outside the server root" in info.value.message
+    for empty in (None, "", "  ", "/"):
+        with pytest.raises(RouteError) as info:
+            resolve_notebook(root, empty)
+        assert info.value.status == 400
+
+
+def test_resolve_notebook_refuses_symlinks_that_escape(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.ipynb").write_text("{}")
+    os.symlink(outside, root / "link")
+    with pytest.raises(RouteError) as info:
+        resolve_notebook(root, "link/secret.ipynb")
+    assert info.value.status == 403
+
+
+def test_dumps_writes_strict_json() -> None:
+    text = routes.dumps({"a": float("nan"), "b": [float("inf"), 1.5]})
+    assert json.loads(text) == {"a": "nan", "b": ["inf", 1.5]}
+
+
+# ----------------------------------------------------------------------------- auth and errors
+async def test_every_endpoint_requires_auth(jp_fetch: Any) -> None:
+    bad = {"Authorization": "token not-the-token"}
+    for endpoint, method, body in (
+        ("status", "GET", None),
+        ("runs", "GET", None),
+        ("cells", "GET", None),
+        ("drift", "GET", None),
+        ("checks", "GET", None),
+        ("export", "POST", "{}"),
+        ("verify", "POST", "{}"),
+        ("jobs/" + "0" * 32, "GET", None),
+    ):
+        with pytest.raises(HTTPClientError) as info:
+            await jp_fetch(
+                "repro-nb", "api", endpoint, params={"path": "x.ipynb"}, method=method,
+                body=body, headers=bad,
+            )  # fmt: skip
+        assert info.value.code == 403, endpoint
+
+
+async def test_bad_paths_are_json_errors(jp_fetch: Any, jp_root_dir: Path) -> None:
+    code, message = await get_error(jp_fetch, "status")
+    assert code == 400 and "?path=" in message
+    code, message = await get_error(jp_fetch, "status", params={"path": "../../etc/passwd"})
+    assert code == 403 and "outside the server root" in message
+    code, message = await get_error(
+        jp_fetch, "export", method="POST", body=json.dumps({"path": "../x.ipynb"})
+    )
+    assert code == 403
+    code, message = await get_error(jp_fetch, "export", method="POST", body="not json")
+    assert code == 400 and "JSON" in message
+
+
+async def test_unknown_notebook_is_404_and_unrecorded_one_is_empty(
+    jp_fetch: Any, recorded: Any
+) -> None:
+    code, message = await get_error(jp_fetch, "status", params={"path": "nope.ipynb"})
+    assert code == 404 and "nope.ipynb" in message
+    recorded("fresh.ipynb")  # the file exists; nothing recorded
+    for endpoint in ("status", "runs", "cells", "drift", "checks"):
+        body = await get_json(jp_fetch, endpoint, path="fresh.ipynb")
+        assert body["path"] == "fresh.ipynb"
+    status = await get_json(jp_fetch, "status", path="fresh.ipynb")
+    assert status["recorded"] is False and status["n_runs"] == 0 and status["status"] is None
+    runs = await get_json(jp_fetch, "runs", path="fresh.ipynb")
+    assert runs["runs"] == []
+    cells = await get_json(jp_fetch, "cells", path="fresh.ipynb")
+    assert cells["cells"] == [] and cells["first_divergent"] is None
+
+
+# ----------------------------------------------------------------------------- reads
+async def test_status_and_runs(jp_fetch: Any, recorded: Any) -> None:
+    nb, store = recorded("work/analysis.ipynb", SOURCES)
+    first = record_run(store, nb, SOURCES, seed={"requested": {"seed": 42}, "effective": {}})
+    status = await get_json(jp_fetch, "status", path="work/analysis.ipynb")
+    assert status["recorded"] is True
+    assert status["n_runs"] == 1
+    assert status["latest_run"]["id"] == first == status["baseline_run"]["id"]
+    assert status["notebook"].endswith("work/analysis.ipynb")
+    names = [item["name"] for item in status["status"]["checklist"]]
+    assert "seeded" in names
+    seeded = next(i for i in status["status"]["checklist"] if i["name"] == "seeded")
+    assert seeded["ok"] is True
+    revision = status["revision"]
+
+    second = record_run(store, nb, SOURCES)
+    status = await get_json(jp_fetch, "status", path="work/analysis.ipynb")
+    assert status["revision"] != revision
+    assert status["n_runs"] == 2
+    assert status["latest_run"]["id"] == second and status["baseline_run"]["id"] == first
+    runs = await get_json(jp_fetch, "runs", path="work/analysis.ipynb")
+    assert [r["id"] for r in runs["runs"]] == [first, second]
+    assert runs["baseline"] == first
+    assert [r["is_baseline"] for r in runs["runs"]] == [True, False]
+
+
+async def test_status_is_cached_until_the_record_changes(jp_fetch: Any, recorded: Any) -> None:
+    nb, store = recorded("nb.ipynb", SOURCES)
+    record_run(store, nb, SOURCES)
+    one = await get_json(jp_fetch, "status", path="nb.ipynb")
+    two = await get_json(jp_fetch, "status", path="nb.ipynb")
+    assert one == two
+    store.add_check(one["latest_run"]["id"], "late", value={"kind": "int", "value": 1})
+    three = await get_json(jp_fetch, "status", path="nb.ipynb")
+    assert three["revision"] != one["revision"]
+
+
+async def test_cells_of_a_run_vs_baseline(jp_fetch: Any, recorded: Any) -> None:
+    nb, store = recorded("nb.ipynb", SOURCES)
+    base = record_run(store, nb, SOURCES)
+    run = record_run(store, nb, SOURCES, values={1: "changed"}, error_at=2)
+    cells = await get_json(jp_fetch, "cells", path="nb.ipynb")
+    assert cells["run"] == run and cells["baseline"] == base
+    assert [c["state"] for c in cells["cells"]] == ["same", "different", "error"]
+    assert cells["first_divergent"]["cell_id"] == "c1"
+    assert cells["first_divergent"]["values_differ"] == ["x"]
+    assert cells["cells"][2]["error"] == "ValueError: boom"
+    assert cells["counts"] == {"same": 1, "different": 1, "error": 1}
+
+    same = await get_json(jp_fetch, "cells", path="nb.ipynb", run=str(base))
+    assert same["run"] == base and same["first_divergent"] is None
+    assert {c["state"] for c in same["cells"]} == {"same"}
+
+    code, message = await get_error(jp_fetch, "cells", params={"path": "nb.ipynb", "run": "999"})
+    assert code == 404 and "999" in message
+    code, message = await get_error(jp_fetch, "cells", params={"path": "nb.ipynb", "run": "abc"})
+    assert code == 400
+
+
+async def test_drift_lists_imported_packages_first(jp_fetch: Any, recorded: Any) -> None:
+    nb, store = recorded("nb.ipynb", SOURCES)
+    record_run(store, nb, SOURCES, env=ENV_BEFORE)
+    single = await get_json(jp_fetch, "drift", path="nb.ipynb")
+    assert single["report"] is not None and single["report"]["items"] == []
+    record_run(store, nb, SOURCES, env=env_after())
+    drift = await get_json(jp_fetch, "drift", path="nb.ipynb")
+    items = drift["report"]["items"]
+    names = [i["name"] for i in items]
+    assert names.index("numpy") < names.index("six")
+    numpy_item = items[names.index("numpy")]
+    assert numpy_item["imported"] is True
+    assert (numpy_item["before"], numpy_item["after"]) == ("1.26.4", "2.0.0")
+    assert numpy_item["severity"] == "major"
+    assert drift["report"]["summary"]["major"] >= 1
+
+
+async def test_checks_report_pass_fail_and_stats(jp_fetch: Any, recorded: Any) -> None:
+    nb, store = recorded("nb.ipynb", SOURCES)
+    record_run(store, nb, SOURCES, checks={"acc": (0.9, None, None), "loss": (0.5, None, None)})
+    run = record_run(
+        store, nb, SOURCES, checks={"acc": (0.9, 0.9, True), "loss": (0.7, 0.5, False)}
+    )
+    body = await get_json(jp_fetch, "checks", path="nb.ipynb")
+    assert body["run"] == run
+    report = body["report"]
+    by_name = {item["name"]: item for item in report["items"]}
+    assert by_name["acc"]["status"] == "pass"
+    assert by_name["loss"]["status"] == "fail"
+    assert report["counts"]["pass"] == 1 and report["counts"]["fail"] == 1
+    assert by_name["loss"]["stats"]["n"] == 2
+    assert by_name["loss"]["stats"]["mean"] == pytest.approx(0.6)
+
+
+async def test_store_reads_do_not_block_the_event_loop(
+    jp_fetch: Any, recorded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow read runs in the pool: the loop keeps answering other requests meanwhile."""
+    nb, store = recorded("nb.ipynb", SOURCES)
+    record_run(store, nb, SOURCES)
+    import threading
+
+    gate = threading.Event()
+    real = routes.read_runs
+
+    def slow_runs(store: Any, key: str) -> dict[str, Any]:
+        assert threading.current_thread() is not threading.main_thread()
+        gate.wait(10)
+        return real(store, key)
+
+    monkeypatch.setattr(routes, "read_runs", slow_runs)
+    monkeypatch.setattr(routes.RunsHandler, "get", _runs_get_with(slow_runs))
+    pending = asyncio.ensure_future(get_json(jp_fetch, "runs", path="nb.ipynb"))
+    status = await get_json(jp_fetch, "status", path="nb.ipynb")  # answered while runs waits
+    assert status["recorded"] is True
+    assert not pending.done()
+    gate.set()
+    runs = await pending
+    assert len(runs["runs"]) == 1
+
+
+def _runs_get_with(compute: Any) -> Any:
+    import tornado.web
+
+    @tornado.web.authenticated
+    async def get(self: routes.RunsHandler) -> None:
+        ref = self.notebook(self.get_query_argument("path", None))
+        got = await self.read(ref, "runs-slow", compute)
+        self.reply({"path": ref.path, "revision": got.revision, **(got.value or {})})
+
+    return get
+
+
+# ----------------------------------------------------------------------------- jobs
+FAKE_JOB = r"""
+import json, sys, zipfile
+kind, nb = sys.argv[1], sys.argv[2]
+print(json.dumps({"progress": 0.5, "message": "halfway"}), file=sys.stderr, flush=True)
+if kind == "export":
+    out = sys.argv[sys.argv.index("--output") + 1]
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("notebook.ipynb", open(nb).read())
+    print(json.dumps({"bundle": out}))
+elif "fail" in nb.rsplit("/", 1)[-1]:
+    print("Traceback ...\nRuntimeError: kernel died in cell 2", file=sys.stderr)
+    sys.exit(3)
+else:
+    print(json.dumps({"verdict": "reproduced", "summary": "3 cells reproduced"}))
+"""
+
+
+@pytest.fixture
+def fake_jobs(jp_web_app: Any, tmp_path: Path) -> routes.JobManager:
+    """Jobs run a stand-in script speaking the CLI's protocol (stderr progress, JSON stdout)."""
+    script = tmp_path / "fake_cli.py"
+    script.write_text(FAKE_JOB)
+
+    def argv(job: routes.Job) -> list[str]:
+        extra = ["--output", str(job.output)] if job.output else []
+        return [sys.executable, str(script), job.kind, str(job.file), *extra]
+
+    manager = routes.JobManager(argv=argv)
+    jp_web_app.settings[routes.JOBS_KEY] = manager
+    return manager
+
+
+async def wait_job(jp_fetch: Any, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    seen = set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        job = await get_json(jp_fetch, f"jobs/{job_id}")
+        assert 0 <= job["progress"] <= 1
+        seen.add(job["state"])
+        if job["state"] in ("done", "failed"):
+            job["seen"] = seen
+            return job
+        await asyncio.sleep(0.1)  # polling interval of a real client, not a wait for a result
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: last {job}")
+
+
+async def test_job_lifecycle_export_download(
+    jp_fetch: Any, recorded: Any, fake_jobs: routes.JobManager
+) -> None:
+    recorded("nb.ipynb", SOURCES)
+    response = await jp_fetch(
+        "repro-nb", "api", "export", method="POST", body=json.dumps({"path": "nb.ipynb"})
+    )
+    assert response.code == 202
+    job_id = json.loads(response.body)["job"]
+    job = await wait_job(jp_fetch, job_id)
+    assert job["state"] == "done", job
+    assert job["progress"] == 1 and job["kind"] == "export" and job["path"] == "nb.ipynb"
+    assert job["download"].endswith(f"/repro-nb/api/jobs/{job_id}/download")
+    download = await jp_fetch("repro-nb", "api", "jobs", job_id, "download")
+    assert download.headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(download.body)) as zf:
+        assert zf.namelist() == ["notebook.ipynb"]
+
+
+async def test_job_lifecycle_verify_and_failure(
+    jp_fetch: Any, recorded: Any, fake_jobs: routes.JobManager
+) -> None:
+    recorded("ok.ipynb", SOURCES)
+    recorded("fail.ipynb", SOURCES)
+    start = await jp_fetch(
+        "repro-nb", "api", "verify", method="POST", body=json.dumps({"path": "ok.ipynb", "runs": 2})
+    )
+    job = await wait_job(jp_fetch, json.loads(start.body)["job"])
+    assert job["state"] == "done"
+    assert job["result"]["verdict"] == "reproduced"
+    assert job["message"] == "3 cells reproduced"
+    assert job["download"] is None
+    code, _ = await get_error(jp_fetch, "jobs", job["id"], "download")
+    assert code == 404
+
+    start = await jp_fetch(
+        "repro-nb", "api", "verify", method="POST", body=json.dumps({"path": "fail.ipynb"})
+    )
+    job = await wait_job(jp_fetch, json.loads(start.body)["job"])
+    assert job["state"] == "failed"
+    assert "kernel died in cell 2" in job["message"]
+
+
+async def test_job_errors(jp_fetch: Any, recorded: Any, fake_jobs: routes.JobManager) -> None:
+    code, message = await get_error(jp_fetch, "jobs", "f" * 32)
+    assert code == 404 and "No job" in message
+    code, message = await get_error(
+        jp_fetch, "export", method="POST", body=json.dumps({"path": "missing.ipynb"})
+    )
+    assert code == 404 and "missing.ipynb" in message
+    recorded("nb.ipynb", SOURCES)
+    code, message = await get_error(
+        jp_fetch, "verify", method="POST", body=json.dumps({"path": "nb.ipynb", "runs": 0})
+    )
+    assert code == 400 and "runs" in message
