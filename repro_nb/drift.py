@@ -32,6 +32,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -42,7 +43,9 @@ __all__ = [
     "DriftReport",
     "diff_environments",
     "file_changes",
+    "notebook_drift",
     "package_severity",
+    "render_html",
 ]
 
 SEVERITIES = ("info", "minor", "major")
@@ -622,6 +625,7 @@ def _platform_items(bd: _Builder) -> None:
     bd.field("platform", "release", ("platform", "release"), "info")
     bd.field("cpu", "model", ("cpu", "model"), "minor")
     bd.field("cpu", "count", ("cpu", "count"), "info")
+    bd.field("cpu", "usable cores", ("cpu", "affinity_count"), "info")
     mb, ma = _get(bd.b, "memory", "total_bytes"), _get(bd.a, "memory", "total_bytes")
     if mb != ma:
         bd.add("memory", "RAM", _gib(mb), _gib(ma), "info")
@@ -681,7 +685,14 @@ def _gpu_items(bd: _Builder) -> None:
     bd.field("driver", "driver", ("gpu", "driver"), "info")
     for key in ("allow_tf32_matmul", "allow_tf32_cudnn", "float32_matmul_precision"):
         bd.field("precision", key, ("gpu", key), "major")
-    for key in ("cudnn_deterministic", "cudnn_benchmark", "deterministic_algorithms"):
+    for key in ("allow_fp16_reduced_precision_reduction", "allow_bf16_reduced_precision_reduction"):
+        bd.field("precision", key, ("gpu", key), "minor")
+    for key in (
+        "cudnn_deterministic",
+        "cudnn_benchmark",
+        "deterministic_algorithms",
+        "deterministic_algorithms_warn_only",
+    ):
         bd.field("determinism", key, ("gpu", key), "minor")
 
 
@@ -863,3 +874,123 @@ def diff_environments(
     _data_items(bd, changed_files)
     bd.items.extend(_package_items(before.get("packages") or {}, after.get("packages") or {}, imp))
     return DriftReport(bd.items, before_label, after_label)
+
+
+# --------------------------------------------------------------------------- store integration
+
+
+def _read_files(store: Any, session_id: int) -> dict[str, str | None]:
+    """Files a run read, ``{path: sha256}`` (the last hash recorded for each path)."""
+    out: dict[str, str | None] = {}
+    for row in store.query(
+        "SELECT f.path, f.sha256 FROM files f JOIN cells c ON c.id = f.cell_row "
+        "WHERE c.session_id = ? AND f.mode IN ('r', 'rw') ORDER BY f.id",
+        (session_id,),
+    ):
+        out[row["path"]] = row["sha256"]
+    return out
+
+
+def _hash_now(path: str, root: Path) -> str | None:
+    from repro_nb.capture.files import sha256_file
+
+    p = Path(path)
+    if not p.is_absolute():
+        p = root / p
+    try:
+        return sha256_file(p)
+    except OSError:
+        return None
+
+
+def notebook_drift(
+    store: Any,
+    notebook: str,
+    *,
+    current: Mapping[str, Any] | None = None,
+    session_id: int | None = None,
+    git: bool = True,
+) -> DriftReport:
+    """Drift between a notebook's baseline run and now (or another recorded run).
+
+    Parameters
+    ----------
+    store
+        A :class:`repro_nb.store.Store`.
+    notebook
+        The notebook's store key.
+    current
+        The environment to compare with; None: ``capture_environment()`` of this process (or
+        the environment of ``session_id`` when given).
+    session_id
+        Compare this recorded run (its environment, git state and file hashes) instead of now.
+    git
+        Also compare the repository state (now: a time-boxed ``capture_git``).
+
+    Returns
+    -------
+    DriftReport
+
+    Raises
+    ------
+    UsageProblem
+        When the notebook has no baseline run, or it has no captured environment.
+    """
+    from repro_nb import history
+    from repro_nb.errors import UsageProblem
+
+    base = history.baseline_session(store, notebook)
+    base_row = store.session(base) if base is not None else None
+    before = store.environment(base_row.get("environment_id")) if base_row else None
+    if base_row is None or before is None:
+        raise UsageProblem(
+            f"{notebook} has no baseline run with a captured environment: run it once with "
+            "%repro_snapshot on (or repro_nb.start()) first."
+        )
+    git_before = store.git_state(base_row.get("git_id")) if git else None
+    git_after = None
+    root = Path(store.root)
+    files_before = _read_files(store, base)
+    if session_id is not None:
+        row = store.session(session_id)
+        if row is None:
+            raise UsageProblem(f"Run {session_id} is not in {store.path}; see repro_nb.runs().")
+        after = dict(current) if current is not None else store.environment(row["environment_id"])
+        if after is None:
+            raise UsageProblem(f"Run {session_id} has no captured environment to compare.")
+        git_after = store.git_state(row.get("git_id")) if git else None
+        files_after = _read_files(store, session_id)
+        files = file_changes(
+            {p: files_before[p] for p in files_before.keys() & files_after.keys()}, files_after
+        )
+        label = f"run {session_id}"
+    else:
+        if current is None:
+            from repro_nb.capture.environment import capture_environment
+
+            current = capture_environment()
+        after = dict(current)
+        if git and git_before is not None:
+            try:
+                from repro_nb.capture.git import capture_git
+
+                git_after = capture_git((root / notebook).parent)
+            except Exception:  # git is optional context; its absence is not drift
+                git_after = None
+        files = {}
+        for path, sha in files_before.items():
+            now = _hash_now(path, root)
+            if now != sha:
+                files[path] = (sha, now)
+        label = "now"
+    imported = set(before.get("imported") or ()) | set(after.get("imported") or ())
+    return diff_environments(
+        before,
+        after,
+        imported=imported or None,
+        changed_files=files,
+        git_before=git_before,
+        git_after=git_after,
+        before_label=f"baseline run {base}",
+        after_label=label,
+    )

@@ -62,11 +62,15 @@ __all__ = [
     "ReportItem",
     "RunStats",
     "ValidationReport",
+    "check_stats",
     "compare",
     "decode_value",
     "default_rtol",
     "encode_value",
+    "jsonable",
+    "record_check",
     "stats",
+    "validation_report",
 ]
 
 DEFAULT_RTOL = 1e-7
@@ -519,6 +523,40 @@ class CheckResult:
 
     def __bool__(self) -> bool:  # `assert repro_nb.check(...)` reads naturally
         return self.passed is not False
+
+    @classmethod
+    def no_baseline(
+        cls,
+        name: str,
+        value: Any,
+        *,
+        rtol: float | None = None,
+        atol: float | None = None,
+        equal_nan: bool = False,
+    ) -> CheckResult:
+        """The result of a check with nothing to compare with yet (``passed`` is None).
+
+        Parameters
+        ----------
+        name, value
+            The check.
+        rtol, atol, equal_nan
+            Tolerances to record with it (None: the defaults), used by later runs.
+
+        Returns
+        -------
+        CheckResult
+        """
+        return cls(
+            name=name,
+            passed=None,
+            expected=None,
+            actual=value,
+            error=None,
+            rtol=float(default_rtol(value) if rtol is None else rtol),
+            atol=float(DEFAULT_ATOL if atol is None else atol),
+            equal_nan=bool(equal_nan),
+        )
 
 
 # --------------------------------------------------------------------------- compare
@@ -1401,8 +1439,22 @@ def preview_value(v: Any, *, depth: int = 0) -> Any:
     return _short(v, 200)
 
 
+def jsonable(v: Any) -> Any:
+    """Make a comparison detail JSON-ready (non-finite floats become strings, values previews).
+
+    Parameters
+    ----------
+    v
+        A :attr:`CheckResult.error` dict (or any nesting of dicts, lists and scalars).
+
+    Returns
+    -------
+    Any
+    """
+    return _jsonable(v)
+
+
 def _jsonable(v: Any) -> Any:
-    """Make an error detail JSON-ready (non-finite floats become strings)."""
     if isinstance(v, float):
         return _json_float(v)
     if isinstance(v, dict):
@@ -1861,3 +1913,277 @@ def _html_table(rows: list[dict[str, str]], title: str | None) -> str:
         f"<div class='repro-nb-validation'>{cap}<table><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+# --------------------------------------------------------------------------- store integration
+
+
+def _last_per_name(rows: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The latest row of each check name (rows come oldest first); a re-run cell wins."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
+        out[row["name"]] = row
+    return out
+
+
+def _stored(row: Mapping[str, Any] | None) -> Any:
+    return None if row is None or row.get("value") is None else decode_value(row["value"])
+
+
+def record_check(
+    store: Any,
+    session_id: int,
+    cell_row: int | None,
+    name: str,
+    value: Any,
+    rtol: float | None = None,
+    atol: float | None = None,
+    equal_nan: bool = False,
+) -> CheckResult:
+    """Compare ``value`` with the baseline run's check of the same name and store both.
+
+    The baseline is :func:`repro_nb.history.baseline_session` of the session's notebook. With no
+    baseline (or when this session is the baseline, or the baseline has no such check)
+    ``passed`` is None. Tolerances not given here are taken from the baseline's record, else the
+    defaults.
+
+    Parameters
+    ----------
+    store
+        A :class:`repro_nb.store.Store`.
+    session_id
+        The run recording the check.
+    cell_row
+        The ``cells`` row it belongs to, when known (the recorder links it later otherwise).
+    name, value
+        The check.
+    rtol, atol, equal_nan
+        Tolerances (see :func:`compare`).
+
+    Returns
+    -------
+    CheckResult
+
+    Raises
+    ------
+    UsageProblem
+        For an empty name, a bad tolerance or a value that cannot be stored.
+    """
+    from repro_nb import history
+
+    if not isinstance(name, str) or not name.strip():
+        raise UsageProblem(
+            f"Check name {name!r} must be a non-empty string, e.g. check('accuracy', acc)."
+        )
+    session = store.session(session_id)
+    if session is None:
+        raise UsageProblem(f"Run {session_id} is not in {store.path}: start a run first.")
+    encoded = encode_value(value)
+    base = history.baseline_session(store, session["notebook"])
+    previous = None
+    if base is not None and base != session_id:
+        previous = _last_per_name(store.checks(session_id=base, name=name)).get(name)
+    if previous is not None:
+        rtol = previous.get("rtol") if rtol is None else rtol
+        atol = previous.get("atol") if atol is None else atol
+        result = compare(
+            _stored(previous),
+            value,
+            rtol=rtol,
+            atol=DEFAULT_ATOL if atol is None else atol,
+            equal_nan=equal_nan,
+            name=name,
+        )
+    else:
+        result = CheckResult.no_baseline(name, value, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    store.add_check(
+        session_id,
+        name,
+        value=encoded,
+        cell_row=cell_row,
+        rtol=result.rtol,
+        atol=result.atol,
+        equal_nan=result.equal_nan,
+        passed=result.passed,
+        expected=None if previous is None else previous.get("value"),
+        detail=jsonable(result.error),
+    )
+    return result
+
+
+def _latest_session(store: Any, notebook: str) -> int | None:
+    from repro_nb import history
+
+    sid = history.latest_session(store, notebook)
+    if sid is None:  # runs that recorded checks but no cells (scripts) still count
+        runs = store.sessions(notebook)
+        sid = runs[-1]["id"] if runs else None
+    return sid
+
+
+def validation_report(
+    store: Any,
+    notebook: str,
+    session_id: int | None = None,
+    *,
+    with_stats: bool = True,
+    threshold_cv: float = DEFAULT_THRESHOLD_CV,
+) -> ValidationReport:
+    """Every check of a run compared with the baseline run: pass, fail, new or missing.
+
+    Values are compared again here (with the tolerances recorded by this run), so the report
+    follows the current baseline even when it was pinned after the checks ran.
+
+    Parameters
+    ----------
+    store
+        A :class:`repro_nb.store.Store`.
+    notebook
+        The notebook's store key.
+    session_id
+        The run to report on; the latest run by default.
+    with_stats
+        Attach :class:`RunStats` over all runs to each numeric check recorded in two or more runs.
+    threshold_cv
+        Stability threshold for those statistics.
+
+    Returns
+    -------
+    ValidationReport
+    """
+    from repro_nb import history
+
+    sid = session_id if session_id is not None else _latest_session(store, notebook)
+    base = history.baseline_session(store, notebook)
+    report = ValidationReport(notebook=notebook, session_id=sid, baseline_id=base)
+    if sid is None:
+        return report
+    current = _last_per_name(store.checks(session_id=sid))
+    reference = (
+        _last_per_name(store.checks(session_id=base)) if base is not None and base != sid else {}
+    )
+    all_rows = store.checks(notebook=notebook) if with_stats else []
+    for name, row in current.items():
+        actual = _stored(row)
+        ref = reference.get(name)
+        if ref is None:
+            item = ReportItem(
+                name=name,
+                status="new",
+                actual=actual,
+                rtol=row.get("rtol"),
+                atol=row.get("atol"),
+                cell=row.get("cell_row"),
+            )
+        else:
+            rtol = row.get("rtol") if row.get("rtol") is not None else ref.get("rtol")
+            atol = row.get("atol") if row.get("atol") is not None else ref.get("atol")
+            res = compare(
+                _stored(ref),
+                actual,
+                rtol=rtol,
+                atol=DEFAULT_ATOL if atol is None else atol,
+                equal_nan=bool(row.get("equal_nan")),
+                name=name,
+            )
+            item = ReportItem.from_check(res, cell=row.get("cell_row"))
+        report.items.append(item)
+    for name, ref in reference.items():
+        if name not in current:
+            report.items.append(
+                ReportItem(
+                    name=name,
+                    status="missing",
+                    expected=_stored(ref),
+                    rtol=ref.get("rtol"),
+                    atol=ref.get("atol"),
+                    cell=ref.get("cell_row"),
+                )
+            )
+    if with_stats:
+        per_name = _values_per_run(all_rows)
+        for item in report.items:
+            values = per_name.get(item.name)
+            if values and len(values) >= 2:
+                item.stats = stats(values, threshold_cv=threshold_cv, name=item.name)
+    return report
+
+
+def _scalar(value: Any) -> float | None:
+    """A stored check value as a float, or None when it is not a single number."""
+    k = _kind(value)
+    if k == "array" and getattr(value, "size", 0) == 1:
+        value = value.reshape(()).item()
+        k = _kind(value)
+    if k in ("int", "float"):
+        return float(value)
+    return None
+
+
+def _values_per_run(
+    rows: Iterable[Mapping[str, Any]], sessions: Iterable[int] | None = None
+) -> dict[str, list[float]]:
+    """Numeric values per check name, one per run (each run's last), in run order."""
+    wanted = None if sessions is None else set(sessions)
+    last: dict[tuple[str, int], Mapping[str, Any]] = {}
+    for row in rows:  # oldest first: later rows of the same run replace earlier ones
+        if wanted is None or row["session_id"] in wanted:
+            last[(row["name"], row["session_id"])] = row
+    out: dict[str, list[float]] = {}
+    for (name, _sid), row in sorted(last.items(), key=lambda kv: (kv[0][1], kv[1]["id"])):
+        x = _scalar(_stored(row))
+        if x is not None:
+            out.setdefault(name, []).append(x)
+    return out
+
+
+def check_stats(
+    store: Any,
+    notebook: str,
+    name: str,
+    *,
+    threshold: float = DEFAULT_THRESHOLD_CV,
+    atol: float = 0.0,
+    sessions: Iterable[int] | None = None,
+    kind: str | None = None,
+) -> RunStats:
+    """Statistics of one check over the runs of a notebook (each run's last value).
+
+    Parameters
+    ----------
+    store
+        A :class:`repro_nb.store.Store`.
+    notebook
+        The notebook's store key.
+    name
+        The check's name.
+    threshold
+        Stability threshold on the coefficient of variation (see :func:`stats`).
+    atol
+        Zero-mean rule of :func:`stats`.
+    sessions
+        Only these runs (e.g. the runs of one multi-seed verify).
+    kind
+        Only runs of this kind (``interactive``, ``verify``, ``export``).
+
+    Returns
+    -------
+    RunStats
+
+    Raises
+    ------
+    UsageProblem
+        When no run recorded a number under ``name``.
+    """
+    rows = store.checks(notebook=notebook, name=name)
+    if kind is not None:
+        kinds = {r["id"]: r["kind"] for r in store.sessions(notebook)}
+        rows = [r for r in rows if kinds.get(r["session_id"]) == kind]
+    values = _values_per_run(rows, sessions).get(name)
+    if not values:
+        what = "recorded it" if not rows else "recorded a single number under it"
+        raise UsageProblem(
+            f"No run of {notebook} {what} for check {name!r}: stats() needs one number per run. "
+            "Record it with repro_nb.check(name, float(value)) in each run."
+        )
+    return stats(values, threshold_cv=threshold, atol=atol, name=name)

@@ -421,3 +421,91 @@ def test_stats_nonfinite_and_bad_input():
         stats([1.0, "a"])
     with pytest.raises(UsageProblem, match="numbers only"):
         stats([True, False])
+
+
+# --------------------------------------------------------------------------- store integration
+
+
+@pytest.fixture
+def store(tmp_path):
+    from repro_nb.store import Store
+
+    s = Store(tmp_path / ".repro" / "repro.sqlite")
+    yield s
+    s.close()
+
+
+def new_run(store, notebook="nb.ipynb") -> int:
+    sid = store.start_session(notebook)
+    store.add_cell(sid, source_hash="h", started=0.0, status="ok")  # a run that recorded cells
+    return sid
+
+
+def test_record_check_against_baseline(store):
+    from repro_nb.validation import check_stats, record_check, validation_report
+
+    s1 = new_run(store)
+    r = record_check(store, s1, None, "acc", 0.91, rtol=1e-3)
+    assert r.passed is None and r.status == "new" and r.rtol == 1e-3
+    record_check(store, s1, None, "weights", np.linspace(0, 1, 5))
+    record_check(store, s1, None, "gone", "x")
+    s2 = new_run(store)
+    r = record_check(store, s2, None, "acc", 0.9105)  # tolerance taken from the baseline record
+    assert r.passed is True and r.rtol == 1e-3 and r.expected == 0.91
+    r = record_check(store, s2, None, "weights", np.linspace(0, 1, 5) + 1e-3)
+    assert r.passed is False and r.error["n_off"] == 5
+    record_check(store, s2, None, "fresh", {"a": 1})
+    rows = store.checks(session_id=s2, name="weights")
+    assert rows[0]["passed"] is False and rows[0]["expected"]["kind"] == "array"
+    assert rows[0]["detail"]["n_off"] == 5
+
+    rep = validation_report(store, "nb.ipynb", s2)
+    assert (rep.session_id, rep.baseline_id) == (s2, s1)
+    status = {i.name: i.status for i in rep.items}
+    assert status == {"acc": "pass", "weights": "fail", "fresh": "new", "gone": "missing"}
+    assert rep["acc"].stats.n == 2 and rep["acc"].stats.mean == pytest.approx(0.91025)
+    assert rep["weights"].stats is None  # arrays have no run statistics
+    assert rep.passed is False
+    assert validation_report(store, "nb.ipynb").session_id == s2  # latest by default
+    base_rep = validation_report(store, "nb.ipynb", s1)
+    assert {i.status for i in base_rep.items} == {"new"}
+
+    s3 = new_run(store)
+    record_check(store, s3, None, "acc", 0.95)
+    st = check_stats(store, "nb.ipynb", "acc")
+    assert st.values == [0.91, 0.9105, 0.95] and st.n == 3
+    assert check_stats(store, "nb.ipynb", "acc", sessions=[s1, s2]).n == 2
+    with pytest.raises(UsageProblem, match=r"No run of nb\.ipynb recorded it for check 'nope'"):
+        check_stats(store, "nb.ipynb", "nope")
+    with pytest.raises(UsageProblem, match="single number"):
+        check_stats(store, "nb.ipynb", "weights")
+
+
+def test_report_follows_a_repinned_baseline_and_last_value_wins(store):
+    from repro_nb import history
+    from repro_nb.validation import record_check, validation_report
+
+    s1 = new_run(store)
+    record_check(store, s1, None, "loss", 1.0)
+    s2 = new_run(store)
+    record_check(store, s2, None, "loss", 5.0)
+    record_check(store, s2, None, "loss", 2.0)  # cell re-run: the last value counts
+    assert validation_report(store, "nb.ipynb", s2)["loss"].status == "fail"
+    history.set_baseline(store, "nb.ipynb", s2)
+    s3 = new_run(store)
+    assert record_check(store, s3, None, "loss", 2.0).passed is True
+    rep = validation_report(store, "nb.ipynb", s3)
+    assert rep.baseline_id == s2 and rep["loss"].status == "pass"
+    assert rep["loss"].stats.values == [1.0, 2.0, 2.0]
+
+
+def test_record_check_errors(store):
+    from repro_nb.validation import record_check
+
+    s1 = new_run(store)
+    with pytest.raises(UsageProblem, match="non-empty string"):
+        record_check(store, s1, None, " ", 1)
+    with pytest.raises(UsageProblem, match="Cannot store a check of type object"):
+        record_check(store, s1, None, "x", object())
+    with pytest.raises(UsageProblem, match="Run 999 is not in"):
+        record_check(store, 999, None, "x", 1)
