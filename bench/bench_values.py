@@ -6,7 +6,9 @@ Rows:
    each and their ratio; target >= 0.8x). One allocation, interleaved repeats, medians.
 2. ``VariableTracker.changed`` on a trivial cell with a 200-variable namespace (median µs),
    with the files audit hook installed as it is in a kernel with capture on, and IPython-like
-   history names piling up (``_iN``).
+   history names piling up (``_iN``). An extra row evicts the CPU caches before each call
+   (reading 32 MiB): a worst case for orientation; the target applies to the lead's
+   through-IPython measurement.
 3. ``sha256_file`` on a warm cache hit (median µs).
 """
 
@@ -65,19 +67,26 @@ def bench_tracker(cells: int = 2000) -> list[dict[str, Any]]:
         ns[f"v{i}"] = np.arange(i + 10, dtype=np.float64) if i % 2 else i
     tracker = VariableTracker()
     tracker.changed(ns, "")
-    times = []
+    # A real cell runs between two calls and evicts the CPU caches; reading 32 MiB does too.
+    thrash = np.ones(8 * 2**20, dtype=np.float32)
+    warm, cold = [], []
     for c in range(1, cells + 1):
         ns[f"_i{c}"] = "x = 1"  # what IPython adds per cell
         ns["_i"] = ns["_ii"] = "x = 1"
         ns["x"] = 1
+        evict = c % 2 == 0
+        if evict:
+            thrash.sum()
         t0 = time.perf_counter_ns()
         tracker.changed(ns, "x = 1")
-        times.append((time.perf_counter_ns() - t0) / 1000)
-    med = statistics.median(times)
-    late = statistics.median(times[-200:])
+        (cold if evict else warm).append((time.perf_counter_ns() - t0) / 1000)
+    w, k = statistics.median(warm), statistics.median(cold)
+    late = statistics.median(warm[-100:])
     return [
-        _row("VariableTracker.changed, trivial cell, 200 vars", med, "µs", "<= 100 µs", med <= 100),
-        _row(f"  same after {cells} cells of _iN history", late, "µs", "<= 100 µs", late <= 100),
+        _row("VariableTracker.changed, trivial cell, 200 vars", w, "µs", "<= 100 µs", w <= 100),
+        # worst case for orientation: a trivial IPython cell evicts far less than 32 MiB
+        _row("  same, all CPU caches evicted first (info)", k, "µs", "info", True),
+        _row(f"  same, after {cells} cells of _iN history", late, "µs", "<= 100 µs", late <= 100),
     ]
 
 

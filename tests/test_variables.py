@@ -394,6 +394,18 @@ def test_tracker_known_limitation_and_full_mode() -> None:
     assert tr.changed(ns, "v0").changed == {}  # the full pass caught up
 
 
+def test_tracker_without_id_scan_still_sees_source_and_new_names() -> None:
+    ns = _namespace(20)
+    tr = VariableTracker()
+    tr.changed(ns, "", scan=False)
+    ns["v1"] = "rebound by a function"
+    ns["v2"] = "rebound in the cell"
+    ns["fresh"] = 1.5
+    assert set(tr.changed(ns, "v2 = ...", scan=False)) == {"v2", "fresh"}
+    assert set(tr.changed(ns, "")) == {"v1"}  # the next full id scan catches up
+    assert tr.changed(ns, "").changed == {}
+
+
 def test_tracker_names_exclude_and_reset() -> None:
     ns = _namespace(10)
     ns["_hidden"] = [1]

@@ -900,6 +900,7 @@ class VariableTracker:
         exclude: tuple[str, ...] | list[str] = (),
         max_bytes: int = 2**30,
         full: bool = False,
+        scan: bool = True,
     ) -> TrackResult:
         """Names created or changed in ``ns`` since the previous call; never raises.
 
@@ -918,6 +919,10 @@ class VariableTracker:
             Passed to :func:`hash_value` for each value.
         full
             Hash every tracked name and report them all (``%repro_snapshot now``).
+        scan
+            Compare the ``id()`` of every tracked name (about 0.1 µs each, more with cold
+            caches). False looks only at new names and names in the source: faster, but it
+            misses rebinding by a function declaring ``global`` or by ``exec``.
 
         Returns
         -------
@@ -925,7 +930,7 @@ class VariableTracker:
             ``changed`` (name → new hash) and ``deleted`` names.
         """
         try:
-            return self._changed(ns, source, names, tuple(exclude), max_bytes, full)
+            return self._changed(ns, source, names, tuple(exclude), max_bytes, full, scan)
         except Exception as exc:
             self.reset()  # state may be half-updated; start over next cell
             return TrackResult(note=f"variable tracking failed: {type(exc).__name__}: {exc}")
@@ -957,6 +962,7 @@ class VariableTracker:
         exclude: tuple[str, ...],
         max_bytes: int,
         full: bool,
+        scan: bool,
     ) -> TrackResult:
         entries, skipped = self._entries, self._skipped
         if exclude != self._exclude_key:
@@ -968,7 +974,7 @@ class VariableTracker:
             self._last_key = _NO_KEY
         cands: set[str] = set()
         # 1. rebound or deleted tracked names: ids of ~N tracked values, compared in C
-        cur_ids = list(map(_identity, map(ns.get, self._names)))
+        cur_ids = list(map(_identity, map(ns.get, self._names))) if scan else self._ids
         if cur_ids != self._ids:
             pos: list[int] = []
             _diff_positions(cur_ids, self._ids, 0, len(cur_ids), pos)
@@ -1028,10 +1034,10 @@ class VariableTracker:
                 membership_changed = True
             skipped.pop(name, None)
             entries[name] = _Entry(oid, type(value), vh)
-        if membership_changed:
+        if membership_changed or not scan:
             self._names = list(entries)
             self._ids = [e.id for e in entries.values()]
-        else:  # same names; rebound ones were re-hashed above, so their entries hold these ids
+        else:  # same names; rebound ones were updated above, so their entries hold these ids
             self._ids = cur_ids
         self._last_key = next(reversed(ns), _NO_KEY) if ns else _NO_KEY
         return TrackResult(out, sorted(deleted))
