@@ -391,6 +391,10 @@ def test_secret_env_vars_never_reach_the_dict(monkeypatch: pytest.MonkeyPatch) -
         ("MONKEY_COUNT", "a-long-but-harmless-value", False),
         ("LANG", "en_US.UTF-8", False),
         ("API_KEY", "", False),
+        ("SSH_AUTH_SOCK", "/tmp/ssh-XXXXabcd/agent.12345", False),
+        ("GOOGLE_APPLICATION_CREDENTIALS", "/home/u/.config/gcloud/key.json", False),
+        ("JPY_SESSION_NAME", "/home/u/work/analysis.ipynb", False),
+        ("DB_PASSWORD", "/notapath secret", True),
     ],
 )
 def test_looks_secret(name: str, value: str, secret: bool) -> None:

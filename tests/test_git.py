@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import time
@@ -263,3 +264,11 @@ def test_failing_git_reports_error_without_raising(
     assert info["dirty"] is None
     assert "dubious ownership" in info["note"]
     assert info["commit"] == read_head(repo)
+
+
+def test_removed_repository_is_noticed(repo: Path) -> None:
+    assert capture_git(repo)["repo_root"] == str(repo)
+    assert read_head(repo) is not None
+    shutil.rmtree(repo / ".git")
+    assert capture_git(repo)["status"] == "no repository"
+    assert read_head(repo) is None

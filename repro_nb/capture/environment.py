@@ -143,7 +143,6 @@ _SECRET_NAME_WORDS = frozenset(
         "AUTH",
         "PRIVATE",
         "COOKIE",
-        "SESSION",
         "SIGNATURE",
         "DSN",
     }
@@ -305,6 +304,8 @@ def looks_secret(name: str, value: str) -> bool:
         return True
     if _secret_name(name):
         v = value.strip()
+        if v.startswith(("/", "~/", "./")) and " " not in v and "@" not in v:
+            return False  # a path such as SSH_AUTH_SOCK or *_CREDENTIALS=/path/key.json
         # Booleans, small numbers and the like under a secret-ish name are harmless
         # (e.g. TF_ENABLE_KEY_CHECK=1); anything longer could be a password.
         return len(v) >= 8 or (len(v) >= 4 and not v.isdigit() and v.lower() not in _PLAIN)

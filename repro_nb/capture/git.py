@@ -422,6 +422,10 @@ def _capture_git(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + max(0.0, timeout)
     found = _locate(path)
+    if found is not None and not os.path.isfile(os.path.join(found[1], "HEAD")):
+        _LOCATE_MEMO.clear()  # the repository was removed or moved since it was memoised
+        _FAST_MEMO.clear()
+        found = _locate(path)
     if found is None:
         return _empty(NO_REPOSITORY, f"{_start_dir(path)} is not inside a git repository")
     root, gitdir, _ = found
