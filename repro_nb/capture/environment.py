@@ -458,7 +458,7 @@ def _environ_reader() -> tuple[Any, tuple[Any, ...]]:
     """
     try:
         data = os.environ._data  # type: ignore[attr-defined]
-        keys = tuple(os.environ.encodekey(k) for k in ENV_ALLOWLIST)  # type: ignore[attr-defined]
+        keys = tuple(os.environ.encodekey(k) for k in ENV_ALLOWLIST)
         if isinstance(data, dict):
             return data.get, keys
     except Exception:

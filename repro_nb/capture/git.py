@@ -240,7 +240,7 @@ def _run_git(root: str, args: list[str], deadline: float, max_bytes: int | None)
                 assert proc.stdout is not None
                 size = 0
                 while True:
-                    chunk = proc.stdout.read1(65536)
+                    chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
                     if not chunk:
                         return
                     if size + len(chunk) > cap:
@@ -354,7 +354,8 @@ def _remotes(root: str, branch: str | None) -> tuple[dict[str, str], str | None,
             repo.close()
     except Exception as exc:
         return remotes, None, f"remotes not read: {type(exc).__name__}"
-    if upstream in remotes:
+    chosen: str | None
+    if upstream is not None and upstream in remotes:
         chosen = remotes[upstream]
     elif "origin" in remotes:
         chosen = remotes["origin"]
