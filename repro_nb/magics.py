@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -408,3 +409,6 @@ def unload_extension(ip: Any) -> None:
         if recorder is not None:
             recorder.stop()
             recorder.flush()
+        files = sys.modules.get("repro_nb.capture.files")
+        if files is not None:
+            files.deactivate()  # an audit hook cannot be removed; this makes it a no-op
