@@ -21,6 +21,7 @@ from repro_nb.capture.environment import (
     EnvironmentWatcher,
     canonicalize_name,
     capture_environment,
+    distributions_for_modules,
     environment_hash,
     find_secrets,
     imported_distributions,
@@ -456,3 +457,12 @@ def test_strip_url_credentials(url: str, expected: str) -> None:
 def test_imported_distributions_filters_unknown() -> None:
     env = {"packages": {"numpy": {}, "pyyaml": {}}, "imported": ["pyyaml", "numpy", "gone"]}
     assert imported_distributions(env) == ["numpy", "pyyaml"]
+
+
+def test_distributions_for_modules_matches_importlib() -> None:
+    names = ["yaml", "git", "dateutil.parser", "zmq", "PIL", "numpy", "os", "not_a_module_xyz"]
+    got = distributions_for_modules(names)
+    reference = im.packages_distributions()
+    for top in ("yaml", "git", "dateutil", "zmq", "PIL", "numpy"):
+        assert got[top] == sorted({canonicalize_name(d) for d in reference[top]}), top
+    assert got["os"] == [] and got["not_a_module_xyz"] == []

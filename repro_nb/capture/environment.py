@@ -28,6 +28,7 @@ import math
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ __all__ = [
     "SecretMatch",
     "canonicalize_name",
     "capture_environment",
+    "distributions_for_modules",
     "environment_hash",
     "find_secrets",
     "imported_distributions",
@@ -1223,6 +1225,7 @@ class _Cache:
 
 
 _CACHE = _Cache()
+_LOCK = threading.RLock()
 
 
 def _toplevels_cached(cache: _Cache) -> frozenset[str]:
@@ -1293,6 +1296,11 @@ def capture_environment(*, refresh: bool = False) -> dict[str, Any]:
     :data:`ENV_ALLOWLIST` are never captured, and secret-looking values are stored as
     ``"<redacted>"``.
     """
+    with _LOCK:  # the recorder captures from its writer thread, the API from the kernel's
+        return _capture_locked(refresh)
+
+
+def _capture_locked(refresh: bool) -> dict[str, Any]:
     cache = _CACHE
     if refresh:
         _DIST_DIRS.clear()
@@ -1341,6 +1349,42 @@ def capture_environment(*, refresh: bool = False) -> dict[str, Any]:
     cache.env = env
     cache.fingerprint = _fingerprint(cache)
     return json.loads(cache.frozen)
+
+
+def distributions_for_modules(modules: Iterable[str]) -> dict[str, list[str]]:
+    """Map import names to the installed distributions that provide them.
+
+    A fast stand-in for ``importlib.metadata.packages_distributions()`` (which reads every
+    RECORD file): names resolve by canonical name, then ``top_level.txt``, then only the
+    RECORD files of distributions without one.
+
+    Parameters
+    ----------
+    modules
+        Module names (``"yaml"``, ``"sklearn.linear_model"``); only the top level counts.
+
+    Returns
+    -------
+    dict[str, list[str]]
+        ``{top-level name: [canonical distribution names]}``; an empty list when no
+        installed distribution provides it (stdlib or local modules).
+    """
+    with _LOCK:
+        if _CACHE.frozen is None:
+            _capture_locked(False)
+        if _CACHE.index.key != _CACHE.pkg_key:
+            _CACHE.index.reset(_CACHE.pkg_key)
+        out: dict[str, list[str]] = {}
+        for name in modules:
+            top = name.partition(".")[0]
+            if top and top not in out:
+                dists = (
+                    ()
+                    if top in _STDLIB
+                    else _CACHE.index.resolve(top, _CACHE.packages, _CACHE.meta_dirs)
+                )
+                out[top] = list(dists)
+        return out
 
 
 _HASH_EXCLUDE = frozenset({"captured_at", "imported", "imported_other"})
