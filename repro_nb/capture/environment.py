@@ -865,7 +865,11 @@ def _blas_info() -> dict[str, Any]:
 
 
 def _threads_info() -> dict[str, Any]:
-    out: dict[str, Any] = {name: os.environ.get(name) for name in _THREAD_VARS}
+    out: dict[str, Any] = {}
+    for name in _THREAD_VARS:
+        value = os.environ.get(name)
+        # Same rule as env_vars: a secret-looking value never leaves the process.
+        out[name] = REDACTED if value is not None and looks_secret(name, value) else value
     out["torch_num_threads"] = None
     out["torch_num_interop_threads"] = None
     torch = sys.modules.get("torch")
