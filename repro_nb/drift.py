@@ -697,7 +697,15 @@ def _gpu_items(bd: _Builder) -> None:
 
 
 def _blas_key(lib: Mapping[str, Any]) -> str:
-    return str(lib.get("prefix") or lib.get("api") or "?")
+    """Name a loaded BLAS/OpenMP library by prefix and the folder that ships it.
+
+    numpy and scipy each vendor an OpenBLAS with the same prefix (``numpy.libs`` vs
+    ``scipy.libs``), so the prefix alone would mix them up.
+    """
+    name = str(lib.get("prefix") or lib.get("api") or "?")
+    path = str(lib.get("filepath") or "").replace("\\", "/")
+    owner = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else ""
+    return f"{name} ({owner})" if owner else name
 
 
 def _blas_items(bd: _Builder) -> None:
@@ -712,13 +720,15 @@ def _blas_items(bd: _Builder) -> None:
         if x is None or y is None:
             lib = x or y or {}
             desc = f"{lib.get('api') or ''} {lib.get('version') or ''}".strip() or key
+            # A library appears when a module that links it (e.g. scipy) is first imported,
+            # so one side having it is usually import timing, not another installation.
             bd.add(
                 "blas",
                 key,
                 desc if x else None,
                 desc if y else None,
-                "minor",
-                detail="BLAS/OpenMP library " + ("removed" if y is None else "added"),
+                "info",
+                detail="library loaded on one side only (imported later, or another vendor)",
             )
             continue
         for f, sev in (

@@ -1901,13 +1901,17 @@ def _html_table(rows: list[dict[str, str]], title: str | None) -> str:
     body = []
     for r in rows:
         cells = []
+        status = html.escape(r.get("status", ""))
+        check = html.escape(r.get("check", ""), quote=True)
         for c in cols:
             v = html.escape(r.get(c, ""))
             if c == "status":
                 colour = _STATUS_COLOUR.get(r[c], _GREY)
                 v = f"<span style='color:{colour};font-weight:bold'>{v}</span>"
             cells.append(f"<td style='text-align:left'>{v}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        body.append(
+            f"<tr class='repro-nb-check-{status}' data-check='{check}'>" + "".join(cells) + "</tr>"
+        )
     cap = f"<div style='margin-bottom:4px'>{title}</div>" if title else ""
     return (
         f"<div class='repro-nb-validation'>{cap}<table><thead><tr>{head}</tr></thead>"

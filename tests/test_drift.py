@@ -204,6 +204,9 @@ def test_blas_threads_env_hash_seed():
     lib = after["blas"]["libraries"][0]
     lib.update(version="0.3.28", num_threads=8, architecture="SkylakeX")
     after["blas"]["libraries"].append({"api": "mkl", "prefix": "libmkl_rt", "version": "2024.0"})
+    numpy_lib = {"api": "openblas", "prefix": "libscipy_openblas", "version": "0.3.31"}
+    before["blas"]["libraries"].append({**numpy_lib, "filepath": "/v/site/numpy.libs/a.so"})
+    after["blas"]["libraries"].append({**numpy_lib, "filepath": "/w/site/numpy.libs/b.so"})
     after["threads"]["OMP_NUM_THREADS"] = "8"
     after["env_vars"] = {"CUBLAS_WORKSPACE_CONFIG": None, "OMP_NUM_THREADS": "8", "LANG": "C"}
     after["python"].update(hash_randomization=True, hash_seed="0")
@@ -211,7 +214,10 @@ def test_blas_threads_env_hash_seed():
     assert only(r, "blas", "libscipy_openblas version").severity == "minor"
     assert only(r, "blas", "libscipy_openblas num_threads").after == 8
     assert only(r, "blas", "libscipy_openblas architecture").severity == "minor"
-    assert only(r, "blas", "libmkl_rt").change == "added"
+    mkl = only(r, "blas", "libmkl_rt")
+    assert (mkl.change, mkl.severity) == ("added", "info")
+    # same prefix vendored by numpy: its own key, unchanged although its path moved
+    assert not r.filter(kind="blas", text="numpy.libs").items
     assert only(r, "threads", "OMP_NUM_THREADS").severity == "minor"  # once, not twice
     cublas = only(r, "env", "CUBLAS_WORKSPACE_CONFIG")
     assert cublas.severity == "minor" and "deterministic" in cublas.why

@@ -374,7 +374,8 @@ def test_validation_report_statuses_and_rendering():
     md = rep.to_markdown()
     assert "**Validation FAILED**" in md and "| bad | fail |" in md and "stable" in md
     html = rep._repr_html_()
-    assert "baseline run 1" in html and html.count("<tr>") == 5
+    assert "baseline run 1" in html and html.count("<tr") == 5
+    assert "<tr class='repro-nb-check-missing' data-check='gone'>" in html
     assert ValidationReport([ReportItem.from_check(compare(1, 1, name="a"))]).passed is True
 
 

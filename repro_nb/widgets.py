@@ -1,0 +1,622 @@
+"""The live reproducibility panel (``%repro_panel``): plain ipywidgets 8, in the kernel.
+
+Four tabs: Overview (seed and determinism requested vs effective, capture, this run vs the
+baseline, the reproducibility checklist with a score), Drift (baseline environment vs now,
+coloured by severity, imported packages first, with a filter), Validation (checks vs the
+baseline, statistics over runs and a spread plot when there are three runs or more) and Cells
+(this run's cells vs the baseline's, first divergent cell highlighted).
+
+Cost: a panel that was never displayed costs nothing: the recorder calls listeners only from
+a list, and :func:`_on_cell` is put on that list when the first panel is displayed and taken
+off when the last one is closed. A displayed panel's :meth:`Panel.refresh` only sets an event
+(microseconds); a daemon thread per panel waits for the store writer, reads the store and
+updates the widgets, at most every ``min_interval`` seconds, so cells are never slowed by it.
+Widget traits set from that thread are sent on ipykernel's thread-safe IOPub channel.
+
+The plot is drawn with ``matplotlib.figure.Figure`` on an Agg canvas, so the user's pyplot
+state and backend are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from repro_nb.drift import DriftReport, notebook_drift, render_html
+from repro_nb.validation import RunStats, ValidationReport, validation_report
+
+__all__ = ["Panel", "displayed_panels", "panel", "refresh_all", "spread_png"]
+
+#: Panels currently displayed (weak: a panel the user dropped is not kept alive by us).
+_DISPLAYED: weakref.WeakSet[Panel] = weakref.WeakSet()
+_LISTENING = False
+_LOCK = threading.Lock()
+
+_GREEN, _RED, _AMBER, _GREY, _BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#0969da"
+_STATE_COLOUR = {"same": _GREEN, "different": _RED, "error": _RED, "new": _BLUE, "missing": _AMBER}
+_MAX_DRIFT_ROWS = 300
+_MAX_PLOTS = 6
+
+
+def displayed_panels() -> list[Panel]:
+    """The panels that are displayed now."""
+    return list(_DISPLAYED)
+
+
+def refresh_all(recorder: Any = None) -> None:
+    """Ask every displayed panel to refresh; returns at once when none is displayed."""
+    if not _DISPLAYED:
+        return
+    for p in list(_DISPLAYED):
+        p.refresh()
+
+
+def _on_cell(recorder: Any) -> None:
+    """Recorder listener: after every recorded cell."""
+    for p in list(_DISPLAYED):
+        if p.recorder is None or p.recorder is recorder:
+            p.refresh()
+
+
+def _listen(on: bool) -> None:
+    global _LISTENING
+    from repro_nb import recorder as rec
+
+    with _LOCK:
+        if on and not _LISTENING:
+            rec.add_listener(_on_cell)
+            _LISTENING = True
+        elif not on and _LISTENING and not _DISPLAYED:
+            rec.remove_listener(_on_cell)
+            _LISTENING = False
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _esc(x: Any) -> str:
+    return html.escape("–" if x is None else str(x))
+
+
+def _yes(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "on" if x else "off"
+    return str(x)
+
+
+def _seed_rows(seed: dict[str, Any] | None) -> list[tuple[str, str, str, bool]]:
+    """(setting, requested, effective, differs) rows from a stored SeedReport dict."""
+    if not seed:
+        return []
+    req = seed.get("requested") or {}
+    eff = seed.get("effective") or {}
+    if not req and not eff:
+        return []
+    det = req.get("deterministic")
+    rows: list[tuple[str, str, str, bool]] = []
+
+    def row(name: str, want: Any, have: Any, differs: bool | None = None) -> None:
+        if differs is None:
+            differs = want is not None and have is not None and want != have
+        rows.append((name, _yes(want), _yes(have), bool(differs)))
+
+    row("seed", req.get("seed"), eff.get("seed"))
+    dalg = eff.get("deterministic_algorithms")
+    row(
+        "deterministic algorithms",
+        det,
+        "pending (applied when torch is imported)" if det and dalg is None else dalg,
+        bool(det) and dalg is False,
+    )
+    row(
+        "cuDNN deterministic",
+        det,
+        eff.get("cudnn_deterministic"),
+        bool(det) and eff.get("cudnn_deterministic") is False,
+    )
+    row(
+        "cuDNN benchmark",
+        False if det else None,
+        eff.get("cudnn_benchmark"),
+        bool(det) and eff.get("cudnn_benchmark") is True,
+    )
+    cublas = eff.get("cublas_workspace_config")
+    note = eff.get("cublas_note")
+    row(
+        "cuBLAS workspace",
+        ":4096:8" if det else None,
+        f"{cublas or '–'}" + (f" ({note})" if note else ""),
+        bool(det) and eff.get("cublas_deterministic") is False,
+    )
+    hs = eff.get("hash_seed")
+    row("hash seed", "fixed" if req else None, hs, bool(req) and hs == "random")
+    row("per-cell reseeding", req.get("per_cell"), eff.get("per_cell"))
+    return rows
+
+
+def render_overview(status: Any, live_capture: bool | None = None) -> str:
+    """HTML of the Overview tab from a :class:`repro_nb.history.NotebookStatus`."""
+    parts = [f"<div class='repro-nb-overview'><div><b>{_esc(status.notebook)}</b></div>"]
+    capture = live_capture if live_capture is not None else status.capture
+    cap_txt = {True: "on", False: "off (%repro_snapshot on)", None: "no run yet"}[capture]
+    parts.append(
+        f"<div class='repro-nb-capture'>Capture: <b>{_esc(cap_txt)}</b> · "
+        f"{status.n_runs} run(s) · store <code>{_esc(status.store)}</code></div>"
+    )
+    parts.append(f"<div class='repro-nb-summary' style='margin:4px 0'>{_esc(status.summary)}</div>")
+    rows = _seed_rows(status.seed)
+    if rows:
+        body = "".join(
+            f"<tr{' class=repro-nb-seed-differs' if d else ''}>"
+            f"<td style='text-align:left'>{_esc(n)}</td><td style='text-align:left'>{_esc(r)}</td>"
+            f"<td style='text-align:left;{'color:' + _RED + ';font-weight:bold' if d else ''}'>"
+            f"{_esc(e)}</td></tr>"
+            for n, r, e, d in rows
+        )
+        parts.append(
+            "<div style='margin-top:6px'><b>Seed and determinism</b></div><table>"
+            "<thead><tr><th style='text-align:left'>setting</th><th style='text-align:left'>"
+            "requested</th><th style='text-align:left'>effective</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>"
+        )
+    else:
+        parts.append(
+            "<div style='margin-top:6px'><b>Seed</b>: not set: run "
+            "<code>%repro_seed 0</code> (or <code>repro_nb.seed(0)</code>).</div>"
+        )
+    for warning in status.seed_warnings:
+        parts.append(
+            f"<div style='color:{_AMBER}' class='repro-nb-seed-warning'>⚠ {_esc(warning)}</div>"
+        )
+    if status.checklist:
+        passed, total = status.score
+        items = "".join(
+            f"<li class='repro-nb-check-{'ok' if c.ok else 'na' if c.ok is None else 'no'}'>"
+            f"{'✅' if c.ok else ('➖' if c.ok is None else '❌')} <b>{_esc(c.name)}</b>: "
+            f"{_esc(c.detail)}</li>"
+            for c in status.checklist
+        )
+        colour = _GREEN if passed == total else _AMBER if passed >= total / 2 else _RED
+        parts.append(
+            f"<div style='margin-top:6px'><b>Reproducibility checklist</b> "
+            f"<span class='repro-nb-score' style='color:{colour};font-weight:bold'>"
+            f"{passed}/{total}</span></div><ul style='margin:2px 0'>{items}</ul>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_validation(report: ValidationReport) -> str:
+    """HTML of the Validation tab (rows classed ``repro-nb-check-<status>``)."""
+    return report._repr_html_()
+
+
+def render_cells(comparison: Any) -> str:
+    """HTML of the Cells tab from a :class:`repro_nb.history.RunComparison`."""
+    first = comparison.first_divergent
+    counts = comparison.counts()
+    head = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no cells recorded"
+    title = (
+        f"<div><b>Run {_esc(comparison.actual_session)} vs baseline run "
+        f"{_esc(comparison.reference_session)}</b>: {_esc(head)}"
+        + (
+            f"; first divergent: cell {_esc(first.index)} <code>{_esc(first.excerpt)}</code>"
+            if first
+            else ""
+        )
+        + "</div>"
+    )
+    rows = []
+    for c in comparison.cells:
+        colour = _STATE_COLOUR.get(c.state, _GREY)
+        is_first = first is not None and c is first
+        style = "background:rgba(207,34,46,.12);" if is_first else ""
+        details = []
+        if c.values_differ:
+            details.append("values differ: " + ", ".join(c.values_differ))
+        if c.rng_differs:
+            details.append("RNG differs: " + ", ".join(c.rng_differs))
+        if c.files_differ:
+            details.append("files differ: " + ", ".join(c.files_differ))
+        if c.values_new:
+            details.append("new values: " + ", ".join(c.values_new))
+        if c.values_missing:
+            details.append("values not recorded: " + ", ".join(c.values_missing))
+        if c.error:
+            details.append(c.error)
+        if c.state in ("new", "missing") and not details:
+            details.append(c.reason)
+        rows.append(
+            f"<tr class='repro-nb-cell-{_esc(c.state)}{' repro-nb-cell-first' if is_first else ''}'"
+            f" style='{style}'><td style='text-align:right'>{'⮕ ' if is_first else ''}"
+            f"{_esc(c.index)}</td><td style='text-align:left;color:{colour};font-weight:bold'>"
+            f"{_esc(c.state)}</td><td style='text-align:left'><code>{_esc(c.excerpt)}</code></td>"
+            f"<td style='text-align:left'>{_esc('; '.join(details))}</td></tr>"
+        )
+    return (
+        f"<div class='repro-nb-cells'>{title}<table><thead><tr><th>#</th>"
+        "<th style='text-align:left'>state</th><th style='text-align:left'>cell</th>"
+        f"<th style='text-align:left'>what differs</th></tr></thead><tbody>{''.join(rows)}"
+        "</tbody></table></div>"
+    )
+
+
+def spread_png(all_stats: dict[str, RunStats], *, min_runs: int = 3) -> bytes | None:
+    """A small strip plot per numeric check (runs, mean, 95% CI) as PNG bytes.
+
+    Drawn on a ``matplotlib.figure.Figure`` with an Agg canvas: pyplot and the user's backend
+    are left alone.
+
+    Parameters
+    ----------
+    all_stats
+        Run statistics per check name.
+    min_runs
+        Checks with fewer runs are left out.
+
+    Returns
+    -------
+    bytes or None
+        None when no check has enough runs.
+    """
+    chosen = [(n, s) for n, s in all_stats.items() if s is not None and len(s.values) >= min_runs]
+    if not chosen:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    chosen = chosen[:_MAX_PLOTS]
+    fig = Figure(figsize=(2.4 * len(chosen), 2.2), dpi=80)
+    FigureCanvasAgg(fig)
+    for i, (name, s) in enumerate(chosen):
+        ax = fig.add_subplot(1, len(chosen), i + 1)
+        xs = range(1, len(s.values) + 1)
+        ax.plot(xs, s.values, "o", color="#0969da", ms=4, label="runs")
+        if s.mean is not None:
+            ax.axhline(s.mean, color="#1a7f37" if s.stable else "#cf222e", lw=1)
+        if s.ci_low is not None:
+            ax.axhspan(s.ci_low, s.ci_high, color="#8c959f", alpha=0.2, lw=0)
+        lo, hi = min(s.values), max(s.values)
+        pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 1.0
+        ax.set_ylim(lo - pad, hi + pad)  # the data, not a wide CI band, sets the scale
+        ax.set_xticks(list(xs))
+        ax.set_title(name if len(name) <= 24 else name[:23] + "…", fontsize=9)
+        ax.set_xlabel("run", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- the panel
+
+
+class Panel:
+    """The reproducibility panel of one notebook.
+
+    Parameters
+    ----------
+    store
+        A :class:`repro_nb.store.Store`.
+    notebook
+        The notebook's store key.
+    session_provider
+        Returns the run to show (e.g. ``lambda: recorder.session_id``); None: the latest run.
+    notebook_path
+        The notebook file (cell order, pinned-dependency lookup), when known.
+    flush
+        Called before reading the store (e.g. ``recorder.flush``) so the last cell is in it.
+    recorder
+        The live :class:`repro_nb.recorder.Recorder`, when the panel belongs to one.
+    min_interval
+        Seconds between two background updates (refreshes in between are merged).
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        notebook: str,
+        session_provider: Callable[[], int | None] | None = None,
+        *,
+        notebook_path: str | os.PathLike[str] | None = None,
+        flush: Callable[[], Any] | None = None,
+        recorder: Any = None,
+        min_interval: float = 0.3,
+    ) -> None:
+        self.store = store
+        self.notebook = notebook
+        self.session_provider = session_provider
+        self.notebook_path = notebook_path
+        self.flush = flush
+        self.recorder = recorder
+        self.min_interval = min_interval
+        self.drift: DriftReport | None = None
+        self.validation: ValidationReport | None = None
+        self.updates = 0
+        self.last_error: str | None = None
+        self._dirty = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._plot_key: Any = None
+        self._update_lock = threading.Lock()
+        self._build()
+
+    # ------------------------------------------------------------------ widgets
+    def _build(self) -> None:
+        self.header = w.HTML()
+        self.refresh_button = w.Button(
+            description="Refresh", icon="refresh", layout=w.Layout(width="auto")
+        )
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.overview_html = w.HTML()
+        self.drift_text = w.Text(
+            placeholder="filter: name, kind or version", layout=w.Layout(width="260px")
+        )
+        self.drift_severity = w.Dropdown(
+            options=[
+                ("all severities", ""),
+                ("major", "major"),
+                ("minor and major", "minor"),
+                ("minor", "=minor"),
+                ("info", "=info"),
+            ],
+            value="",
+            layout=w.Layout(width="170px"),
+        )
+        self.drift_kind = w.Dropdown(
+            options=[("all kinds", "")], value="", layout=w.Layout(width="150px")
+        )
+        self.drift_html = w.HTML()
+        for control in (self.drift_text, self.drift_severity, self.drift_kind):
+            control.observe(lambda _c: self._render_drift(), names="value")
+        self.validation_html = w.HTML()
+        self.validation_plot = w.Image(format="png", layout=w.Layout(display="none"))
+        self.cells_html = w.HTML()
+        drift_box = w.VBox(
+            [w.HBox([self.drift_text, self.drift_severity, self.drift_kind]), self.drift_html]
+        )
+        self.tabs = w.Tab(
+            children=[
+                self.overview_html,
+                drift_box,
+                w.VBox([self.validation_html, self.validation_plot]),
+                self.cells_html,
+            ]
+        )
+        self.tabs.titles = ("Overview", "Drift", "Validation", "Cells")
+        self.widget = w.VBox([w.HBox([self.header, self.refresh_button]), self.tabs])
+        self.widget.add_class("repro-nb-panel")
+        self.drift_html.add_class("repro-nb-panel-drift")
+        self.validation_html.add_class("repro-nb-panel-validation")
+        self.cells_html.add_class("repro-nb-panel-cells")
+        self.overview_html.add_class("repro-nb-panel-overview")
+        self.header.value = f"<b>repro_nb</b> · {_esc(self.notebook)} · loading…"
+
+    # ------------------------------------------------------------------ display
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.show()
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def show(self) -> None:
+        """Mark the panel displayed: it now follows every recorded cell."""
+        if self._closed:
+            return
+        _DISPLAYED.add(self)
+        _listen(True)
+        self._start_thread()
+        self.refresh()
+
+    def close(self) -> None:
+        """Stop following cells and close the widgets."""
+        self._closed = True
+        _DISPLAYED.discard(self)
+        _listen(False)
+        self._dirty.set()  # wake the thread so it ends
+        self.widget.close()
+
+    # ------------------------------------------------------------------ updates
+    def refresh(self) -> None:
+        """Ask for an update (cheap: the work happens on the panel's thread)."""
+        self._idle.clear()
+        self._dirty.set()
+        if self._thread is None:  # not displayed: update in the caller's thread
+            self.update()
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Wait until pending refreshes are done (tests, scripts)."""
+        return self._idle.wait(timeout)
+
+    def _start_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="repro-nb-panel", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        last = 0.0
+        while not self._closed:
+            self._dirty.wait()
+            if self._closed:
+                break
+            pause = self.min_interval - (time.monotonic() - last)
+            if pause > 0:
+                time.sleep(pause)  # merge the refreshes of quickly running cells
+            self._dirty.clear()
+            self.update()
+            last = time.monotonic()
+            if not self._dirty.is_set():
+                self._idle.set()
+
+    def session_id(self) -> int | None:
+        """The run shown: the provider's, else the latest run of the notebook."""
+        sid = self.session_provider() if self.session_provider else None
+        if sid is None:
+            from repro_nb.history import latest_session
+
+            sid = latest_session(self.store, self.notebook)
+        return sid
+
+    def update(self) -> None:
+        """Read the store and redraw every tab now (never raises; errors show in the header)."""
+        with self._update_lock:
+            try:
+                self._update()
+                self.last_error = None
+            except Exception as exc:  # the panel must never break the kernel
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.header.value = (
+                    f"<b>repro_nb</b> · {_esc(self.notebook)} · "
+                    f"<span style='color:{_RED}'>update failed: {_esc(self.last_error)}</span>"
+                )
+            finally:
+                self.updates += 1
+                if self._thread is None:
+                    self._idle.set()
+
+    def _update(self) -> None:
+        from repro_nb import history
+
+        if self.flush is not None:
+            self.flush()
+        sid = self.session_id()
+        live = getattr(self.recorder, "capturing", None)
+        status = history.notebook_status(
+            self.store, self.notebook, notebook_path=self.notebook_path, session_id=sid
+        )
+        self.overview_html.value = render_overview(status, live)
+        base = status.baseline_id
+        # Drift: the baseline's environment vs this process's now (or the run shown, offline)
+        try:
+            self.drift = notebook_drift(
+                self.store,
+                self.notebook,
+                session_id=None if self.recorder is not None or sid is None else sid,
+            )
+        except Exception as exc:  # no baseline yet, no environment captured...
+            self.drift = None
+            self.drift_html.value = f"<div class='repro-nb-drift'>{_esc(exc)}</div>"
+        else:
+            kinds = sorted({i.kind for i in self.drift.items})
+            options = [("all kinds", ""), *((k, k) for k in kinds)]
+            if list(self.drift_kind.options) != options:
+                keep = self.drift_kind.value if self.drift_kind.value in kinds else ""
+                self.drift_kind.options = options
+                self.drift_kind.value = keep
+            self._render_drift()
+        # Validation
+        self.validation = validation_report(self.store, self.notebook, sid)
+        self.validation_html.value = render_validation(self.validation)
+        self._render_plot(self.validation)
+        # Cells
+        if sid is not None and base is not None and base != sid:
+            cmp = history.compare_sessions(self.store, base, sid)
+            self.cells_html.value = render_cells(cmp)
+        elif sid is not None:
+            n = len(history.run_cells(self.store, sid))
+            self.cells_html.value = (
+                f"<div class='repro-nb-cells'>Run {sid} is the baseline ({n} cells recorded): "
+                "later runs are compared with it cell by cell.</div>"
+            )
+        else:
+            self.cells_html.value = "<div class='repro-nb-cells'>No run recorded yet.</div>"
+        versus = (
+            f"run {sid} vs baseline run {base}"
+            if base not in (None, sid)
+            else (f"run {sid} (baseline)" if sid is not None else "no run yet")
+        )
+        drift_txt = self.drift.summary_line() if self.drift is not None else "drift unknown"
+        checks = self.validation.summary_line() if self.validation.items else "no checks"
+        self.header.value = (
+            f"<b>repro_nb</b> · {_esc(self.notebook)} · {_esc(versus)} · drift: "
+            f"{_esc(drift_txt)} · checks: {_esc(checks)} · "
+            f"<span style='opacity:.6'>updated {time.strftime('%H:%M:%S')}</span>"
+        )
+
+    def _render_drift(self) -> None:
+        if self.drift is None:
+            return
+        sev = self.drift_severity.value
+        report = self.drift.filter(
+            severity=sev[1:] if sev.startswith("=") else None,
+            min_severity=sev if sev and not sev.startswith("=") else None,
+            kind=self.drift_kind.value or None,
+            text=self.drift_text.value.strip() or None,
+        )
+        self.drift_html.value = render_html(report, max_rows=_MAX_DRIFT_ROWS)
+
+    def _render_plot(self, report: ValidationReport) -> None:
+        all_stats = {it.name: it.stats for it in report.items if it.stats is not None}
+        key = tuple((n, tuple(s.values)) for n, s in all_stats.items())
+        if key == self._plot_key:
+            return  # same numbers as last time: keep the picture
+        self._plot_key = key
+        png = spread_png(all_stats)
+        if png is None:
+            self.validation_plot.layout.display = "none"
+        else:
+            self.validation_plot.value = png
+            self.validation_plot.layout.display = ""
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._closed = True
+            self._dirty.set()
+
+
+def panel(
+    recorder: Any = None,
+    *,
+    notebook: str | os.PathLike[str] | None = None,
+    store: Any = None,
+) -> Panel:
+    """The panel for the active run (``%repro_panel``) or for a notebook's store.
+
+    Parameters
+    ----------
+    recorder
+        The live recorder; the panel follows its cells and shows its run.
+    notebook
+        Without a recorder: the notebook whose store to read.
+    store
+        Without a recorder: an open :class:`repro_nb.store.Store` (default: the notebook's).
+
+    Returns
+    -------
+    Panel
+        Display it (it is the value of ``%repro_panel``) to start live updates.
+    """
+    if recorder is not None:
+        return Panel(
+            recorder.store,
+            recorder.notebook,
+            lambda: recorder.session_id,
+            notebook_path=getattr(recorder, "_raw_notebook", None),
+            flush=recorder.flush,
+            recorder=recorder,
+        )
+    from repro_nb.store import Store
+
+    if notebook is None and store is None:
+        from repro_nb.errors import UsageProblem
+
+        raise UsageProblem(
+            "No run to show: load the extension and turn capture on (%repro_snapshot on), "
+            "or pass notebook=PATH."
+        )
+    st = store if store is not None else Store.for_notebook(notebook)
+    key = st.notebook_key(notebook) if notebook is not None else (st.notebooks() or ["?"])[-1]
+    return Panel(st, key, None, notebook_path=notebook)
