@@ -552,7 +552,7 @@ def restart_command(env: Mapping[str, str] | None = None) -> str:
     Returns
     -------
     str
-        e.g. ``"PYTHONHASHSEED=0 CUBLAS_WORKSPACE_CONFIG=:4096:8 jupyter lab"``.
+        One line, e.g. ``"PYTHONHASHSEED=0 CUBLAS_WORKSPACE_CONFIG=:4096:8 jupyter lab"``.
     """
     env = recommended_env() if env is None else env
     prefix = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
@@ -560,7 +560,8 @@ def restart_command(env: Mapping[str, str] | None = None) -> str:
         command = "jupyter lab"
     else:
         argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
-        command = shlex.join(argv)
+        # Keep it one line: a multi-line `python -c` program is shown as a placeholder.
+        command = shlex.join(a if "\n" not in a else "<program>" for a in argv)
     return f"{prefix} {command}".strip()
 
 
