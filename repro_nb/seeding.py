@@ -99,7 +99,6 @@ _STATE: dict[str, Any] = sys.__dict__.setdefault(
         "det_applied": False,  # whether we switched torch's deterministic flags on
         "det_previous": None,  # torch flags before we changed them, to undo on --no-deterministic
         "cublas_confirmed": False,  # saw a deterministic CUBLAS_WORKSPACE_CONFIG before CUDA init
-        "cublas_set_by_us": False,
         "cuda_available": None,  # cached torch.cuda.is_available()
         "np_view": None,  # (bit generator, ctypes view of its MT19937 state) for fingerprints
         "ndet_sinks": [],  # active NondeterminismWarnings collectors
@@ -921,7 +920,6 @@ def seed_everything(
     _note_cublas_env()
     if config.deterministic and "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_DETERMINISTIC_CONFIGS[0]
-        _STATE["cublas_set_by_us"] = True
         _note_cublas_env()
     _STATE.update(config=config, phase=None, cell_seeds={}, torch_seeded_on_import=False)
     _apply_seed(_rank_seed(config.seed, config.rank))
