@@ -600,6 +600,9 @@ def panel(
         Display it (it is the value of ``%repro_panel``) to start live updates.
     """
     if recorder is not None:
+        # Let the writer thread open the store first: two threads opening a new store file at
+        # once would both try to create its tables.
+        recorder.flush()
         return Panel(
             recorder.store,
             recorder.notebook,

@@ -1,0 +1,184 @@
+"""The ipywidgets panel through a real InteractiveShell: live updates, tabs, zero cost when hidden."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from repro_nb import recorder as rec
+from repro_nb import widgets
+from repro_nb.validation import stats
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def new_run(ip) -> None:
+    """End this kernel session and start another one (a new run of the same notebook)."""
+    current = rec.active_recorder()
+    if current is not None:
+        current.close()
+    rec._ACTIVE = None
+    ip.run_line_magic("unload_ext", "repro_nb")
+    ip.run_line_magic("load_ext", "repro_nb")
+
+
+def run_notebook(ip, data: Path, content: str) -> widgets.Panel:
+    data.write_text(content)
+    for cell in (
+        "%repro_snapshot on",
+        "%repro_seed 0",
+        f"import numpy as np\nx = np.loadtxt({str(data)!r}, skiprows=1)\nm = float(x.mean())",
+        "%repro_check mean m",
+        "%repro_check label 'ok'",
+        "p = %repro_panel",
+    ):
+        result = ip.run_cell(cell)
+        assert result.success, result.error_in_exec
+    panel = ip.user_ns["p"]
+    ip.display_formatter.format(panel)  # what displaying the cell's value does
+    ip.run_cell("y = np.random.rand(3)")
+    assert panel.wait(60)
+    assert panel.last_error is None
+    return panel
+
+
+@pytest.fixture
+def cleanup_panels():
+    yield
+    for p in widgets.displayed_panels():
+        p.close()
+
+
+def test_panel_costs_nothing_until_displayed(ip, cleanup_panels):
+    ip.run_cell("%repro_snapshot on")
+    ip.run_cell("p = %repro_panel")  # not displayed: a plain assignment
+    panel = ip.user_ns["p"]
+    assert isinstance(panel, widgets.Panel)
+    assert widgets._on_cell not in rec._LISTENERS and not widgets.displayed_panels()
+    ip.run_cell("z = 1")
+    assert panel.updates == 0
+    ip.display_formatter.format(panel)
+    assert widgets._on_cell in rec._LISTENERS and widgets.displayed_panels() == [panel]
+    before = panel.updates
+    ip.run_cell("z = 2")
+    assert panel.wait(60) and panel.updates > before
+    panel.close()
+    assert widgets._on_cell not in rec._LISTENERS and not widgets.displayed_panels()
+
+
+def test_panel_tabs_over_two_runs_with_changed_data(ip, tmp_path, cleanup_panels):
+    data = tmp_path / "data.csv"
+    first = run_notebook(ip, data, "a\n1\n2\n")
+    assert "run 1 (baseline)" in first.header.value
+    assert "2 new" in text(first.validation_html.value)
+    assert "is the baseline" in first.cells_html.value
+    first.close()
+
+    new_run(ip)
+    second = run_notebook(ip, data, "a\n1\n4\n")
+    # Overview: seed requested vs effective, checklist with a score, run vs baseline
+    overview = text(second.overview_html.value)
+    assert "run 2 vs baseline run 1" in overview
+    assert "Seed and determinism" in overview and "Reproducibility checklist" in overview
+    assert re.search(r"\d/\d", text(second.overview_html.value.split("checklist")[1]))
+    # Drift: the data file changed, major
+    drift = second.drift_html.value
+    assert "repro-nb-drift-major" in drift and str(data) in text(drift)
+    assert "content changed" in text(drift)
+    # Validation: mean fails with its numbers, label passes
+    val = second.validation_html.value
+    assert "<tr class='repro-nb-check-fail' data-check='mean'>" in val
+    assert "<tr class='repro-nb-check-pass' data-check='label'>" in val
+    assert "1.5 expected, got 2.5" in text(val)
+    # Cells: the cell reading the data is the first divergent, naming the variables
+    cells = second.cells_html.value
+    first_row = re.search(r"<tr class='repro-nb-cell-different repro-nb-cell-first'.*?</tr>", cells)
+    assert first_row and "values differ: m, x" in text(first_row.group(0))
+    assert "files differ" in text(first_row.group(0))
+    # the drift filter re-renders without reading the store again
+    updates = second.updates
+    second.drift_text.value = "no-such-thing"
+    assert "repro-nb-drift-major" not in second.drift_html.value
+    second.drift_text.value = ""
+    second.drift_severity.value = "major"
+    assert text(second.drift_html.value).count("major") >= 2
+    assert second.updates == updates
+    assert second.validation_plot.layout.display == "none"  # two runs: no plot yet
+    second.close()
+
+    new_run(ip)
+    third = run_notebook(ip, data, "a\n1\n6\n")
+    assert third.validation_plot.layout.display == ""
+    assert third.validation_plot.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "n=3" in text(third.validation_html.value)
+    third.close()
+
+
+def test_offline_panel_reads_a_store(ip, tmp_path, store_path, cleanup_panels):
+    ip.run_cell("%repro_snapshot on")
+    ip.run_cell("%repro_check n 3")
+    ip.run_cell("v = 1")
+    rec.active_recorder().flush()
+    from repro_nb.store import Store
+
+    store = Store(store_path)
+    panel = widgets.panel(store=store)
+    panel.refresh()  # not displayed: updates in the caller's thread
+    assert panel.last_error is None and "1 new" in text(panel.validation_html.value)
+    store.close()
+
+
+def test_spread_plot_leaves_pyplot_alone():
+    script = (
+        "import sys, matplotlib\n"
+        "from repro_nb.widgets import spread_png\n"
+        "from repro_nb.validation import stats\n"
+        "png = spread_png({'acc': stats([0.9, 0.91, 0.89], name='acc'), "
+        "'loss': stats([1.0, 1.0], name='loss')})\n"
+        "assert png[:4] == b'\\x89PNG', png[:8]\n"
+        "assert spread_png({'loss': stats([1.0, 1.0])}) is None\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "matplotlib.use('svg')\n"  # a user's explicit choice survives a plot
+        "spread_png({'acc': stats([0.9, 0.91, 0.89])})\n"
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_seed_rows_mark_requested_vs_effective_differences():
+    rows = widgets._seed_rows(
+        {
+            "requested": {"seed": 0, "deterministic": True, "per_cell": False},
+            "effective": {
+                "seed": 0,
+                "deterministic_algorithms": False,
+                "cudnn_deterministic": True,
+                "cudnn_benchmark": False,
+                "cublas_workspace_config": None,
+                "cublas_deterministic": False,
+                "cublas_note": "CUDA already initialised",
+                "hash_seed": "random",
+                "per_cell": False,
+            },
+        }
+    )
+    differs = {name for name, _req, _eff, d in rows if d}
+    assert differs == {"deterministic algorithms", "cuBLAS workspace", "hash seed"}
+    assert ("seed", "0", "0", False) in rows
+    assert widgets._seed_rows(None) == [] and widgets._seed_rows({"requested": None}) == []
+
+
+def test_refresh_all_is_a_no_op_without_panels():
+    assert not widgets.displayed_panels()
+    widgets.refresh_all()  # returns at once
+    assert stats([1.0]).n == 1
