@@ -1,0 +1,461 @@
+"""``repro-nb``: export, verify and fix notebooks from the command line.
+
+An adapter over the core (:mod:`repro_nb.bundle`, :mod:`repro_nb.verify`,
+:mod:`repro_nb.history`, :mod:`repro_nb.drift`): it parses arguments, calls one function,
+renders the returned dataclass, and turns errors into one stderr line and an exit code.
+Heavy imports happen inside the subcommands, so ``repro-nb --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["build_parser", "main"]
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  reproduced (every cell matches, or every check is within its tolerance)
+  1  diverged (the report names the first divergent cell and why)
+  2  could not run (bad arguments, a changed or unsafe bundle, a kernel that died or
+     timed out, a notebook that could not be read or exported)
+"""
+
+
+# --------------------------------------------------------------------------- output helpers
+class _Progress:
+    """A one-line progress bar on stderr, only when it is a terminal."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled and stream.isatty()
+        self.t0 = time.perf_counter()
+        self.last = ""
+
+    def __call__(self, done: int, total: int, result: Any) -> None:
+        if not self.enabled:
+            return
+        width = 24
+        filled = int(width * done / max(total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        what = ""
+        if result is not None:
+            what = f"  {result.label}: {result.status}"
+        text = f"\r[{bar}] {done}/{total} runs, {time.perf_counter() - self.t0:.0f} s{what}"
+        pad = max(0, len(self.last) - len(text))
+        self.stream.write(text + " " * pad)
+        self.stream.flush()
+        self.last = text
+
+    def close(self) -> None:
+        if self.enabled and self.last:
+            self.stream.write("\r" + " " * len(self.last) + "\r")
+            self.stream.flush()
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def _write_report(path: str, result: Any) -> None:
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in (".html", ".htm"):
+        text = result.to_html()
+    elif suffix == ".json":
+        text = json.dumps(result.to_dict(), indent=2, default=str, ensure_ascii=False) + "\n"
+    else:
+        text = result.to_markdown()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+
+
+def _color_ok() -> bool:
+    return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+
+
+# --------------------------------------------------------------------------- commands
+def _cmd_export(args: argparse.Namespace) -> int:
+    from repro_nb.bundle import export_bundle
+
+    info = export_bundle(
+        args.notebook,
+        args.output,
+        execute=not args.no_execute,
+        redact=args.redact,
+        kernel=args.kernel,
+        timeout=args.timeout,
+    )
+    if args.json:
+        _print_json(info.to_dict())
+    else:
+        print(info.to_markdown())
+    return 0
+
+
+def _parse_seed_arg(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    from repro_nb.verify import _parse_seeds
+
+    return _parse_seeds(text)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from repro_nb.verify import verify
+
+    progress = _Progress(sys.stderr, not args.json and not args.no_progress)
+    try:
+        result = verify(
+            args.target,
+            runs=args.runs,
+            seeds=_parse_seed_arg(args.seeds),
+            jobs=args.jobs,
+            executor=args.executor,
+            scheduler=args.scheduler,
+            kernel=args.kernel,
+            timeout=args.timeout,
+            data_dir=args.data_dir,
+            on_progress=progress,
+        )
+    finally:
+        progress.close()
+    if args.report:
+        _write_report(args.report, result)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.to_terminal(color=_color_ok()))
+    return result.exit_code
+
+
+def _cmd_fix(args: argparse.Namespace) -> int:
+    from repro_nb.verify import fix_notebook
+
+    result = fix_notebook(args.notebook, args.output, in_place=args.in_place, seed=args.seed)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+        if result.changed:
+            print(f"Check it: repro-nb verify {result.output} --runs 2")
+    return 0
+
+
+def _open_store(notebook: str) -> tuple[Any, str]:
+    from repro_nb.errors import UsageProblem
+    from repro_nb.store import Store, resolve_store_path
+
+    path = Path(notebook).expanduser()
+    if not path.is_file():
+        raise UsageProblem(f"{path} does not exist; pass a notebook path.")
+    store_path = resolve_store_path(path)
+    if not store_path.exists():
+        raise UsageProblem(
+            f"{path.name} has no recorded runs ({store_path} does not exist): run it with "
+            "%load_ext repro_nb and capture on, or `repro-nb verify` it."
+        )
+    store = Store(store_path)
+    return store, store.notebook_key(path)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from repro_nb import history
+
+    store, key = _open_store(args.notebook)
+    with store:
+        status = history.notebook_status(store, key, notebook_path=args.notebook)
+    if args.json:
+        _print_json(status.to_dict())
+        return 0
+    passed, total = status.score
+    print(f"{status.notebook}: {status.summary}")
+    print(f"reproducibility checklist {passed}/{total}:")
+    for item in status.checklist:
+        mark = "ok " if item.ok else ("-- " if item.ok is None else "NO ")
+        print(f"  {mark} {item.name}: {item.detail}")
+    for w in status.seed_warnings:
+        print(f"  seed warning: {w}")
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from repro_nb import history
+
+    store, key = _open_store(args.notebook)
+    with store:
+        runs = history.list_runs(store, key)
+    if args.json:
+        _print_json([r.to_dict() for r in runs])
+        return 0
+    if not runs:
+        print(f"{key}: no recorded runs")
+        return 0
+    print(f"{'id':>4}  {'started':19}  {'kind':11}  {'cells':>5}  {'errors':>6}  seed   baseline")
+    for r in runs:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+        seed = ((r.seed or {}).get("requested") or {}).get("seed")
+        print(
+            f"{r.id:>4}  {started:19}  {r.kind:11}  {r.n_cells:>5}  {r.n_errors:>6}  "
+            f"{'-' if seed is None else seed!s:5}  {'yes' if r.is_baseline else ''}"
+        )
+    return 0
+
+
+def _cmd_drift(args: argparse.Namespace) -> int:
+    from repro_nb.drift import notebook_drift
+
+    store, key = _open_store(args.notebook)
+    with store:
+        report = notebook_drift(store, key)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.to_markdown())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo notebook with capture, export its bundle, verify it, print the report."""
+    from repro_nb import executors
+    from repro_nb.bundle import export_bundle
+    from repro_nb.errors import UsageProblem
+    from repro_nb.store import resolve_store_path
+    from repro_nb.verify import verify
+
+    nb = Path(args.notebook).resolve()
+    if not nb.is_file():
+        raise UsageProblem(f"{nb} does not exist; run `repro-nb demo` from the repository root.")
+    out = Path(args.output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"1/3 running {nb.name} in a fresh kernel with capture on ...", flush=True)
+    spec = executors.RunSpec(
+        notebook=str(nb),
+        label="demo",
+        kind="interactive",
+        env={"PYTHONHASHSEED": "0", "CUBLAS_WORKSPACE_CONFIG": ":4096:8"},
+        store_path=str(resolve_store_path(nb)),
+        timeout=args.timeout,
+    )
+    run = executors.run_notebook(spec)
+    if run.status != "ok":
+        err = run.error or {}
+        print(
+            f"repro-nb: the demo notebook failed at cell {err.get('cell_index')}: {err.get('reason')}",
+            file=sys.stderr,
+        )
+        return 2
+    n_values = sum(len(c.get("values", {})) for c in run.cells or [])
+    n_checks = sum(len(c.get("checks", [])) for c in run.cells or [])
+    print(
+        f"    captured {len(run.cells or [])} cells, {n_values} variable hashes, {n_checks} checks "
+        f"in {run.duration:.1f} s"
+    )
+    bundle = out / f"{nb.stem}-bundle"
+    print(f"2/3 exporting the bundle to {bundle} ...", flush=True)
+    info = export_bundle(nb, bundle)
+    print(f"    {len(info.files)} files, {info.size_bytes / 1024:.0f} KiB in {info.seconds:.2f} s")
+    print("3/3 verifying the bundle in a fresh kernel ...", flush=True)
+    progress = _Progress(sys.stderr, True)
+    try:
+        result = verify(bundle, timeout=args.timeout, on_progress=progress)
+    finally:
+        progress.close()
+    report = out / "verify-report.md"
+    _write_report(str(report), result)
+    print(result.to_terminal(color=_color_ok()))
+    print(f"Report: {report}   Bundle guide: {bundle / 'REPRODUCE.md'}")
+    return result.exit_code
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The ``repro-nb`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="repro-nb",
+        description="Make Jupyter notebooks reproducible: export bundles, verify them, fix notebooks.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser(
+        "export",
+        help="write a reproduction bundle (folder or .zip) of a notebook and its recorded run",
+        description=(
+            "Write a reproduction bundle: REPRODUCE.md, the executed notebook, exact pins, "
+            "runtime.txt, environment.yml, a Dockerfile, the captured environment, a data "
+            "manifest (small files copied), expected.json and MANIFEST.sha256. The newest "
+            "recorded run that ran every cell top to bottom in one kernel is exported; if there "
+            "is none (never recorded, out of order, edited since, errors), the notebook is first "
+            "executed in a fresh kernel with capture on, unless --no-execute. Files are scanned "
+            "for secrets first: export refuses, or redacts with --redact."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("notebook", help="the .ipynb file")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="bundle folder or FILE.zip (default: NAME-bundle beside the notebook)",
+    )
+    p.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="refuse instead of executing a notebook with no usable run",
+    )
+    p.add_argument(
+        "--redact", action="store_true", help="redact secrets (with a warning) instead of refusing"
+    )
+    p.add_argument("--kernel", help="kernel to execute with, when needed (default: this Python)")
+    p.add_argument(
+        "--timeout", type=float, default=None, help="per-cell timeout in seconds when executing"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
+        "verify",
+        help="re-run a bundle or notebook in fresh kernels and name the first divergent cell",
+        description=(
+            "Check a bundle's MANIFEST.sha256 and data hashes, report environment drift, run the "
+            "notebook in a fresh kernel (nbclient, capture on, the recorded PYTHONHASHSEED and "
+            "CUBLAS_WORKSPACE_CONFIG) and compare it cell by cell with expected.json: errors, RNG "
+            "streams, value hashes, files read, and checks within tolerance. Given a notebook, "
+            "run it and compare with its recorded run (and the runs with each other)."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", help="bundle folder, bundle .zip, or .ipynb notebook")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N times; marks every cell deterministic or not",
+    )
+    p.add_argument(
+        "--seeds",
+        metavar="LIST",
+        help="one run per seed, e.g. 0,1,2,3,4; reports mean ± std and 95%% CI per check",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="J",
+        help="parallel runs (default: number of CPUs)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local process pool (default) or a Dask cluster",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)",
+    )
+    p.add_argument(
+        "--kernel",
+        metavar="NAME",
+        help="Jupyter kernel to run in (default: this Python interpreter)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="per-cell timeout in seconds (default 600)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where to find data files the bundle references but does not carry",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON (no progress bar)")
+    p.add_argument(
+        "--report", metavar="FILE", help="also write the report to FILE (.md, .html or .json)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser(
+        "fix",
+        help="add %%load_ext repro_nb and %%repro_seed at the top of a notebook lacking them",
+        description=(
+            "Add a first code cell with %%load_ext repro_nb and %%repro_seed SEED to a notebook that "
+            "lacks them, so that it captures and seeds every run. Writes NAME-fixed.ipynb unless "
+            "-o or --in-place. Then `repro-nb verify NOTEBOOK --runs 2` shows it reproduces."
+        ),
+    )
+    p.add_argument("notebook", help="the .ipynb file")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-o", "--output", help="where to write the fixed notebook")
+    group.add_argument("--in-place", action="store_true", help="overwrite the notebook")
+    p.add_argument("--seed", type=int, default=0, help="seed to use (default 0)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_fix)
+
+    for name, func, text in (
+        ("show", _cmd_show, "seed, capture, checklist and the latest run vs the baseline"),
+        ("runs", _cmd_runs, "the recorded runs of a notebook"),
+        ("drift", _cmd_drift, "environment drift between the notebook's baseline run and now"),
+    ):
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        p.add_argument("notebook", help="the .ipynb file")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser(
+        "demo",
+        help="run notebooks/demo.ipynb with capture, export its bundle, verify it, print the report",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--notebook",
+        default="notebooks/demo.ipynb",
+        help="the demo notebook (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        default="demo-out",
+        help="folder for the bundle and report (default: %(default)s)",
+    )
+    p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``repro-nb``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from repro_nb.errors import ReproError
+
+    try:
+        return int(args.func(args))
+    except ReproError as exc:
+        print(f"repro-nb {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"repro-nb {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"repro-nb {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # Dask spawns processes: never start work on import
+    sys.exit(main())
