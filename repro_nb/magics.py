@@ -23,6 +23,7 @@ from traitlets import Bool, Int, List, Unicode
 from . import api
 from .errors import ReproError, UsageProblem
 from .recorder import AUTOCAPTURE_ENV, CaptureOptions, Recorder, active_recorder
+from .seeding import parse_phases, reset_seeding
 
 __all__ = ["ReproMagics", "load_extension", "unload_extension"]
 
@@ -48,23 +49,6 @@ def _csv(text: str | None) -> list[str] | None:
     if text is None:
         return None
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _parse_phases(items: list[str] | None) -> dict[str, int]:
-    phases: dict[str, int] = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value:
-            raise UsageProblem(
-                f"--phase {item!r} must look like NAME=SEED, e.g. --phase data=1 train=3."
-            )
-        try:
-            phases[name] = int(value)
-        except ValueError:
-            raise UsageProblem(
-                f"--phase {item!r}: seed {value!r} is not an integer, e.g. --phase {name}=1."
-            ) from None
-    return phases
 
 
 @magics_class
@@ -170,7 +154,7 @@ class ReproMagics(Magics):
             args.seed,
             deterministic=True if args.deterministic is None else args.deterministic,
             per_cell=args.per_cell,
-            phases=_parse_phases(args.phase),
+            phases=parse_phases(args.phase),
             rank=args.rank,
         )
 
@@ -409,6 +393,7 @@ def unload_extension(ip: Any) -> None:
         if recorder is not None:
             recorder.stop()
             recorder.flush()
+        reset_seeding()  # no import hook or per-cell reseeding outlives the extension
         files = sys.modules.get("repro_nb.capture.files")
         if files is not None:
             files.deactivate()  # an audit hook cannot be removed; this makes it a no-op

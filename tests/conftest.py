@@ -76,10 +76,9 @@ def ip(_shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[obje
         if current is not None:
             current.close()
         rec._ACTIVE = None
-        from repro_nb import seeding
+        from repro_nb.seeding import reset_seeding
 
-        if hasattr(seeding, "reset"):
-            seeding.reset()
+        reset_seeding()
 
 
 def venv_python() -> str:
