@@ -430,3 +430,16 @@ def test_tracker_never_raises_on_odd_namespaces() -> None:
     assert isinstance(res, TrackResult)
     assert res["a"].hash is None and res["b"].hash is not None
     assert tr.changed({}, "").changed == {}
+
+
+def test_objects_holding_tensors_hash_by_content() -> None:
+    """Torch pickles tensors through storages, not content; the pickle fallback must not care."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import TensorDataset
+
+    def make(seed: int) -> object:
+        gen = torch.Generator().manual_seed(seed)
+        return TensorDataset(torch.randn(4, 2, generator=gen), torch.randn(4, generator=gen))
+
+    assert hash_value(make(0)).hash == hash_value(make(0)).hash
+    assert hash_value(make(0)).hash != hash_value(make(1)).hash

@@ -550,6 +550,26 @@ class _HashWriter:
         return k
 
 
+def _content_token(digest: str) -> str:
+    """Stand-in that a tensor pickles to inside :class:`_ContentPickler` (never called)."""
+    return digest
+
+
+class _ContentPickler(pickle.Pickler):
+    """A pickler that replaces torch tensors by their content hash.
+
+    Torch's own tensor pickling goes through storages whose keys are not content (two equal
+    tensors pickle differently), so objects holding tensors (datasets, configs, optimizers'
+    states) would never hash alike across runs.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(obj, torch.Tensor):
+            return _content_token, (hash_value(obj).hash or f"unhashable tensor {obj.dtype}",)
+        return NotImplemented
+
+
 def _feed_pickle(ctx: _Ctx, h: Any, obj: Any) -> int:
     """Fallback: hash the pickle (protocol 5, big buffers out-of-band and zero-copy)."""
     cap = min(MAX_PICKLE_BYTES, max(ctx.bytes_left, 2**20))
@@ -567,7 +587,7 @@ def _feed_pickle(ctx: _Ctx, h: Any, obj: Any) -> int:
         return None
 
     try:
-        pickle.Pickler(writer, protocol=5, buffer_callback=on_buffer).dump(obj)
+        _ContentPickler(writer, protocol=5, buffer_callback=on_buffer).dump(obj)
     except _TooLarge:
         ctx.cut(f"pickled form exceeds {cap} bytes; hashed its first {cap} bytes")
     except RecursionError as exc:
