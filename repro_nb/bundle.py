@@ -1203,8 +1203,18 @@ def export_bundle(
                 f"executed {nb_path.name} top to bottom in a fresh kernel first ({why})"
             )
         ref = _load_reference(store, key, sid)
+        copy = _executed_copy(store.path, ref.session.get("run_uuid"))
         if executed_nb is not None:
             nb = executed_nb
+            _save_executed_copy(copy, nb)
+        elif copy is not None and copy.is_file():
+            # A run that export (or verify) executed: its outputs were kept beside the store.
+            with contextlib.suppress(OSError, ValueError):
+                saved = json.loads(copy.read_text(encoding="utf-8"))
+                if [c.source_hash for c in _code_cells(saved)] == [
+                    c.source_hash for c in _code_cells(nb)
+                ]:
+                    nb = saved
         files, info_extra = _build_files(
             nb_path,
             nb,
@@ -1261,6 +1271,21 @@ def export_bundle(
         size_bytes=sum(len(v) for v in files.values()),
         seconds=time.perf_counter() - t0,
     )
+
+
+def _executed_copy(store_path: Path, run_uuid: str | None) -> Path | None:
+    """Where the outputs of a run that export executed are kept (``.repro/executed/``)."""
+    if not run_uuid or not re.fullmatch(r"[0-9a-fA-F]{8,64}", run_uuid):
+        return None
+    return Path(store_path).parent / "executed" / f"{run_uuid}.ipynb"
+
+
+def _save_executed_copy(path: Path | None, nb: Mapping[str, Any]) -> None:
+    if path is None:
+        return
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _output_path(nb_path: Path, output: str | os.PathLike[str] | None) -> Path:

@@ -444,9 +444,9 @@ class VerifyResult:
             lines = [
                 f"{len(passed)} pass"
                 + (
-                    f" ({sum(1 for c in passed if c.exact is False)} by tolerance)"
-                    if passed
-                    else ""
+                    f" ({n_tol} within tolerance, not bit-identical)"
+                    if (n_tol := sum(1 for c in passed if c.exact is False))
+                    else (" (all bit-identical)" if passed else "")
                 )
                 + f", {sum(1 for c in self.checks if c.status == 'fail')} fail"
                 + (
