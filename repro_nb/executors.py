@@ -673,6 +673,7 @@ def run_many(
     executor: str = "local",
     scheduler: Any = None,
     on_result: Callable[[RunResult], None] | None = None,
+    connect_timeout: float = 20.0,
 ) -> list[RunResult]:
     """Run several notebooks, in parallel.
 
@@ -692,6 +693,8 @@ def run_many(
         ``if __name__ == "__main__":`` guard, since Dask spawns processes).
     on_result
         Called with each result as it arrives (progress display).
+    connect_timeout
+        Seconds to wait for a Dask scheduler given by address.
 
     Returns
     -------
@@ -704,7 +707,7 @@ def run_many(
     if executor == "local":
         return _run_local(specs, jobs, on_result)
     if executor == "dask":
-        return _run_dask(specs, scheduler, on_result)
+        return _run_dask(specs, scheduler, on_result, connect_timeout)
     raise UsageProblem(f"Unknown executor {executor!r}: use 'local' or 'dask'.")
 
 
@@ -754,7 +757,10 @@ def _result_or_failure(fut: Any, spec: RunSpec) -> RunResult:
 
 
 def _run_dask(
-    specs: list[RunSpec], scheduler: Any, on_result: Callable[[RunResult], None] | None
+    specs: list[RunSpec],
+    scheduler: Any,
+    on_result: Callable[[RunResult], None] | None,
+    connect_timeout: float,
 ) -> list[RunResult]:
     try:
         from dask.distributed import Client, as_completed
@@ -774,7 +780,7 @@ def _run_dask(
     else:
         try:
             client = (
-                Client(scheduler, timeout="20s")
+                Client(scheduler, timeout=f"{connect_timeout}s")
                 if isinstance(scheduler, str)
                 else Client(scheduler)
             )

@@ -1,0 +1,299 @@
+"""verify: first divergent cell and its cause, data changes, kernels that die or hang, fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from repro_nb.bundle import export_bundle
+from repro_nb.errors import ReproWarning, UsageProblem
+from repro_nb.history import CellRecord
+from repro_nb.recorder import source_hash
+from repro_nb.verify import _compare_run, fix_notebook, verify
+
+NOTEBOOKS = Path(__file__).parent / "notebooks"
+
+
+@pytest.fixture(autouse=True)
+def _store_beside_notebooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify reads the store beside each notebook, not the shared per-test override."""
+    monkeypatch.delenv("REPRO_NB_STORE", raising=False)
+
+
+def copy_notebook(name: str, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(NOTEBOOKS / name, dest / name)
+    if not (dest / "data").exists():
+        shutil.copytree(NOTEBOOKS / "data", dest / "data")
+    return dest / name
+
+
+def kernels_of_this_process() -> list[str]:
+    import psutil
+
+    return [
+        " ".join(p.cmdline())
+        for p in psutil.Process().children(recursive=True)
+        if "ipykernel_launcher" in " ".join(p.cmdline())
+    ]
+
+
+# --------------------------------------------------------------------------- comparison logic
+def rec(i: int, source: str, **kw: object) -> CellRecord:
+    base: dict = dict(
+        row=i,
+        cell_id=f"c{i}",
+        cell_index=i,
+        execution_count=i + 1,
+        source_hash=source_hash(source),
+        source=source,
+        started=0.0,
+        duration=0.0,
+        status="ok",
+        error_name=None,
+        error_value=None,
+        rng={"numpy": "aa"},
+        values={},
+        files=[],
+        checks=[],
+    )
+    base.update(kw)
+    return CellRecord(**base)
+
+
+def check(name: str, value: float, rtol: float = 1e-6) -> dict:
+    from repro_nb.validation import encode_value
+
+    return {
+        "name": name,
+        "value": encode_value(value),
+        "rtol": rtol,
+        "atol": 0.0,
+        "equal_nan": False,
+    }
+
+
+def test_hash_difference_within_tolerance_reproduces() -> None:
+    ref = [
+        rec(0, "x = f()", values={"x": {"hash": "1"}}),
+        rec(1, "check", checks=[check("loss", 1.0)]),
+    ]
+    act = [
+        rec(0, "x = f()", values={"x": {"hash": "2"}}),
+        rec(1, "check", checks=[check("loss", 1.0 + 1e-9)]),
+    ]
+    first, _, checks = _compare_run(ref, act, drift=None, data_changes={})
+    assert first is not None and first.within_tolerance
+    assert first.cell_index == 0 and first.values_differ == ["x"]
+    assert any("within its tolerance" in c for c in first.causes)
+    (c,) = checks
+    assert c.status == "pass" and c.exact is False
+
+
+def test_check_outside_tolerance_gives_the_numbers() -> None:
+    ref = [rec(0, "check", checks=[check("loss", 1.0)])]
+    act = [rec(0, "check", checks=[check("loss", 1.5)])]
+    first, _, checks = _compare_run(ref, act, drift=None, data_changes={})
+    assert first is not None and first.kind == "check" and not first.within_tolerance
+    assert (
+        checks[0].status == "fail" and "1.5" in first.causes[0] and "expected 1" in first.causes[0]
+    )
+
+
+def test_error_rng_and_data_causes() -> None:
+    ref = [rec(0, "a"), rec(1, "b")]
+    act = [rec(0, "a"), rec(1, "b", status="error", error_name="KeyError", error_value="'k'")]
+    first, _, _ = _compare_run(ref, act, drift=None, data_changes={})
+    assert first.kind == "error" and first.cell_index == 1 and "KeyError: 'k'" in first.causes[0]
+
+    act = [rec(0, "a", rng={"numpy": "bb"}), rec(1, "b")]
+    first, _, _ = _compare_run(ref, act, drift=None, data_changes={})
+    assert first.kind == "rng" and first.rng_differs == ["numpy"]
+    assert any("unseeded randomness" in c for c in first.causes)
+
+    f_ref = [{"path": "data/x.csv", "mode": "r", "sha256": "a" * 64}]
+    f_act = [{"path": "data/x.csv", "mode": "r", "sha256": "b" * 64}]
+    ref = [rec(0, "read", files=f_ref, values={"df": {"hash": "1"}})]
+    act = [rec(0, "read", files=f_act, values={"df": {"hash": "2"}})]
+    first, _, _ = _compare_run(
+        ref, act, drift=None, data_changes={"data/x.csv": ("a" * 64, "b" * 64)}
+    )
+    assert first.kind == "data" and first.files_differ == ["data/x.csv"]
+    assert first.causes[0].startswith("data file changed: data/x.csv (sha256 aaaaaaaaaaaa")
+
+
+def test_drift_items_explain_a_value_difference() -> None:
+    from repro_nb.drift import diff_environments
+
+    before = {
+        "packages": {"numpy": {"name": "numpy", "version": "1.26.4", "origin": "index"}},
+        "imported": ["numpy"],
+    }
+    after = {
+        "packages": {"numpy": {"name": "numpy", "version": "2.0.0", "origin": "index"}},
+        "imported": ["numpy"],
+    }
+    drift = diff_environments(before, after, imported=["numpy"])
+    ref = [rec(0, "x = g()", values={"x": {"hash": "1"}})]
+    act = [rec(0, "x = g()", values={"x": {"hash": "2"}})]
+    first, _, _ = _compare_run(ref, act, drift=drift, data_changes={})
+    assert first.kind == "values" and first.drift and first.drift[0]["name"] == "numpy"
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(UsageProblem, match="does not exist"):
+        verify("/nonexistent/bundle")
+    with pytest.raises(UsageProblem, match="integers separated by commas"):
+        verify(NOTEBOOKS / "seeded.ipynb", seeds="0,x")
+    with pytest.raises(UsageProblem, match="runs=0 must be at least 1"):
+        verify(NOTEBOOKS / "seeded.ipynb", runs=0)
+
+
+# --------------------------------------------------------------------------- fix
+def test_fix_adds_extension_and_seed(tmp_path: Path) -> None:
+    nb = copy_notebook("unseeded.ipynb", tmp_path)
+    res = fix_notebook(nb)
+    assert res.changed and res.added == ["%load_ext repro_nb", "%repro_seed 0"]
+    fixed = json.loads(Path(res.output).read_text())
+    assert fixed["cells"][0]["source"] == "%load_ext repro_nb\n%repro_seed 0"
+    assert json.loads(nb.read_text())["cells"][0]["source"] != fixed["cells"][0]["source"]
+    again = fix_notebook(res.output, in_place=True)
+    assert not again.changed
+    with pytest.raises(UsageProblem, match="either an output path or in_place"):
+        fix_notebook(nb, tmp_path / "x.ipynb", in_place=True)
+
+
+# --------------------------------------------------------------------------- real kernels
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    old = os.environ.pop("REPRO_NB_STORE", None)
+    try:
+        work = tmp_path_factory.mktemp("verify")
+        nb = copy_notebook("seeded.ipynb", work / "project")
+        with pytest.warns(ReproWarning, match="executed"):
+            info = export_bundle(nb, work / "bundle")
+        return {"nb": nb, "bundle": Path(info.path), "work": work}
+    finally:
+        if old is not None:
+            os.environ["REPRO_NB_STORE"] = old
+
+
+@pytest.mark.slow
+def test_exported_bundle_verifies(seeded: dict) -> None:
+    res = verify(seeded["bundle"])
+    assert res.verdict == "reproduced" and res.exit_code == 0, res.to_terminal()
+    assert res.integrity["ok"] and [d.status for d in res.data] == ["ok"]
+    assert res.first_divergent is None and [c.status for c in res.checks] == ["pass"]
+    assert res.runs[0].counts == {"same": 4}
+    # every rendering works and says the same
+    assert "REPRODUCED" in res.to_terminal() and "**reproduced**" in res.to_markdown()
+    assert "reproduced" in res._repr_html_()
+    assert json.loads(json.dumps(res.to_dict()))["exit_code"] == 0
+
+
+@pytest.mark.slow
+def test_tampered_bundle_stops_before_running(seeded: dict, tmp_path: Path) -> None:
+    copy = tmp_path / "b"
+    shutil.copytree(seeded["bundle"], copy)
+    path = copy / "data/files/data/small.csv"
+    path.write_text(path.read_text().replace("1.5", "1.6"))
+    res = verify(copy)
+    assert res.verdict == "could not run" and res.exit_code == 2
+    assert res.integrity["file"] == "data/files/data/small.csv"
+    assert "data/files/data/small.csv does not match MANIFEST.sha256" in res.reason
+    assert res.runs == []
+
+
+@pytest.mark.slow
+def test_changed_data_names_the_file_and_the_cell(seeded: dict, tmp_path: Path) -> None:
+    # a bundle that references its data (not copied): the collaborator's copy differs
+    info = export_bundle(seeded["nb"], tmp_path / "ref-bundle", max_file_copy_bytes=0)
+    data_dir = tmp_path / "collaborator"
+    (data_dir / "data").mkdir(parents=True)
+    (data_dir / "data/small.csv").write_text("name,value\na,1.5\nb,2.5\nc,4.5\n")
+    res = verify(info.path, data_dir=data_dir)
+    assert res.verdict == "diverged" and res.exit_code == 1, res.to_terminal()
+    (dc,) = res.data
+    assert dc.path == "data/small.csv" and dc.status == "changed" and not dc.copied
+    d = res.first_divergent
+    assert d.cell_index == 1 and d.cell_id == "seeded-01" and d.kind == "data"
+    assert d.files_differ == ["data/small.csv"] and "values" in d.values_differ
+    assert "data file changed: data/small.csv" in res.reason
+    assert any(c.status == "fail" for c in res.checks)  # the total check moved too
+    assert any(i["kind"] == "data" for i in res.drift["items"])
+
+
+@pytest.mark.slow
+def test_plain_notebook_vs_its_recorded_run_after_data_change(seeded: dict) -> None:
+    data = seeded["nb"].parent / "data/small.csv"
+    original = data.read_text()
+    try:
+        data.write_text(original.replace("4.0", "4.25"))
+        res = verify(seeded["nb"])
+    finally:
+        data.write_text(original)
+    assert res.kind == "notebook" and res.verdict == "diverged"
+    assert "recorded run" in res.reference
+    assert res.first_divergent.cell_index == 1
+    assert res.first_divergent.files_differ == ["data/small.csv"]
+
+
+@pytest.mark.slow
+def test_unseeded_runs_diverge_then_fix_reproduces(tmp_path: Path) -> None:
+    nb = copy_notebook("unseeded.ipynb", tmp_path)
+    res = verify(nb, runs=2, jobs=2)
+    assert res.verdict == "diverged" and res.exit_code == 1
+    d = res.first_divergent
+    assert d.cell_index == 0 and "numpy" in d.rng_differs and "noise" in d.values_differ
+    assert [x.deterministic for x in res.determinism] == [False, False]
+    assert "noise" in res.determinism[0].varying
+    fixed = fix_notebook(nb).output
+    res = verify(fixed, runs=2, jobs=2)
+    assert res.verdict == "reproduced", res.to_terminal()
+    assert res.determinism and all(x.deterministic for x in res.determinism)
+
+
+@pytest.mark.slow
+def test_kernel_death_is_could_not_run_without_orphans() -> None:
+    res = verify(NOTEBOOKS / "kill.ipynb")
+    assert res.verdict == "could not run" and res.exit_code == 2
+    assert res.first_divergent.cell_index == 1 and res.first_divergent.cell_id == "kill-01"
+    assert "could not run at cell 1: kernel died" in res.reason
+    assert kernels_of_this_process() == []
+
+
+@pytest.mark.slow
+def test_timeout_is_could_not_run_without_hanging() -> None:
+    import time
+
+    t0 = time.perf_counter()
+    res = verify(NOTEBOOKS / "sleep.ipynb", timeout=2)
+    assert time.perf_counter() - t0 < 30
+    assert res.verdict == "could not run"
+    assert "could not run at cell 1: timed out after 2 s" in res.reason
+    assert kernels_of_this_process() == []
+
+
+@pytest.mark.slow
+def test_runs_in_parallel_mark_every_cell_deterministic(seeded: dict) -> None:
+    res = verify(seeded["bundle"], runs=2, jobs=2)
+    assert res.verdict == "reproduced", res.to_terminal()
+    assert len(res.runs) == 2 and all(r.counts == {"same": 4} for r in res.runs)
+    assert res.determinism is not None and all(d.deterministic for d in res.determinism)
+
+
+@pytest.mark.slow
+def test_seeds_report_spread_per_check(tmp_path: Path) -> None:
+    nb = copy_notebook("params.ipynb", tmp_path)
+    res = verify(nb, seeds="0,1,2", jobs=2)
+    assert [r.seed for r in res.runs] == [0, 1, 2] and res.exit_code == 0, res.to_terminal()
+    stats = res.seed_stats["score"]
+    assert (
+        stats["n"] == 3 and stats["std"] > 0 and stats["ci_low"] < stats["mean"] < stats["ci_high"]
+    )
+    assert len(set(stats["values"])) == 3  # the parameters cell made each run use its seed
+    assert "score: " in res.to_terminal()
