@@ -161,7 +161,10 @@ def test_files_read_and_written_are_recorded_with_sha256(
     data = tmp_path / "data.csv"
     data.write_text("a,b\n1,2\n")
     ip.run_line_magic("repro_snapshot", "on")
-    run(ip, f"from pathlib import Path\ntext = Path({str(data)!r}).read_text()\n_ = Path('out.txt').write_text(text)")
+    run(
+        ip,
+        f"from pathlib import Path\ntext = Path({str(data)!r}).read_text()\n_ = Path('out.txt').write_text(text)",
+    )
     files = {Path(f["path"]).name: f for f in _cells(store_path)[0]["files"]}
     assert files["data.csv"]["mode"] == "r"
     assert files["data.csv"]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()

@@ -85,7 +85,9 @@ def test_newer_schema_is_refused_not_moved(tmp_path: Path) -> None:
 
 
 def test_readonly_missing_store_says_how_to_create_it(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match=r"No repro_nb store at .*run the notebook with capture on"):
+    with pytest.raises(
+        StoreError, match=r"No repro_nb store at .*run the notebook with capture on"
+    ):
         Store(tmp_path / "missing.sqlite", readonly=True)
 
 
