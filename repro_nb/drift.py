@@ -901,6 +901,14 @@ def _read_files(store: Any, session_id: int) -> dict[str, str | None]:
     return out
 
 
+def _relative(path: str, root: Path) -> str:
+    """A data path relative to the project folder when it lies inside it (shorter to read)."""
+    try:
+        return Path(path).relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path
+
+
 def _hash_now(path: str, root: Path) -> str | None:
     from repro_nb.capture.files import sha256_file
 
@@ -970,9 +978,12 @@ def notebook_drift(
             raise UsageProblem(f"Run {session_id} has no captured environment to compare.")
         git_after = store.git_state(row.get("git_id")) if git else None
         files_after = _read_files(store, session_id)
-        files = file_changes(
-            {p: files_before[p] for p in files_before.keys() & files_after.keys()}, files_after
-        )
+        files = {
+            _relative(p, root): change
+            for p, change in file_changes(
+                {p: files_before[p] for p in files_before.keys() & files_after.keys()}, files_after
+            ).items()
+        }
         label = f"run {session_id}"
     else:
         if current is None:
@@ -991,7 +1002,7 @@ def notebook_drift(
         for path, sha in files_before.items():
             now = _hash_now(path, root)
             if now != sha:
-                files[path] = (sha, now)
+                files[_relative(path, root)] = (sha, now)
         label = "now"
     imported = set(before.get("imported") or ()) | set(after.get("imported") or ())
     return diff_environments(

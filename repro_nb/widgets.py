@@ -360,8 +360,12 @@ class Panel:
     def _build(self) -> None:
         self.header = w.HTML()
         self.refresh_button = w.Button(
-            description="Refresh", icon="refresh", layout=w.Layout(width="auto")
+            description="Refresh",
+            icon="refresh",
+            tooltip="Read the store again",
+            layout=w.Layout(width="auto", min_width="96px", flex="0 0 auto"),
         )
+        self.header.layout = w.Layout(flex="1 1 auto")
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.overview_html = w.HTML()
         self.drift_text = w.Text(
