@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -184,6 +185,12 @@ def test_panel_shows_drift_and_failing_check_after_planted_change(page, lab, tmp
     page.locator(".jp-Dialog .jp-mod-accept").click()
     expect(header).to_contain_text("run 2 vs baseline run 1")
     expect(header).to_contain_text("1 fail")
+
+    overview = page.locator(".repro-nb-panel-overview")
+    expect(overview).to_contain_text("Reproducibility checklist")
+    expect(overview.locator(".repro-nb-score")).to_have_text(re.compile(r"^\d+/\d+$"))
+    expect(overview).to_contain_text("run 2 vs baseline run 1")
+    page.screenshot(path=str(tmp_path / "panel-overview.png"), full_page=True)
 
     _tab(page, "Drift")
     major = page.locator(".repro-nb-panel-drift tr.repro-nb-drift-major", has_text="data.csv")
