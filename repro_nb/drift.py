@@ -968,7 +968,7 @@ def notebook_drift(
     git_before = store.git_state(base_row.get("git_id")) if git else None
     git_after = None
     root = Path(store.root)
-    files_before = _read_files(store, base)
+    files_before = _read_files(store, int(base))
     if session_id is not None:
         row = store.session(session_id)
         if row is None:

@@ -770,7 +770,7 @@ def _compare_numbers(e: Any, a: Any, ek: str, ak: str, ctx: _Ctx) -> tuple[bool,
     allowed = ctx.atol + ctx.rtol * abs(ef) if not _nonfinite(ef) else 0.0
     finite = not (_nonfinite(ef) or _nonfinite(af))
     diff = abs(af - ef) if finite else None
-    rel = (diff / abs(ef)) if finite and ef != 0 else None
+    rel = (diff / abs(ef)) if diff is not None and ef != 0 else None
     if ok:
         reason = None
     elif not finite:
@@ -1630,7 +1630,7 @@ def stats(
     finite = [x for x in vals if math.isfinite(x)]
     n_nonfinite = len(vals) - len(finite)
     n = len(finite)
-    common = {
+    common: dict[str, Any] = {
         "name": name,
         "n": n,
         "n_nonfinite": n_nonfinite,

@@ -285,7 +285,7 @@ def spread_png(all_stats: dict[str, RunStats], *, min_runs: int = 3) -> bytes | 
         ax.plot(xs, s.values, "o", color="#0969da", ms=4, label="runs")
         if s.mean is not None:
             ax.axhline(s.mean, color="#1a7f37" if s.stable else "#cf222e", lw=1)
-        if s.ci_low is not None:
+        if s.ci_low is not None and s.ci_high is not None:
             ax.axhspan(s.ci_low, s.ci_high, color="#8c959f", alpha=0.2, lw=0)
         lo, hi = min(s.values), max(s.values)
         pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 1.0
