@@ -960,7 +960,7 @@ def notebook_drift(
     base = history.baseline_session(store, notebook)
     base_row = store.session(base) if base is not None else None
     before = store.environment(base_row.get("environment_id")) if base_row else None
-    if base_row is None or before is None:
+    if base is None or base_row is None or before is None:
         raise UsageProblem(
             f"{notebook} has no baseline run with a captured environment: run it once with "
             "%repro_snapshot on (or repro_nb.start()) first."
@@ -968,7 +968,7 @@ def notebook_drift(
     git_before = store.git_state(base_row.get("git_id")) if git else None
     git_after = None
     root = Path(store.root)
-    files_before = _read_files(store, int(base))
+    files_before = _read_files(store, base)
     if session_id is not None:
         row = store.session(session_id)
         if row is None:
