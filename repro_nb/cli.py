@@ -1,7 +1,7 @@
 """``repro-nb``: export, verify and fix notebooks from the command line.
 
 An adapter over the core (:mod:`repro_nb.bundle`, :mod:`repro_nb.verify`,
-:mod:`repro_nb.history`, :mod:`repro_nb.drift`): it parses arguments, calls one function,
+:mod:`repro_nb.history`, :mod:`repro_nb.drift_report`): it parses arguments, calls one function,
 renders the returned dataclass, and turns errors into one stderr line and an exit code.
 Heavy imports happen inside the subcommands, so ``repro-nb --help`` is instant.
 """
@@ -209,7 +209,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
-    from repro_nb.drift import notebook_drift
+    from repro_nb.drift_report import notebook_drift
 
     store, key = _open_store(args.notebook)
     with store:
@@ -357,9 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--executor",
-        choices=("local", "dask"),
+        choices=("local", "process", "dask"),
         default="local",
-        help="local process pool (default) or a Dask cluster",
+        help="local: parallel kernels driven from this process (default); "
+        "process: a process pool; dask: a Dask cluster",
     )
     p.add_argument(
         "--scheduler",

@@ -12,7 +12,7 @@ For a **bundle** (folder or zip), in order:
    ``PYTHONHASHSEED`` / ``CUBLAS_WORKSPACE_CONFIG``), ``runs`` times or once per seed,
    in parallel (process pool or Dask);
 4. drift: the environment the kernel recorded vs the recorded one
-   (:func:`repro_nb.drift.diff_environments`);
+   (:func:`repro_nb.drift_report.diff_environments`);
 5. comparison, cell by cell, with ``expected.json``: errors, RNG fingerprints, value hashes,
    files read (:func:`repro_nb.history.compare_runs`) and checks within their tolerances
    (:func:`repro_nb.validation.compare`).
@@ -1010,7 +1010,8 @@ def verify(
     jobs
         Parallel executions (default: CPUs, at most the number of runs).
     executor
-        ``"local"`` (process pool) or ``"dask"``.
+        ``"local"`` (concurrent kernels driven from this process; default), ``"process"``
+        (a process pool) or ``"dask"``.
     scheduler
         Dask scheduler address, ``Client`` or cluster (``executor="dask"``).
     kernel
@@ -1039,8 +1040,8 @@ def verify(
     if runs < 1:
         raise UsageProblem(f"runs={runs} must be at least 1.")
     seed_list = _parse_seeds(seeds)
-    if executor not in ("local", "dask"):
-        raise UsageProblem(f"Unknown executor {executor!r}: use 'local' or 'dask'.")
+    if executor not in ("local", "process", "dask"):
+        raise UsageProblem(f"Unknown executor {executor!r}: use 'local', 'process' or 'dask'.")
     path = Path(target).expanduser()
     if not path.exists():
         raise UsageProblem(
@@ -1305,7 +1306,7 @@ def _assess(
     seeds: list[int] | None,
 ) -> VerifyResult:
     """Turn run results into a verdict."""
-    from repro_nb.drift import diff_environments
+    from repro_nb.drift_report import diff_environments
 
     res = VerifyResult(
         str(target), kind, "reproduced", "", ref_label, integrity=integrity, data=data

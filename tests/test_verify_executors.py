@@ -1,4 +1,4 @@
-"""verify on a Dask distributed cluster (a LocalCluster standing in for a real one)."""
+"""verify on other executors: a Dask distributed cluster (a LocalCluster) and a process pool."""
 
 from __future__ import annotations
 
@@ -50,3 +50,12 @@ def test_unreachable_scheduler_is_could_not_run(tmp_path: Path) -> None:
             scheduler="tcp://127.0.0.1:9",
             connect_timeout=1,
         )
+
+
+@pytest.mark.slow
+def test_process_pool_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REPRO_NB_STORE", raising=False)
+    shutil.copy(NOTEBOOKS / "unseeded.ipynb", tmp_path)
+    res = verify(tmp_path / "unseeded.ipynb", runs=2, jobs=2, executor="process")
+    assert [r.status for r in res.runs] == ["ok", "ok"]
+    assert res.verdict == "diverged" and "numpy" in res.first_divergent.rng_differs
