@@ -495,7 +495,7 @@ def drift(
     DriftReport
         Items with kind, name, before, after, severity and why it matters.
     """
-    from . import drift as _drift
+    from . import drift_report as _drift
 
     if baseline is not None:
         now = dict(current) if current is not None else capture_environment(refresh=True)

@@ -168,6 +168,7 @@ class Recorder:
         self._raw_notebook = raw_notebook
         self.notebook: str = raw_notebook or "<interactive>"
         self._store: Store | None = None
+        self._store_lock = threading.Lock()
         self._warned: set[str] = set()
         self._pending_warnings: list[str] = []
         self._writer = _Writer(self._report_error)
@@ -187,9 +188,12 @@ class Recorder:
     def store(self) -> Store:
         """The store (opened on first use, in the writer thread or the caller's)."""
         if self._store is None:
-            self._store = Store(self.store_path)
-            if self._raw_notebook:
-                self.notebook = self._store.notebook_key(self._raw_notebook)
+            with self._store_lock:  # the writer thread and a reader (panel) may race here
+                if self._store is None:
+                    store = Store(self.store_path)
+                    if self._raw_notebook:
+                        self.notebook = store.notebook_key(self._raw_notebook)
+                    self._store = store
         return self._store
 
     def start(self) -> None:

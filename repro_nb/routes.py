@@ -1,7 +1,7 @@
 """The jupyter_server extension: REST handlers for the JupyterLab sidebar under ``/repro-nb/api/``.
 
 An adapter: it validates paths, reads the store the kernel writes (through
-:mod:`repro_nb.history`, :mod:`repro_nb.validation` and :mod:`repro_nb.drift`) and runs export and
+:mod:`repro_nb.history`, :mod:`repro_nb.validation` and :mod:`repro_nb.drift_report`) and runs export and
 verify jobs in ``repro-nb`` subprocesses, so a crashing kernel or a long verification never
 touches the server. Nothing here blocks the event loop: store reads run in a small thread pool,
 jobs are asyncio subprocesses.
@@ -361,8 +361,7 @@ def _read_files(store: Store, session_id: int) -> dict[str, str | None]:
 
 def read_drift(store: Store, key: str) -> dict[str, Any]:
     """The ``drift`` reply body: the baseline run's environment, git and data vs the latest run's."""
-    # `from . import drift` would get repro_nb.drift, the lazy API *function*, not the module.
-    from .drift import diff_environments, file_changes
+    from .drift_report import diff_environments, file_changes
 
     baseline = history.baseline_session(store, key)
     latest = history.latest_session(store, key)

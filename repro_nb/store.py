@@ -258,14 +258,36 @@ class Store:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across app crashes
         conn.execute("PRAGMA foreign_keys = ON")
-        for number in range(version, SCHEMA_VERSION):
-            with conn:
-                conn.executescript(MIGRATIONS[number])
-                conn.execute(f"PRAGMA user_version = {number + 1}")
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
-                    (str(number + 1),),
-                )
+        if version < SCHEMA_VERSION:
+            self._migrate(conn)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Apply pending migrations in one write transaction.
+
+        ``BEGIN IMMEDIATE`` takes the write lock before the version is re-read, so two
+        processes (or threads) opening a new store at once never both create the tables.
+        """
+        saved = conn.isolation_level
+        conn.isolation_level = None  # manual transaction control
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in _statements(MIGRATIONS[number]):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number + 1}")
+                    conn.execute(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                        (str(number + 1),),
+                    )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.isolation_level = saved
 
     def _move_aside(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -656,6 +678,19 @@ class Store:
             return None
         rows = self.query("SELECT data FROM git_states WHERE id = ?", (git_id,))
         return _loads(rows[0]["data"]) if rows else None
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (``executescript`` would commit mid-way)."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip():
+        out.append(current.strip())
+    return out
 
 
 def _looks_corrupt(exc: sqlite3.DatabaseError) -> bool:

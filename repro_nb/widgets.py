@@ -31,7 +31,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from repro_nb.drift import DriftReport, notebook_drift, render_html
+from repro_nb.drift_report import DriftReport, notebook_drift, render_html
 from repro_nb.validation import RunStats, ValidationReport, validation_report
 
 __all__ = ["Panel", "displayed_panels", "panel", "refresh_all", "spread_png"]

@@ -123,3 +123,27 @@ def test_unknown_session_field_is_rejected(tmp_path: Path) -> None:
     sid = store.start_session("nb")
     with pytest.raises(StoreError, match="Unknown session fields"):
         store.update_session(sid, bogus=1)
+
+
+def test_many_threads_opening_a_new_store_at_once(tmp_path: Path) -> None:
+    """Migrations take the write lock first, so concurrent first opens never collide."""
+    import threading
+
+    path = tmp_path / "race.sqlite"
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            Store(path).start_session("nb")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(Store(path).sessions()) == 8

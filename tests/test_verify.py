@@ -127,7 +127,7 @@ def test_error_rng_and_data_causes() -> None:
 
 
 def test_drift_items_explain_a_value_difference() -> None:
-    from repro_nb.drift import diff_environments
+    from repro_nb.drift_report import diff_environments
 
     before = {
         "packages": {"numpy": {"name": "numpy", "version": "1.26.4", "origin": "index"}},
