@@ -209,16 +209,26 @@ export class ReproModel implements IReproModel, IDisposable {
     }
     const run = async (): Promise<boolean> => {
       let changed = false;
+      let failure: unknown = null;
+      let again = force;
       try {
-        changed = await this._loadOnce(force);
-        while (this._again) {
+        do {
           this._again = false;
-          changed = (await this._loadOnce(true)) || changed;
-        }
-        return changed;
+          try {
+            changed = (await this._loadOnce(again)) || changed;
+            failure = null;
+          } catch (error) {
+            failure = error;
+          }
+          again = true;
+        } while (this._again && !this._isDisposed);
       } finally {
         this._loading = null;
       }
+      if (failure !== null) {
+        throw failure;
+      }
+      return changed;
     };
     this._loading = run();
     return this._loading;

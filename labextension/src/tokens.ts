@@ -16,43 +16,69 @@ export interface IRunInfo {
   ended: number | null;
   n_cells: number;
   n_errors: number;
-  seed: Record<string, unknown> | null;
+  seed: ISeedRecord | null;
+  capture: boolean;
   environment_id: number | null;
+  git_id: number | null;
+  label: string | null;
   is_baseline: boolean;
-  label?: string | null;
 }
 
-/** One item of the reproducibility checklist. */
+/** One item of the reproducibility checklist: history.ChecklistItem. */
 export interface IChecklistItem {
-  key?: string;
-  label: string;
+  name: string;
+  /** `null`: does not apply / unknown. */
   ok: boolean | null;
-  detail?: string | null;
-  fix?: string | null;
+  detail: string;
 }
 
-/** history.NotebookStatus.to_dict(): seed, capture, checklist, last run line. */
-export interface INotebookStatus {
-  seed?: {
-    requested?: unknown;
-    effective?: unknown;
-    warnings?: string[];
+/** seeding.SeedReport.to_dict(), as recorded with the run. */
+export interface ISeedRecord {
+  requested?: {
+    seed?: number;
+    deterministic?: boolean;
+    per_cell?: boolean;
     [key: string]: unknown;
   } | null;
-  capture?: boolean | null;
-  checklist?: IChecklistItem[];
-  score?: number | null;
-  last_run?: string | null;
+  effective?: {
+    seed?: number | null;
+    deterministic_algorithms?: boolean | null;
+    hash_seed?: string;
+    [key: string]: unknown;
+  } | null;
+  warnings?: string[];
   [key: string]: unknown;
 }
 
-/** GET status?path=NB */
-export interface IStatusReply {
+/** history.NotebookStatus.to_dict() */
+export interface INotebookStatus {
+  notebook: string;
+  store: string;
+  has_record: boolean;
+  session_id: number | null;
+  baseline_id: number | null;
+  capture: boolean | null;
+  seed: ISeedRecord | null;
+  seed_warnings: string[];
+  checklist: IChecklistItem[];
+  summary: string;
+  n_runs: number;
+  score: { passed: number; total: number };
+}
+
+/** Fields every reply of a notebook endpoint has. */
+export interface INotebookReply {
+  /** The notebook path relative to the server root. */
   path: string;
+  /** Changes whenever the notebook's record changes. */
+  revision: string;
+}
+
+/** GET status?path=NB */
+export interface IStatusReply extends INotebookReply {
   notebook: string | null;
   store: string | null;
   recorded: boolean;
-  revision: string;
   n_runs: number;
   latest_run: IRunInfo | null;
   baseline_run: IRunInfo | null;
@@ -60,8 +86,7 @@ export interface IStatusReply {
 }
 
 /** GET runs?path=NB */
-export interface IRunsReply {
-  path: string;
+export interface IRunsReply extends INotebookReply {
   runs: IRunInfo[];
   baseline: number | null;
 }
@@ -78,13 +103,13 @@ export interface ICellDiff {
   rng_differs: string[];
   values_differ: string[];
   values_new: string[];
+  values_missing: string[];
   files_differ: string[];
   error: string | null;
 }
 
-/** GET cells?path=NB[&run=ID] */
-export interface ICellsReply {
-  path: string;
+/** GET cells?path=NB[&run=ID]: history.RunComparison.to_dict() plus ids. */
+export interface ICellsReply extends INotebookReply {
   run: number | null;
   baseline: number | null;
   cells: ICellDiff[];
@@ -94,58 +119,77 @@ export interface ICellsReply {
 
 /** One environment difference: drift.DriftItem. */
 export interface IDriftItem {
-  item: string;
+  kind: string;
+  name: string;
   before: unknown;
   after: unknown;
+  /** `major`, `minor` or `info`. */
   severity: string;
-  why?: string | null;
-  imported?: boolean;
-  category?: string | null;
-  [key: string]: unknown;
+  why: string;
+  imported: boolean;
+  change: string;
+  detail: string | null;
+}
+
+/** drift.DriftReport.to_dict() */
+export interface IDriftReport {
+  before: string;
+  after: string;
+  summary: Record<string, number>;
+  items: IDriftItem[];
 }
 
 /** GET drift?path=NB */
-export interface IDriftReply {
-  path: string;
+export interface IDriftReply extends INotebookReply {
   baseline: number | null;
   run: number | null;
-  items: IDriftItem[];
-  summary: Record<string, number>;
+  /** `null` when a run lacks an environment (capture was off). */
+  report: IDriftReport | null;
 }
 
-/** One recorded check (store row, JSON fields decoded). */
-export interface ICheck {
-  id: number;
-  name: string;
-  value: unknown;
-  expected: unknown;
-  rtol: number | null;
-  atol: number | null;
-  passed: boolean | null;
-  detail: unknown;
-  session_id: number;
-  cell_row: number | null;
-}
-
-/** Statistics of one check over runs (validation stats). */
+/** validation.RunStats.to_dict() (statistics of a check over runs). */
 export interface ICheckStats {
-  name: string;
+  name: string | null;
   n: number;
   mean: number | null;
   std: number | null;
-  ci95?: [number, number] | null;
+  cv: number | null;
+  ci_low: number | null;
+  ci_high: number | null;
+  confidence: number;
+  stable: boolean | null;
   [key: string]: unknown;
 }
 
+/** validation.ReportItem.to_dict() */
+export interface IReportItem {
+  name: string;
+  /** `pass`, `fail`, `new` (no baseline value) or `missing`. */
+  status: string;
+  expected: unknown;
+  actual: unknown;
+  error: Record<string, unknown> | null;
+  reason: string | null;
+  rtol: number | null;
+  atol: number | null;
+  cell: unknown;
+  stats: ICheckStats | null;
+}
+
+/** validation.ValidationReport.to_dict() */
+export interface IValidationReport {
+  notebook: string | null;
+  session_id: number | null;
+  baseline_id: number | null;
+  passed: boolean;
+  counts: Record<string, number>;
+  items: IReportItem[];
+}
+
 /** GET checks?path=NB */
-export interface IChecksReply {
-  path: string;
+export interface IChecksReply extends INotebookReply {
   run: number | null;
-  checks: ICheck[];
-  passed: number;
-  failed: number;
-  unknown: number;
-  stats: ICheckStats[];
+  report: IValidationReport | null;
 }
 
 /** Job kinds the server runs off its event loop. */
@@ -161,6 +205,7 @@ export interface IJob {
   progress: number;
   message: string;
   result: Record<string, unknown> | null;
+  /** The zip's URL path, once an export is done. */
   download: string | null;
   created: number;
   finished: number | null;

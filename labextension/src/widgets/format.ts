@@ -56,10 +56,10 @@ export function formatAgo(seconds: number | null | undefined, now = Date.now()):
 /** Map a drift severity name onto one of the four colour classes. */
 export function severityClass(severity: string | null | undefined): string {
   const s = (severity ?? '').toLowerCase();
-  if (['critical', 'high', 'error', 'major', 'breaking'].includes(s)) {
+  if (['major', 'critical', 'high', 'error'].includes(s)) {
     return 'jp-repro-sev-high';
   }
-  if (['medium', 'warning', 'warn', 'minor', 'moderate'].includes(s)) {
+  if (['minor', 'medium', 'warning', 'warn'].includes(s)) {
     return 'jp-repro-sev-medium';
   }
   if (['low', 'patch'].includes(s)) {

@@ -4,11 +4,13 @@ import * as React from 'react';
 import {
   ICellDiff,
   ICellsReply,
+  ICheckStats,
   IChecksReply,
   IDriftItem,
   IDriftReply,
   IJob,
   IReproState,
+  ISeedRecord,
   IStatusReply,
   JobKind
 } from '../tokens';
@@ -43,60 +45,94 @@ function Mark(props: { ok: boolean | null | undefined }): JSX.Element {
   return <span className="jp-repro-mark jp-repro-unknown">?</span>;
 }
 
+function seedText(trans: TranslationBundle, seed: ISeedRecord | null | undefined): string {
+  const requested = seed?.requested ?? null;
+  if (!requested || requested.seed === undefined) {
+    return trans.__('not seeded');
+  }
+  const effective = seed?.effective?.seed;
+  return effective === undefined || effective === null || effective === requested.seed
+    ? trans.__('%1', requested.seed)
+    : trans.__('requested %1, effective %2', requested.seed, formatValue(effective));
+}
+
+function deterministicText(trans: TranslationBundle, seed: ISeedRecord | null | undefined): string {
+  const requested = seed?.requested?.deterministic;
+  const effective = seed?.effective?.deterministic_algorithms;
+  if (!requested) {
+    return trans.__('not requested');
+  }
+  if (effective === true) {
+    return trans.__('requested, effective');
+  }
+  if (effective === false) {
+    return trans.__('requested, NOT effective');
+  }
+  return trans.__('requested (no torch)');
+}
+
 /** Seed, capture, the checklist and the last run vs baseline. */
-export function StatusSection(
-  props: ISectionProps & { status: IStatusReply }
-): JSX.Element {
+export function StatusSection(props: ISectionProps & { status: IStatusReply }): JSX.Element {
   const { trans } = props;
   const reply = props.status;
-  const status = reply.status ?? {};
-  const seed = status.seed ?? null;
-  const checklist = status.checklist ?? [];
+  const status = reply.status;
+  const seed = status?.seed ?? null;
   const latest = reply.latest_run;
   const baseline = reply.baseline_run;
+  const warnings = status?.seed_warnings ?? [];
   return (
     <Section name="status" title={trans.__('Status')}>
       <dl className="jp-repro-facts">
         <dt>{trans.__('Seed')}</dt>
-        <dd className="jp-repro-seed">
-          {seed && seed.requested !== undefined && seed.requested !== null
-            ? trans.__('requested %1, effective %2', formatValue(seed.requested), formatValue(seed.effective))
-            : trans.__('not seeded')}
-        </dd>
+        <dd className="jp-repro-seed">{seedText(trans, seed)}</dd>
+        <dt>{trans.__('Deterministic')}</dt>
+        <dd className="jp-repro-deterministic">{deterministicText(trans, seed)}</dd>
         <dt>{trans.__('Capture')}</dt>
         <dd className="jp-repro-capture">
-          {status.capture === true ? trans.__('on') : status.capture === false ? trans.__('off') : '—'}
+          {status?.capture === true
+            ? trans.__('on')
+            : status?.capture === false
+              ? trans.__('off')
+              : '—'}
         </dd>
         <dt>{trans.__('Runs')}</dt>
         <dd className="jp-repro-runs">
           {trans.__('%1 recorded', reply.n_runs)}
-          {latest ? ` · ${trans.__('latest %1', formatAgo(latest.started))}` : ''}
+          {latest ? ` · ${trans.__('latest run %1, %2', latest.id, formatAgo(latest.started))}` : ''}
         </dd>
         <dt>{trans.__('Baseline')}</dt>
         <dd className="jp-repro-baseline">
           {baseline ? trans.__('run %1 (%2)', baseline.id, formatAgo(baseline.started)) : '—'}
         </dd>
       </dl>
-      {seed?.warnings && seed.warnings.length > 0 && (
+      {warnings.length > 0 && (
         <ul className="jp-repro-warnings">
-          {seed.warnings.map((w, i) => (
+          {warnings.map((w, i) => (
             <li key={i}>{w}</li>
           ))}
         </ul>
       )}
-      {status.last_run && <p className="jp-repro-lastrun">{status.last_run}</p>}
-      {checklist.length > 0 && (
-        <ul className="jp-repro-checklist">
-          {checklist.map((item, i) => (
-            <li key={item.key ?? i} title={item.fix ?? item.detail ?? ''}>
-              <Mark ok={item.ok} /> <span className="jp-repro-check-label">{item.label}</span>
-              {item.detail && <span className="jp-repro-detail"> — {item.detail}</span>}
-            </li>
-          ))}
-        </ul>
-      )}
-      {typeof status.score === 'number' && (
-        <div className="jp-repro-score">{trans.__('Score: %1', formatValue(status.score))}</div>
+      {status?.summary && <p className="jp-repro-summary">{status.summary}</p>}
+      {status && status.checklist.length > 0 && (
+        <>
+          <div className="jp-repro-score">
+            {trans.__('Checklist %1/%2', status.score.passed, status.score.total)}
+          </div>
+          <ul className="jp-repro-checklist">
+            {status.checklist.map(item => (
+              <li
+                key={item.name}
+                className={`jp-repro-checklist-item ${
+                  item.ok === true ? 'jp-repro-ok' : item.ok === false ? 'jp-repro-notok' : ''
+                }`}
+                data-name={item.name}
+              >
+                <Mark ok={item.ok} /> <span className="jp-repro-check-label">{item.name}</span>
+                {item.detail && <span className="jp-repro-detail"> — {item.detail}</span>}
+              </li>
+            ))}
+          </ul>
+        </>
       )}
     </Section>
   );
@@ -107,60 +143,100 @@ export function DriftSection(
   props: ISectionProps & { drift: IDriftReply | null; error?: string }
 ): JSX.Element {
   const { trans, drift } = props;
-  const items: IDriftItem[] = drift ? [...drift.items] : [];
+  const report = drift?.report ?? null;
+  const items: IDriftItem[] = report ? [...report.items] : [];
+  // Imported packages first (what the notebook actually uses), then by severity.
   items.sort(
     (a, b) =>
       Number(!a.imported) - Number(!b.imported) ||
       severityRank(a.severity) - severityRank(b.severity) ||
-      a.item.localeCompare(b.item)
+      a.kind.localeCompare(b.kind) ||
+      a.name.localeCompare(b.name)
   );
+  let empty: string | null = null;
+  if (drift !== null && report === null) {
+    empty =
+      drift.baseline === null || drift.run === null
+        ? trans.__('No run recorded yet.')
+        : trans.__('No environment recorded for the baseline or the latest run.');
+  } else if (report !== null && items.length === 0) {
+    empty =
+      drift?.baseline === drift?.run
+        ? trans.__('Only the baseline run is recorded: nothing to compare yet.')
+        : trans.__('No drift: the environment matches the baseline.');
+  }
   return (
     <Section name="drift" title={trans.__('Drift since baseline')} error={props.error}>
-      {drift === null ? null : items.length === 0 ? (
-        <p className="jp-repro-none">
-          {drift.baseline === null || drift.run === null || drift.baseline === drift.run
-            ? trans.__('Only one run recorded: nothing to compare yet.')
-            : trans.__('No drift: the environment matches the baseline.')}
-        </p>
+      {drift === null ? null : empty !== null ? (
+        <p className="jp-repro-none">{empty}</p>
       ) : (
-        <ul className="jp-repro-drift-list">
-          {items.map((item, i) => (
-            <li
-              key={`${item.item}-${i}`}
-              className={`jp-repro-drift-item ${severityClass(item.severity)}`}
-              title={item.why ?? ''}
-            >
-              <span className="jp-repro-badge">{item.severity}</span>{' '}
-              <span className="jp-repro-drift-name">{item.item}</span>
-              {item.imported && <span className="jp-repro-imported"> {trans.__('imported')}</span>}
-              <span className="jp-repro-drift-change">
-                {' '}
-                {formatValue(item.before, 30)} → {formatValue(item.after, 30)}
-              </span>
-            </li>
-          ))}
-        </ul>
+        <>
+          <div className="jp-repro-drift-summary">
+            {trans.__('%1 → %2:', report?.before ?? '', report?.after ?? '')}{' '}
+            {Object.entries(report?.summary ?? {})
+              .filter(([, n]) => n > 0)
+              .map(([severity, n]) => (
+                <span key={severity} className={`jp-repro-count ${severityClass(severity)}`}>
+                  {trans.__('%1 %2', n, severity)}{' '}
+                </span>
+              ))}
+          </div>
+          <ul className="jp-repro-drift-list">
+            {items.map((item, i) => (
+              <li
+                key={`${item.kind}-${item.name}-${i}`}
+                className={`jp-repro-drift-item ${severityClass(item.severity)}`}
+                data-name={item.name}
+                data-severity={item.severity}
+                title={item.detail ? `${item.detail}. ${item.why}` : item.why}
+              >
+                <span className="jp-repro-badge">{item.severity}</span>{' '}
+                <span className="jp-repro-drift-name">
+                  {item.kind === 'package' ? item.name : `${item.kind}: ${item.name}`}
+                </span>
+                {item.imported && <span className="jp-repro-imported"> {trans.__('imported')}</span>}
+                <span className="jp-repro-drift-change">
+                  {' '}
+                  {formatValue(item.before, 30)} → {formatValue(item.after, 30)}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </>
       )}
     </Section>
   );
 }
 
-/** Recorded checks with pass/fail and numbers, plus multi-run stats. */
+const CHECK_MARK: Record<string, boolean | null> = { pass: true, fail: false };
+
+/** Checks of the latest run vs the baseline with numbers, plus stats over runs. */
 export function ChecksSection(
   props: ISectionProps & { checks: IChecksReply | null; error?: string }
 ): JSX.Element {
   const { trans, checks } = props;
+  const report = checks?.report ?? null;
+  const items = report?.items ?? [];
+  const counts = report?.counts ?? {};
+  const withStats = items.filter(item => item.stats !== null);
   return (
     <Section name="checks" title={trans.__('Validation')} error={props.error}>
-      {checks === null ? null : checks.checks.length === 0 ? (
+      {checks === null ? null : items.length === 0 ? (
         <p className="jp-repro-none">
-          {trans.__('No checks recorded. Add one with %repro_check or repro_nb.check().')}
+          {trans.__('No checks recorded. Add one with %repro_check NAME VALUE or repro_nb.check().')}
         </p>
       ) : (
         <>
-          <div className="jp-repro-checks-summary">
-            {trans.__('%1 passed, %2 failed', checks.passed, checks.failed)}
-            {checks.unknown > 0 ? trans.__(', %1 without expectation', checks.unknown) : ''}
+          <div
+            className={`jp-repro-checks-summary ${report?.passed ? 'jp-repro-passed' : 'jp-repro-failed'}`}
+          >
+            {trans.__(
+              '%1 pass, %2 fail, %3 new, %4 missing',
+              counts.pass ?? 0,
+              counts.fail ?? 0,
+              counts.new ?? 0,
+              counts.missing ?? 0
+            )}
           </div>
           <table className="jp-repro-table">
             <thead>
@@ -172,47 +248,62 @@ export function ChecksSection(
               </tr>
             </thead>
             <tbody>
-              {checks.checks.map(check => (
+              {items.map(item => (
                 <tr
-                  key={check.id}
-                  className={`jp-repro-check-row ${
-                    check.passed === false ? 'jp-repro-failed' : check.passed ? 'jp-repro-passed' : ''
-                  }`}
-                  title={
-                    check.rtol !== null || check.atol !== null
-                      ? trans.__('rtol %1, atol %2', formatValue(check.rtol), formatValue(check.atol))
+                  key={item.name}
+                  className={`jp-repro-check-row jp-repro-check-${item.status}`}
+                  data-name={item.name}
+                  data-status={item.status}
+                  title={[
+                    item.reason ?? '',
+                    item.rtol !== null || item.atol !== null
+                      ? trans.__('rtol %1, atol %2', formatValue(item.rtol), formatValue(item.atol))
                       : ''
-                  }
+                  ]
+                    .filter(Boolean)
+                    .join(' · ')}
                 >
                   <td>
-                    <Mark ok={check.passed} />
+                    <Mark ok={item.status in CHECK_MARK ? CHECK_MARK[item.status] : null} />
                   </td>
-                  <td className="jp-repro-check-name">{check.name}</td>
-                  <td>{formatValue(check.value, 24)}</td>
-                  <td>{formatValue(check.expected, 24)}</td>
+                  <td className="jp-repro-check-name">
+                    {item.name}
+                    {item.status === 'new' || item.status === 'missing' ? (
+                      <span className="jp-repro-detail"> ({item.status})</span>
+                    ) : null}
+                  </td>
+                  <td className="jp-repro-check-actual">{formatValue(item.actual, 24)}</td>
+                  <td className="jp-repro-check-expected">{formatValue(item.expected, 24)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
-          {checks.stats.length > 0 && (
+          {withStats.length > 0 && (
             <table className="jp-repro-table jp-repro-stats">
               <thead>
                 <tr>
                   <th>{trans.__('Over runs')}</th>
                   <th>n</th>
                   <th>{trans.__('mean ± std')}</th>
+                  <th>{trans.__('stable')}</th>
                 </tr>
               </thead>
               <tbody>
-                {checks.stats.map(s => (
-                  <tr key={s.name}>
-                    <td>{s.name}</td>
-                    <td>{s.n}</td>
-                    <td>
-                      {formatValue(s.mean)} ± {formatValue(s.std)}
-                    </td>
-                  </tr>
-                ))}
+                {withStats.map(item => {
+                  const s = item.stats as ICheckStats;
+                  return (
+                    <tr key={item.name} data-name={item.name}>
+                      <td>{item.name}</td>
+                      <td>{s.n}</td>
+                      <td>
+                        {formatValue(s.mean)} ± {formatValue(s.std)}
+                      </td>
+                      <td>
+                        <Mark ok={s.stable} />
+                      </td>
+                    </tr>
+                  );
+                })}
               </tbody>
             </table>
           )}
