@@ -1,0 +1,146 @@
+"""Speed of bundles and verify (``python -m bench --only bundle``).
+
+* verify's own overhead: ``repro_nb.verify(bundle)`` of the demo bundle vs plain nbclient
+  execution of the same notebook (same interpreter, data in place, ``NotebookClient.execute``),
+  rounds interleaved, medians: ≤ 1.15×. Verify adds capture in the kernel (values, RNG, files,
+  environment, git), the manifest and data checks, drift and the cell-by-cell comparison;
+* ``verify --runs 4 --jobs 2`` vs ``--jobs 1`` on a small notebook: ≥ 1.7× faster on 2 cores;
+* export of the demo bundle when the notebook was already executed (a recorded run): ≤ 1 s.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _row(name: str, value: float, unit: str, target: str, ok: bool) -> dict[str, Any]:
+    return {"name": name, "value": value, "unit": unit, "target": target, "ok": bool(ok)}
+
+
+def _plain_nbclient(nb_path: Path, store: Path) -> float:
+    """Execute a notebook with nbclient only (no capture), as a user of nbclient would."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(nb_path, as_version=4)
+    env = {**os.environ, "REPRO_NB_STORE": str(store), "PYTHONHASHSEED": "0"}
+    env.pop("REPRO_NB_AUTOCAPTURE", None)
+    t0 = time.perf_counter()
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(nb_path.parent)}},
+    ).execute(env=env)
+    return time.perf_counter() - t0
+
+
+def run(rounds: int = 3) -> list[dict[str, Any]]:
+    """Measure and return the table rows."""
+    from repro_nb import executors
+    from repro_nb.bundle import export_bundle
+    from repro_nb.store import resolve_store_path
+    from repro_nb.verify import verify
+
+    saved = os.environ.pop("REPRO_NB_STORE", None)
+    tmp = Path(tempfile.mkdtemp(prefix="repro-nb-bench-bundle-"))
+    rows: list[dict[str, Any]] = []
+    try:
+        work = tmp / "notebooks"
+        shutil.copytree(
+            ROOT / "notebooks", work, ignore=shutil.ignore_patterns(".repro", "*-bundle")
+        )
+        demo = work / "demo.ipynb"
+        # the user's run: capture on, recorded in the store beside the notebook
+        res = executors.run_notebook(
+            executors.RunSpec(
+                str(demo),
+                label="bench",
+                kind="interactive",
+                env={"PYTHONHASHSEED": "0"},
+                store_path=str(resolve_store_path(demo)),
+            )
+        )
+        if res.status != "ok":
+            raise RuntimeError(f"demo notebook failed: {res.error}")
+
+        # export of an already executed notebook
+        times = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i in range(5):
+                t0 = time.perf_counter()
+                info = export_bundle(demo, tmp / f"demo-bundle-{i % 2}")
+                times.append(time.perf_counter() - t0)
+                assert not info.executed
+        export_s = statistics.median(times)
+        rows.append(
+            _row("export demo bundle (already executed)", export_s, "s", "<= 1 s", export_s <= 1.0)
+        )
+
+        # verify overhead vs plain nbclient, interleaved
+        bundle = tmp / "demo-bundle-0"
+        plain, checked = [], []
+        _plain_nbclient(demo, tmp / "plain.sqlite")  # warm imports and caches for both sides
+        for _ in range(rounds):
+            plain.append(_plain_nbclient(demo, tmp / "plain.sqlite"))
+            t0 = time.perf_counter()
+            result = verify(bundle)
+            checked.append(time.perf_counter() - t0)
+            if result.exit_code != 0:
+                raise RuntimeError(f"the demo bundle did not verify: {result.headline()}")
+        ratio = statistics.median(checked) / statistics.median(plain)
+        rows.append(
+            _row(
+                f"verify demo bundle / plain nbclient ({statistics.median(checked):.2f} s / "
+                f"{statistics.median(plain):.2f} s)",
+                ratio,
+                "x",
+                "<= 1.15x",
+                ratio <= 1.15,
+            )
+        )
+
+        # --runs 4: jobs 2 vs serial, interleaved
+        small = ROOT / "tests" / "notebooks"
+        shutil.copy(small / "seeded.ipynb", work / "seeded.ipynb")
+        shutil.copy(small / "data" / "small.csv", work / "data" / "small.csv")
+        serial, parallel = [], []
+        verify(work / "seeded.ipynb", runs=1)
+        for _ in range(max(2, rounds - 1)):
+            t0 = time.perf_counter()
+            verify(work / "seeded.ipynb", runs=4, jobs=1)
+            serial.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            verify(work / "seeded.ipynb", runs=4, jobs=2)
+            parallel.append(time.perf_counter() - t0)
+        speedup = statistics.median(serial) / statistics.median(parallel)
+        rows.append(
+            _row(
+                f"verify --runs 4: --jobs 2 speed-up over --jobs 1 ({statistics.median(serial):.2f} s / "
+                f"{statistics.median(parallel):.2f} s)",
+                speedup,
+                "x",
+                ">= 1.7x",
+                speedup >= 1.7,
+            )
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if saved is not None:
+            os.environ["REPRO_NB_STORE"] = saved
+    return rows
+
+
+if __name__ == "__main__":
+    for r in run():
+        print(r)
