@@ -30,16 +30,20 @@ def _plain_nbclient(nb_path: Path, store: Path) -> float:
     """Execute a notebook with nbclient only (no capture), as a user of nbclient would."""
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     nb = nbformat.read(nb_path, as_version=4)
     env = {**os.environ, "REPRO_NB_STORE": str(store), "PYTHONHASHSEED": "0"}
     env.pop("REPRO_NB_AUTOCAPTURE", None)
     t0 = time.perf_counter()
+    # IPC transport, as verify uses (same socket cost, no "without encryption" warning)
+    ipc = Config({"KernelManager": {"transport": "ipc", "ip": str(store.parent / "plain-kernel")}})
     NotebookClient(
         nb,
         timeout=600,
         kernel_name="python3",
         resources={"metadata": {"path": str(nb_path.parent)}},
+        config=ipc,
     ).execute(env=env)
     return time.perf_counter() - t0
 
