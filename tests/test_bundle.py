@@ -450,3 +450,28 @@ def test_atomic_write_failure_leaves_nothing(
     with pytest.raises(OSError, match="disk full"):
         bundle_mod._write_atomically(tmp_path / "out.zip", files)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_reproduce_md_shows_spread_over_recorded_seeds(tmp_path: Path) -> None:
+    from repro_nb import executors
+    from repro_nb.store import resolve_store_path
+
+    nb = copy_notebook("params.ipynb", tmp_path)
+    store = str(resolve_store_path(nb))
+    specs = [
+        executors.RunSpec(str(nb), label=f"seed {s}", seed=s, kind="interactive", store_path=store)
+        for s in (1, 2)
+    ]
+    specs.append(executors.RunSpec(str(nb), label="plain", kind="interactive", store_path=store))
+    results = executors.run_many(specs, jobs=2)
+    assert [r.status for r in results] == ["ok", "ok", "ok"]
+    assert [r.seed_method for r in results] == ["parameters", "parameters", None]
+    info = export_bundle(nb, tmp_path / "b")
+    # runs with an injected cell do not stand for the notebook; the plain run (seed 0) does
+    assert not info.executed and info.run_uuid == results[2].session["run_uuid"]
+    expected = json.loads((tmp_path / "b" / "expected.json").read_text())
+    spread = expected["spread"]["score"]
+    assert spread["n"] == 3 and spread["seeds"] == [0, 1, 2] and spread["std"] > 0
+    guide = (tmp_path / "b" / "REPRODUCE.md").read_text()
+    assert "spread over seeds" in guide and "3 seeds" in guide
