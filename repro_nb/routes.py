@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -178,12 +179,12 @@ class RecordReader:
     Parameters
     ----------
     max_stores
-        How many store files to keep open.
+        How many connections to keep open (one per store file and reader thread).
     """
 
-    def __init__(self, max_stores: int = 16) -> None:
+    def __init__(self, max_stores: int = 32) -> None:
         self._max_stores = max_stores
-        self._stores: OrderedDict[Path, Store] = OrderedDict()
+        self._stores: OrderedDict[tuple[Path, int], Store] = OrderedDict()
         self._results: OrderedDict[tuple[Any, ...], tuple[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -196,21 +197,25 @@ class RecordReader:
             self._results.clear()
 
     def _store(self, path: Path) -> Store | None:
+        # One connection per (store, reader thread): a slow read never holds up another one.
+        key = (path, threading.get_ident())
         with self._lock:
-            store = self._stores.get(path)
+            store = self._stores.get(key)
             if store is not None:
                 if path.exists():
-                    self._stores.move_to_end(path)
+                    self._stores.move_to_end(key)
                     return store
                 store.close()  # deleted (or moved aside): reopen below
-                del self._stores[path]
+                del self._stores[key]
             if not path.exists():
                 return None
             store = Store(path, readonly=True)
-            self._stores[path] = store
-            while len(self._stores) > self._max_stores:
-                _, old = self._stores.popitem(last=False)
-                old.close()
+            self._stores[key] = store
+            # Evict this thread's least recently used connections only: another thread's
+            # connection may be mid-read.
+            mine = [k for k in self._stores if k[1] == key[1]]
+            for stale in mine[: max(0, len(self._stores) - self._max_stores)]:
+                self._stores.pop(stale).close()
             return store
 
     @contextlib.contextmanager
@@ -349,40 +354,20 @@ def read_cells(store: Store, key: str, run: int | None) -> dict[str, Any]:
     return {"run": actual, "baseline": baseline, **comparison.to_dict()}
 
 
-def _read_files(store: Store, session_id: int) -> dict[str, str | None]:
-    """``{path: sha256}`` of the data files a run read (the last hash of each path)."""
-    return {
-        f["path"]: f.get("sha256")
-        for cell in history.run_cells(store, session_id)
-        for f in cell.files
-        if f.get("mode") in ("r", "rw")
-    }
-
-
 def read_drift(store: Store, key: str) -> dict[str, Any]:
     """The ``drift`` reply body: the baseline run's environment, git and data vs the latest run's."""
-    from .drift_report import diff_environments, file_changes
+    from .drift_report import notebook_drift
 
     baseline = history.baseline_session(store, key)
     latest = history.latest_session(store, key)
     reply: dict[str, Any] = {"baseline": baseline, "run": latest, "report": None}
     if baseline is None or latest is None:
         return reply
-    before_session = store.session(baseline) or {}
-    after_session = store.session(latest) or {}
-    before = store.environment(before_session.get("environment_id"))
-    after = store.environment(after_session.get("environment_id"))
-    if before is None or after is None:
+    try:
+        report = notebook_drift(store, key, session_id=latest)
+    except UsageProblem as exc:  # a run without a captured environment: nothing to compare
+        reply["message"] = str(exc)
         return reply
-    report = diff_environments(
-        before,
-        after,
-        changed_files=file_changes(_read_files(store, baseline), _read_files(store, latest)),
-        git_before=store.git_state(before_session.get("git_id")),
-        git_after=store.git_state(after_session.get("git_id")),
-        before_label=f"baseline run {baseline}",
-        after_label=f"run {latest}",
-    )
     reply["report"] = report.to_dict()
     return reply
 
@@ -439,14 +424,13 @@ class Job:
         return self.state == "done" and self.output is not None and self.output.is_file()
 
 
-def _cli_argv(job: Job) -> list[str]:
-    """The ``repro-nb`` command line of a job (its JSON result goes to stdout)."""
-    base = [sys.executable, "-m", "repro_nb.cli", job.kind]
+def _job_argv(job: Job) -> list[str]:
+    """The command line of a job: this module's runner in a fresh interpreter."""
+    argv = [sys.executable, "-m", "repro_nb.routes", job.kind, str(job.file)]
     if job.kind == "export":
         assert job.output is not None
-        return [*base, str(job.file), "--output", str(job.output), "--json"]
-    runs = int(job.options.get("runs", 1))
-    return [*base, str(job.file), "--runs", str(runs), "--json"]
+        return [*argv, "--output", str(job.output)]
+    return [*argv, "--runs", str(int(job.options.get("runs", 1)))]
 
 
 class JobManager:
@@ -470,7 +454,7 @@ class JobManager:
         max_parallel: int = 2,
         keep: int = 20,
         timeout: float = 3600.0,
-        argv: Callable[[Job], list[str]] = _cli_argv,
+        argv: Callable[[Job], list[str]] = _job_argv,
     ) -> None:
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.keep = keep
@@ -576,10 +560,8 @@ class JobManager:
                 if isinstance(message, str):
                     job.message = message
                 continue
-            job.log.append(line)
+            job.log.append(line)  # kernel and library noise: kept for the failure message
             del job.log[:-200]
-            if line.strip():
-                job.message = line.strip()[:300]
 
 
 def _json_line(line: str) -> dict[str, Any] | None:
@@ -611,12 +593,78 @@ def _result_message(job: Job) -> str:
     result = job.result or {}
     if job.kind == "export":
         size = job.output.stat().st_size if job.output and job.output.exists() else 0
-        return f"bundle ready ({size / 1e6:.1f} MB)"
-    verdict = result.get("verdict") or result.get("status")
-    summary = result.get("summary") or result.get("message")
-    if isinstance(summary, str) and summary:
-        return summary
+        return f"bundle ready ({size / 1e6:.2f} MB)"
+    verdict, reason = result.get("verdict"), result.get("reason")
+    if verdict and reason:
+        return f"{verdict}: {reason}"
     return f"verify finished: {verdict}" if verdict else "verify finished"
+
+
+def _emit(progress: float, message: str) -> None:
+    """A progress line for the server (stderr, one JSON object)."""
+    print(json.dumps({"progress": round(progress, 4), "message": message}), file=sys.stderr)
+    sys.stderr.flush()
+
+
+def job_main(argv: list[str] | None = None) -> int:
+    """Run one export or verify job (``python -m repro_nb.routes KIND NOTEBOOK ...``).
+
+    Progress goes to stderr as JSON lines, the result's ``to_dict()`` to stdout as JSON. A
+    verification that diverged is a finished job (its verdict is the result); only errors that
+    prevented the job exit non-zero, with a one-line message.
+
+    Parameters
+    ----------
+    argv
+        ``["export", NB, "--output", ZIP]`` or ``["verify", NB, "--runs", N]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 done, 2 failed.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m repro_nb.routes")
+    parser.add_argument("kind", choices=JOB_KINDS)
+    parser.add_argument("notebook")
+    parser.add_argument("--output")
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args(argv)
+    # Warnings (e.g. "executed the notebook first") belong in the result, not in stderr noise.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, result = _run_job(args)
+    if result is not None:
+        result["job_warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+        print(dumps(result))
+    return code
+
+
+def _run_job(args: Any) -> tuple[int, dict[str, Any] | None]:
+    try:
+        if args.kind == "export":
+            from .bundle import export_bundle
+
+            _emit(
+                0.05, "exporting: reading the record (a notebook without a usable run is executed)"
+            )
+            info = export_bundle(args.notebook, args.output)
+            result = info.to_dict()
+        else:
+            from .verify import verify
+
+            _emit(0.05, f"verifying: {args.runs} run(s) in fresh kernels")
+
+            def progress(done: int, total: int, run: Any) -> None:
+                what = f": {run.label} {run.status}" if run is not None else ""
+                _emit(0.05 + 0.9 * done / max(total, 1), f"run {done}/{total} finished{what}")
+
+            result = verify(args.notebook, runs=args.runs, on_progress=progress).to_dict()
+    except ReproError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2, None
+    return 0, result
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -921,3 +969,7 @@ def setup_route_handlers(web_app: Any) -> None:
         (url("jobs", r"(?P<job_id>[0-9a-f]{32})", "download"), DownloadHandler),
     ]
     web_app.add_handlers(".*$", handlers)
+
+
+if __name__ == "__main__":
+    sys.exit(job_main())

@@ -269,7 +269,7 @@ elif "fail" in nb.rsplit("/", 1)[-1]:
     print("Traceback ...\nRuntimeError: kernel died in cell 2", file=sys.stderr)
     sys.exit(3)
 else:
-    print(json.dumps({"verdict": "reproduced", "summary": "3 cells reproduced"}))
+    print(json.dumps({"verdict": "reproduced", "reason": "3 cells match"}))
 """
 
 
@@ -333,7 +333,7 @@ async def test_job_lifecycle_verify_and_failure(
     job = await wait_job(jp_fetch, json.loads(start.body)["job"])
     assert job["state"] == "done"
     assert job["result"]["verdict"] == "reproduced"
-    assert job["message"] == "3 cells reproduced"
+    assert job["message"] == "reproduced: 3 cells match"
     assert job["download"] is None
     code, _ = await get_error(jp_fetch, "jobs", job["id"], "download")
     assert code == 404
@@ -358,3 +358,43 @@ async def test_job_errors(jp_fetch: Any, recorded: Any, fake_jobs: routes.JobMan
         jp_fetch, "verify", method="POST", body=json.dumps({"path": "nb.ipynb", "runs": 0})
     )
     assert code == 400 and "runs" in message
+
+
+DEMO_SOURCES = [
+    "%load_ext repro_nb\n%repro_seed 42",
+    "import numpy as np\nx = np.random.default_rng(0).normal(size=100)",
+    "import repro_nb\nrepro_nb.check('mean', float(x.mean()))",
+]
+
+
+@pytest.mark.slow
+async def test_real_export_and_verify_jobs(jp_fetch: Any, recorded: Any, tmp_path: Path) -> None:
+    """The default runner: export executes the unrecorded notebook, verify re-runs it."""
+    recorded("demo/demo.ipynb", DEMO_SOURCES)
+    start = await jp_fetch(
+        "repro-nb", "api", "export", method="POST", body=json.dumps({"path": "demo/demo.ipynb"})
+    )
+    job = await wait_job(jp_fetch, json.loads(start.body)["job"], timeout=240)
+    assert job["state"] == "done", job
+    assert job["result"]["executed"] is True
+    assert "bundle ready" in job["message"]
+    download = await jp_fetch("repro-nb", "api", "jobs", job["id"], "download")
+    bundle = tmp_path / "bundle.zip"
+    bundle.write_bytes(download.body)
+    with zipfile.ZipFile(bundle) as zf:
+        assert {"MANIFEST.sha256", "REPRODUCE.md", "notebook.ipynb", "expected.json"} <= set(
+            zf.namelist()
+        )
+
+    # The export recorded a run, so the sidebar's reads now have a record.
+    status = await get_json(jp_fetch, "status", path="demo/demo.ipynb")
+    assert status["recorded"] is True
+
+    start = await jp_fetch(
+        "repro-nb", "api", "verify", method="POST",
+        body=json.dumps({"path": "demo/demo.ipynb", "runs": 1}),
+    )  # fmt: skip
+    job = await wait_job(jp_fetch, json.loads(start.body)["job"], timeout=240)
+    assert job["state"] == "done", job
+    assert job["result"]["verdict"] == "reproduced", job["result"]["reason"]
+    assert job["message"].startswith("reproduced")
