@@ -387,7 +387,14 @@ def _rel_to(path: str, base: Path, root: Path | None = None) -> tuple[str, bool]
     return Path(os.path.relpath(p, base)).as_posix(), True
 
 
-_NOISE_PARTS = ("site-packages", "dist-packages", "__pycache__", ".ipynb_checkpoints", ".repro")
+_NOISE_PARTS = (
+    "site-packages",
+    "dist-packages",
+    "__pycache__",
+    ".ipynb_checkpoints",
+    ".repro",
+    ".git",  # repro_nb reads HEAD after cells; git internals are never the notebook's data
+)
 _NOISE_PREFIXES = (
     "/usr/",
     "/etc/",
@@ -759,6 +766,9 @@ def _nondeterminism(ref: _Reference, nb: Mapping[str, Any]) -> list[dict[str, An
             continue
         if ((run.seed or {}).get("requested")) != seed:
             continue
+        # another environment explains differences by itself (that is drift, not chance)
+        if run.environment_id != ref.session.get("environment_id"):
+            continue
         cells = history.run_cells(ref.store, run.id)
         if run_problems(nb, cells):
             continue
@@ -852,11 +862,14 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
         seed_text = f"`%repro_seed {requested.get('seed')}`" + (
             " with deterministic algorithms requested" if det else ""
         )
-        if det and effective:
-            seed_text += (
-                f" (effective: deterministic algorithms {effective.get('deterministic_algorithms')}, "
-                f"cuDNN deterministic {effective.get('cudnn_deterministic')})"
-            )
+        known = {
+            "deterministic algorithms": effective.get("deterministic_algorithms"),
+            "cuDNN deterministic": effective.get("cudnn_deterministic"),
+        }
+        known = {k: v for k, v in known.items() if v is not None}
+        if det and known:
+            seed_text += " (effective: " + ", ".join(f"{k} {v}" for k, v in known.items()) + ")"
+
         what.append(("seed", seed_text))
     else:
         what.append(
