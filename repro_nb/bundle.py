@@ -105,9 +105,9 @@ def sha256_path(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks (cached by the files capture when present)."""
     try:
         from repro_nb.capture.files import sha256_file
-    except ImportError:
-        sha256_file = None
-    if sha256_file is not None:
+    except ImportError:  # the files capture is optional here
+        pass
+    else:
         return sha256_file(os.fspath(path))
     h = hashlib.sha256()
     with open(path, "rb") as f:

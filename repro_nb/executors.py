@@ -369,7 +369,7 @@ def _fix_injected_id(nb: Any, cell: Any) -> None:
 
 
 def _is_injected_source(source: str | None) -> bool:
-    return bool(source) and source.lstrip().startswith(INJECTED_MARK)
+    return source is not None and source.lstrip().startswith(INJECTED_MARK)
 
 
 # --------------------------------------------------------------------------- the client
@@ -378,7 +378,7 @@ def _make_client_class() -> type:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    class _CellIdNotebookClient(NotebookClient):  # type: ignore[misc]
+    class _CellIdNotebookClient(NotebookClient):
         """NotebookClient that sends ``cellId`` / ``cellIndex`` with every execute request.
 
         ``Session.metadata`` is the default metadata of every message the session sends,
@@ -392,13 +392,13 @@ def _make_client_class() -> type:
         #: A preset kernelspec (the current interpreter) instead of a named one.
         preset_spec: Any = None
 
-        def create_kernel_manager(self):  # type: ignore[override]
+        def create_kernel_manager(self) -> Any:
             km = super().create_kernel_manager()
             if self.preset_spec is not None:
                 km._kernel_spec = self.preset_spec
             return km
 
-        async def async_execute_cell(  # type: ignore[override]
+        async def async_execute_cell(
             self,
             cell: Any,
             cell_index: int,
@@ -407,6 +407,7 @@ def _make_client_class() -> type:
         ) -> Any:
             self.current_index = cell_index
             orig = self.index_map[cell_index] if self.index_map else cell_index
+            assert self.kc is not None
             session = self.kc.session
             saved = session.metadata
             session.metadata = {**saved, "cellId": cell.get("id"), "cellIndex": orig}

@@ -55,7 +55,7 @@ class ReproExporter(Exporter):
         finally:
             self._source_file = None
 
-    def from_notebook_node(
+    def from_notebook_node(  # type: ignore[override]  # binary output, like nbconvert's PDF
         self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
     ) -> tuple[bytes, dict[str, Any]]:
         """Return the bundle zip as bytes (nbconvert's writer saves it as ``NAME.zip``)."""

@@ -98,7 +98,7 @@ class ReproItem(pytest.Item):
         if result.exit_code != 0:
             raise ReproFailure(result)
 
-    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
         """The verdict, the first divergent cell and its causes (not a traceback)."""
         if isinstance(excinfo.value, ReproFailure):
             return excinfo.value.result.to_terminal()

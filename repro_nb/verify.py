@@ -426,14 +426,14 @@ class VerifyResult:
                 lines.append(f"{r.label}{seed}: {state}, {r.duration:.1f} s")
             out.append(("runs", lines))
         if self.first_divergent is not None:
-            d = self.first_divergent
+            fd = self.first_divergent
             title = (
                 "first cell that differs (within tolerance)"
-                if d.within_tolerance
+                if fd.within_tolerance
                 else "first divergent cell"
             )
-            lines = [d.where, *[f"cause: {c}" for c in d.causes]]
-            for item in d.drift[:5]:
+            lines = [fd.where, *[f"cause: {c}" for c in fd.causes]]
+            for item in fd.drift[:5]:
                 lines.append(
                     f"drift that may explain it: {item['kind']} {item['name']} "
                     f"{item.get('before')} → {item.get('after')} ({item['severity']})"
@@ -460,13 +460,13 @@ class VerifyResult:
                     lines.append(f"{c.status}: {c.name} in cell {c.cell_index}: {c.reason or ''}")
             out.append(("checks", lines))
         if self.determinism is not None:
-            nd = [d for d in self.determinism if not d.deterministic]
+            nd = [c for c in self.determinism if not c.deterministic]
             lines = [
                 f"{len(self.determinism) - len(nd)} of {len(self.determinism)} cells deterministic"
             ]
-            for d in nd:
+            for cd in nd:
                 lines.append(
-                    f"cell {d.cell_index} `{d.excerpt}` varies: {', '.join(d.varying[:8])}"
+                    f"cell {cd.cell_index} `{cd.excerpt}` varies: {', '.join(cd.varying[:8])}"
                 )
             out.append(("determinism", lines))
         if self.seed_stats:
@@ -587,7 +587,7 @@ def _records(dicts: Sequence[Mapping[str, Any]]) -> list[Any]:
     names = CellRecord.__dataclass_fields__
     out = []
     for i, d in enumerate(dicts):
-        data = {k: d.get(k) for k in names}
+        data: dict[str, Any] = {k: d.get(k) for k in names}
         data["row"] = d.get("row", i)
         data["started"] = d.get("started") or 0.0
         for k, default in (
@@ -679,8 +679,8 @@ def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcom
         rtol = rchk.get("rtol")
         atol = rchk.get("atol") or 0.0
         try:
-            expected = validation.decode_value(rchk.get("value"))
-            got = validation.decode_value(chk.get("value"))
+            expected = validation.decode_value(rchk["value"])
+            got = validation.decode_value(chk["value"])
             res = validation.compare(
                 expected,
                 got,
@@ -1081,7 +1081,7 @@ def _specs(
     from repro_nb import executors
 
     source = nb_file.read_text(encoding="utf-8")
-    common = dict(
+    common: dict[str, Any] = dict(
         notebook=str(nb_file),
         source=source,
         kernel=kernel,
@@ -1384,8 +1384,7 @@ def _assess(
             (
                 i
                 for i, _, _ in comparable
-                if res.runs[i].first_divergent is not None
-                and not res.runs[i].first_divergent.within_tolerance
+                if (fdi := res.runs[i].first_divergent) is not None and not fdi.within_tolerance
             ),
             None,
         )
