@@ -59,3 +59,79 @@ def test_process_pool_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     res = verify(tmp_path / "unseeded.ipynb", runs=2, jobs=2, executor="process")
     assert [r.status for r in res.runs] == ["ok", "ok"]
     assert res.verdict == "diverged" and "numpy" in res.first_divergent.rng_differs
+
+
+# --------------------------------------------------------------------------- the executor itself
+def test_inject_seed_three_ways() -> None:
+    import nbformat
+
+    from repro_nb.executors import INJECTED_MARK, inject_seed
+
+    nb = nbformat.read(NOTEBOOKS / "params.ipynb", as_version=4)
+    assert inject_seed(nb, 7) == "parameters"
+    assert nb.cells[1].source.endswith("seed = 7") and nb.cells[1].source.startswith(INJECTED_MARK)
+    assert nb.cells[1].metadata.tags == ["injected-parameters"]
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext repro_nb\n%repro_seed 0 --deterministic"),
+        nbformat.v4.new_code_cell("import repro_nb\nrepro_nb.seed(seed=5)"),
+    ]
+    assert inject_seed(nb, 42) == "%repro_seed"
+    assert nb.cells[0].source == "%load_ext repro_nb\n%repro_seed 42 --deterministic"
+    assert nb.cells[1].source.endswith("repro_nb.seed(seed=42)")
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    assert inject_seed(nb, 3) == "injected"
+    assert nb.cells[0].source.endswith("%repro_seed 3") and len(nb.cells) == 2
+    with pytest.raises(Exception, match="out of range"):
+        inject_seed(nb, 2**32)
+
+
+def test_unknown_kernel_lists_the_installed_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from repro_nb.executors import resolve_kernel
+
+    monkeypatch.delenv("REPRO_NB_STORE", raising=False)
+    res = verify(NOTEBOOKS / "seeded.ipynb", kernel="no-such-kernel")
+    assert res.verdict == "could not run" and res.exit_code == 2
+    assert "kernel 'no-such-kernel' is not installed (available: " in res.reason
+    choice = resolve_kernel(None)
+    assert choice.argv[0] == sys.executable and choice.is_current_interpreter
+
+
+@pytest.mark.slow
+def test_kernel_environment_and_path(tmp_path: Path) -> None:
+    import json
+    import os
+    import sys
+
+    import nbformat
+
+    from repro_nb.executors import RunSpec, run_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import json, os, sys\n"
+            "print(json.dumps({'path0': os.environ['PATH'].split(os.pathsep)[0],"
+            " 'exe': sys.executable, 'hashseed': os.environ.get('PYTHONHASHSEED'),"
+            " 'label': os.environ.get('REPRO_NB_RUN_LABEL'), 'cwd': os.getcwd()}))"
+        )
+    ]
+    path = tmp_path / "env.ipynb"
+    nbformat.write(nb, path)
+    res = run_notebook(
+        RunSpec(str(path), label="lbl", env={"PYTHONHASHSEED": "123"}, capture=False)
+    )
+    assert res.status == "ok", res.error
+    out = json.loads(res.notebook["cells"][0]["outputs"][0]["text"])
+    # `!pip` in a cell must reach the kernel's own interpreter (PITFALLS 20)
+    assert out["path0"] == os.path.dirname(os.path.abspath(sys.executable))
+    assert os.path.samefile(out["exe"], sys.executable)
+    assert out["hashseed"] == "123" and out["label"] == "lbl"
+    assert os.path.samefile(out["cwd"], tmp_path)
