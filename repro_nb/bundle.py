@@ -689,11 +689,9 @@ def _dockerfile(env: Mapping[str, Any], kenv: Mapping[str, str], name: str) -> t
     cublas = kenv.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     lines = [f"# Rebuilds the environment of {name}: docker build -f docker/Dockerfile -t {name} ."]
     if cuda:
-        base = (
-            f"nvidia/cuda:{cuda}.0-cudnn-runtime-ubuntu22.04"
-            if cuda.count(".") == 1
-            else (f"nvidia/cuda:{cuda}-cudnn-runtime-ubuntu22.04")
-        )
+        # X.Y.0 runtime images exist for every CUDA release; torch wheels bring their own cuDNN.
+        parts = [*cuda.split("."), "0", "0"][:3]
+        base = f"nvidia/cuda:{'.'.join(parts)}-runtime-ubuntu22.04"
         lines += [
             f"# The recorded run used CUDA {cuda}; the base image matches it.",
             f"FROM {base}",

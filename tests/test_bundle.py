@@ -475,3 +475,16 @@ def test_reproduce_md_shows_spread_over_recorded_seeds(tmp_path: Path) -> None:
     assert spread["n"] == 3 and spread["seeds"] == [0, 1, 2] and spread["std"] > 0
     guide = (tmp_path / "b" / "REPRODUCE.md").read_text()
     assert "spread over seeds" in guide and "3 seeds" in guide
+
+
+def test_dockerfile_matches_python_and_cuda() -> None:
+    env = {
+        "python": {"version": "3.11.7"},
+        "gpu": {"devices": [{"name": "NVIDIA H100"}], "cuda": "12.1"},
+    }
+    text, base = bundle_mod._dockerfile(env, {"PYTHONHASHSEED": "0"}, "repro-x")
+    assert base == "nvidia/cuda:12.1.0-runtime-ubuntu22.04"
+    assert "uv venv --python 3.11.7" in text and "ENV PYTHONHASHSEED=0" in text
+    assert "CUBLAS_WORKSPACE_CONFIG=:4096:8" in text
+    text, base = bundle_mod._dockerfile({"python": {"version": "3.10.4"}, "gpu": {}}, {}, "repro-x")
+    assert base == "python:3.10.4-slim" and "pip install --no-cache-dir -r" in text
