@@ -81,9 +81,16 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
       labShell.activateById(panel.id);
     };
 
+    const cellNumber = (cell: ICellDiff): number | null => {
+      const panel = tracker.currentWidget;
+      const index = panel ? findCellIndex(panel, cell) : -1;
+      return index >= 0 ? index + 1 : null;
+    };
+
     const sidebar = new ReproSidebar({
       model,
       onReveal: reveal,
+      cellNumber,
       verifyRuns: () => verifyRuns,
       translator: translator ?? nullTranslator
     });

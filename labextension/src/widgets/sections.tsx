@@ -108,7 +108,9 @@ export function StatusSection(props: ISectionProps & { status: IStatusReply }): 
       {warnings.length > 0 && (
         <ul className="jp-repro-warnings">
           {warnings.map((w, i) => (
-            <li key={i}>{w}</li>
+            <li key={i} title={w}>
+              {w}
+            </li>
           ))}
         </ul>
       )}
@@ -126,6 +128,7 @@ export function StatusSection(props: ISectionProps & { status: IStatusReply }): 
                   item.ok === true ? 'jp-repro-ok' : item.ok === false ? 'jp-repro-notok' : ''
                 }`}
                 data-name={item.name}
+                title={item.detail}
               >
                 <Mark ok={item.ok} /> <span className="jp-repro-check-label">{item.name}</span>
                 {item.detail && <span className="jp-repro-detail"> — {item.detail}</span>}
@@ -283,9 +286,8 @@ export function ChecksSection(
               <thead>
                 <tr>
                   <th>{trans.__('Over runs')}</th>
-                  <th>n</th>
-                  <th>{trans.__('mean ± std')}</th>
-                  <th>{trans.__('stable')}</th>
+                  <th>{trans.__('mean ± std (n)')}</th>
+                  <th title={trans.__('stable over runs')}>{trans.__('ok')}</th>
                 </tr>
               </thead>
               <tbody>
@@ -294,9 +296,8 @@ export function ChecksSection(
                   return (
                     <tr key={item.name} data-name={item.name}>
                       <td>{item.name}</td>
-                      <td>{s.n}</td>
-                      <td>
-                        {formatValue(s.mean)} ± {formatValue(s.std)}
+                      <td title={s.ci_low !== null ? trans.__('95%% CI %1 … %2', formatValue(s.ci_low), formatValue(s.ci_high)) : ''}>
+                        {formatValue(s.mean)} ± {formatValue(s.std)} ({s.n})
                       </td>
                       <td>
                         <Mark ok={s.stable} />
@@ -321,12 +322,18 @@ export function CellsSection(
     cells: ICellsReply | null;
     error?: string;
     onReveal: (cell: ICellDiff) => void;
+    /** The cell's 1-based position in the open notebook, when it is there. */
+    cellNumber?: (cell: ICellDiff) => number | null;
   }
 ): JSX.Element {
   const { trans, cells } = props;
   const [showAll, setShowAll] = React.useState(false);
   const first = cells?.first_divergent ?? null;
   const rows = cells ? (showAll ? cells.cells : cells.cells.slice(0, CELL_LIMIT)) : [];
+  const cellLabel = (cell: ICellDiff): string => {
+    const number = props.cellNumber ? props.cellNumber(cell) : null;
+    return number !== null ? `[${number}]` : cell.index !== null ? `#${cell.index}` : '[ ]';
+  };
   return (
     <Section name="cells" title={trans.__('Cells vs baseline')} error={props.error}>
       {cells === null ? null : cells.cells.length === 0 ? (
@@ -335,10 +342,7 @@ export function CellsSection(
         <>
           <div className="jp-repro-cells-summary">
             {first
-              ? trans.__(
-                  'First divergent cell: %1',
-                  first.index !== null ? `[${first.index}]` : first.key
-                )
+              ? trans.__('First divergent cell: %1 %2', cellLabel(first), first.excerpt)
               : cells.baseline === cells.run
                 ? trans.__('This run is the baseline.')
                 : trans.__('All cells match the baseline.')}
@@ -363,9 +367,7 @@ export function CellsSection(
                   title={details.join('; ')}
                   onClick={() => props.onReveal(cell)}
                 >
-                  <span className="jp-repro-cell-index">
-                    {cell.index !== null ? `[${cell.index}]` : '[ ]'}
-                  </span>
+                  <span className="jp-repro-cell-index">{cellLabel(cell)}</span>
                   <span className="jp-repro-cell-excerpt">{cell.excerpt}</span>
                   <span className="jp-repro-badge jp-repro-cell-state">{cell.state}</span>
                 </li>
@@ -392,9 +394,20 @@ function JobView(props: ISectionProps & { job: IJob; downloadURL: string | null 
       {(job.state === 'queued' || job.state === 'running') && (
         <progress className="jp-repro-progress" max={1} value={job.progress} />
       )}
-      <span className="jp-repro-job-message">{job.message}</span>
+      <div className="jp-repro-job-message">{job.message}</div>
       {job.state === 'done' && verdict && (
-        <span className={`jp-repro-verdict jp-repro-verdict-${verdict}`}> {verdict}</span>
+        <div
+          className={`jp-repro-verdict ${
+            verdict.startsWith('reproduced')
+              ? 'jp-repro-verdict-ok'
+              : verdict === 'diverged'
+                ? 'jp-repro-verdict-diverged'
+                : 'jp-repro-verdict-error'
+          }`}
+          data-verdict={verdict}
+        >
+          {verdict}
+        </div>
       )}
       {job.state === 'done' && props.downloadURL && (
         <a className="jp-repro-download" href={props.downloadURL} download>

@@ -1,0 +1,247 @@
+"""End to end: JupyterLab in Debian chromium, the repro_nb sidebar against a real kernel.
+
+Each test copies a notebook into the server root, runs it through JupyterLab's own commands,
+opens the sidebar by its tab and asserts what the sections show. Waits are on UI states
+(Playwright's auto-waiting ``expect``), never sleeps. Screenshots go to the ``artefacts`` folder
+(``$REPRO_NB_ARTEFACTS`` or a temp dir).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import LabServer
+from .records import write_notebook
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "notebooks" / "demo.ipynb"
+SIDEBAR = "#repro-nb-sidebar"
+KERNEL_START = 120_000  # ms: a cold kernel importing torch on a 2-core machine
+JOB = 300_000  # ms: export/verify start fresh kernels
+
+
+@pytest.fixture
+def jp_asyncio_loop() -> None:
+    """Override pytest_jupyter's autouse loop: Playwright's sync API runs its own."""
+
+
+@pytest.fixture
+def jp_server_cleanup() -> None:
+    """Override pytest_jupyter's autouse cleanup: no in-process server here."""
+
+
+def command(page: Any, name: str, args: dict[str, Any] | None = None) -> None:
+    """Run a JupyterLab command (fire and forget: the UI state is what tests wait on)."""
+    page.evaluate(
+        "([name, args]) => { void window.jupyterapp.commands.execute(name, args); }",
+        [name, args or {}],
+    )
+
+
+def open_notebook(page: Any, server: LabServer, rel: str) -> None:
+    # A fresh workspace per notebook: no tabs or open sidebars restored from another test.
+    workspace = re.sub(r"[^a-z0-9]+", "-", rel.lower())
+    page.goto(f"{server.url}/lab/workspaces/{workspace}/tree/{rel}?reset")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+    # The kernel is ready when the status bar says Idle (the toolbar indicator is idle earlier).
+    expect(page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\| Idle"))).to_be_visible(
+        timeout=KERNEL_START
+    )
+
+
+def wait_all_executed(page: Any, n_code_cells: int) -> None:
+    """Every code cell shows an execution count and the kernel is idle again."""
+    prompts = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt")
+    expect(prompts).to_have_count(n_code_cells)
+    for i in range(n_code_cells):
+        expect(prompts.nth(i)).to_have_text(re.compile(r"\[\d+\]:"), timeout=KERNEL_START)
+    expect(page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\| Idle"))).to_be_visible(
+        timeout=KERNEL_START
+    )
+
+
+def restart_and_run_all(page: Any, n_code_cells: int) -> None:
+    command(page, "notebook:restart-run-all")
+    page.locator(".jp-Dialog .jp-Dialog-footer .jp-mod-accept").click()
+    # The restart clears the counts; wait for a fresh [1] before waiting for the rest.
+    prompts = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt")
+    expect(prompts.first).to_have_text("[1]:", timeout=KERNEL_START)
+    wait_all_executed(page, n_code_cells)
+
+
+def open_sidebar(page: Any) -> Any:
+    page.locator(f'.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]').click()
+    sidebar = page.locator(SIDEBAR)
+    expect(sidebar).to_be_visible()
+    return sidebar
+
+
+def active_cell_id(page: Any) -> str | None:
+    return page.evaluate(
+        "() => { const w = window.jupyterapp.shell.currentWidget;"
+        " return w && w.content && w.content.activeCell ? w.content.activeCell.model.id : null; }"
+    )
+
+
+def code_cells(path: Path) -> int:
+    return sum(c["cell_type"] == "code" for c in json.loads(path.read_text())["cells"])
+
+
+def test_demo_notebook_sidebar_export_verify(
+    page: Any, lab_server: LabServer, artefacts: Path, tmp_path: Path
+) -> None:
+    folder = lab_server.root / "demo"
+    folder.mkdir()
+    shutil.copy(DEMO, folder / "demo.ipynb")
+    shutil.copytree(DEMO.parent / "data", folder / "data")
+    n = code_cells(DEMO)
+
+    open_notebook(page, lab_server, "demo/demo.ipynb")
+    sidebar = open_sidebar(page)
+    # Nothing ran yet: the empty state, with the action buttons.
+    expect(sidebar.locator(".jp-repro-empty")).to_contain_text("Nothing recorded")
+
+    command(page, "notebook:run-all-cells")
+    wait_all_executed(page, n)
+    root = sidebar.locator('.jp-repro-root[data-phase="ready"]')
+    expect(root).to_be_visible(timeout=30_000)  # refreshed by the executed-cell signal or poll
+    # Every code cell but the first is recorded: the recorder starts inside `%load_ext repro_nb`.
+    recorded = n - 1
+    expect(sidebar.locator(".jp-repro-cell")).to_have_count(recorded, timeout=30_000)
+    page.screenshot(path=str(artefacts / "demo-1-first-run.png"))
+
+    status = sidebar.locator(".jp-repro-status")
+    expect(status.locator(".jp-repro-seed")).to_have_text("0")
+    expect(status.locator(".jp-repro-capture")).to_have_text("on")
+    expect(status.locator('.jp-repro-checklist-item[data-name="seeded"]')).to_have_class(
+        re.compile("jp-repro-ok")
+    )
+    expect(status.locator(".jp-repro-runs")).to_contain_text("1 recorded")
+    expect(sidebar.locator(".jp-repro-drift")).to_contain_text("Only the baseline run")
+    checks = sidebar.locator(".jp-repro-checks .jp-repro-check-row")
+    expect(checks).to_have_count(3)
+    for name in ("final_mse", "last_epoch_loss", "weight_norm"):
+        expect(sidebar.locator(f'.jp-repro-check-row[data-name="{name}"]')).to_have_attribute(
+            "data-status", "new"
+        )
+    expect(sidebar.locator(".jp-repro-cells-summary")).to_have_text("This run is the baseline.")
+
+    # A click on a row selects that cell in the notebook.
+    sidebar.locator('.jp-repro-cell[data-cell-id="demo-06"]').click()
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget?.content?.activeCell?.model.id === 'demo-06'"
+    )
+    assert active_cell_id(page) == "demo-06"
+
+    # A second run in a fresh kernel: it is compared with the first (the baseline).
+    restart_and_run_all(page, n)
+    expect(status.locator(".jp-repro-runs")).to_contain_text("2 recorded", timeout=30_000)
+    for name in ("final_mse", "last_epoch_loss", "weight_norm"):
+        expect(sidebar.locator(f'.jp-repro-check-row[data-name="{name}"]')).to_have_attribute(
+            "data-status", "pass", timeout=30_000
+        )
+    expect(sidebar.locator(".jp-repro-checks-summary")).to_contain_text("3 pass, 0 fail")
+    expect(sidebar.locator(".jp-repro-stats tbody tr")).to_have_count(3)
+    expect(sidebar.locator(".jp-repro-cells-summary")).to_have_text("All cells match the baseline.")
+    expect(sidebar.locator(".jp-repro-first-divergent")).to_have_count(0)
+    expect(sidebar.locator(".jp-repro-cell.jp-repro-state-same")).to_have_count(recorded)
+    expect(sidebar.locator('.jp-repro-drift-item[data-severity="major"]')).to_have_count(0)
+    page.screenshot(path=str(artefacts / "demo-2-second-run.png"))
+
+    # Export: the job finishes, the link downloads the bundle, and the bundle verifies.
+    sidebar.locator(".jp-repro-export-button").click()
+    job = sidebar.locator(".jp-repro-job-export")
+    expect(job).to_have_attribute("data-state", "done", timeout=JOB)
+    link = job.locator(".jp-repro-download")
+    expect(link).to_be_visible()
+    page.screenshot(path=str(artefacts / "demo-3-exported.png"))
+    response = page.request.get(link.get_attribute("href"))
+    assert response.ok and response.headers["content-type"] == "application/zip"
+    bundle = tmp_path / "demo-bundle.zip"
+    bundle.write_bytes(response.body())
+    with zipfile.ZipFile(bundle) as zf:
+        assert {"MANIFEST.sha256", "REPRODUCE.md", "notebook.ipynb", "expected.json"} <= set(
+            zf.namelist()
+        )
+    verified = subprocess.run(
+        [sys.executable, "-m", "repro_nb.cli", "verify", str(bundle), "--json"],
+        capture_output=True, text=True, timeout=JOB / 1000, cwd=tmp_path,
+    )  # fmt: skip
+    result = json.loads(verified.stdout)
+    assert result["verdict"].startswith("reproduced"), result["reason"]
+
+    # Verify from the sidebar: progress, then the verdict.
+    sidebar.locator(".jp-repro-verify-button").click()
+    verify_job = sidebar.locator(".jp-repro-job-verify")
+    expect(verify_job).to_be_visible()
+    expect(verify_job).to_have_attribute("data-state", "done", timeout=JOB)
+    expect(verify_job.locator(".jp-repro-verdict")).to_have_attribute(
+        "data-verdict", re.compile("^reproduced")
+    )
+    verify_job.scroll_into_view_if_needed()
+    page.screenshot(path=str(artefacts / "demo-4-verified.png"))
+
+
+UNSEEDED = [
+    "%load_ext repro_nb\n%repro_snapshot on",
+    "import numpy as np\nsample = np.random.normal(size=100)",
+    "estimate = float(sample.mean())\nprint(estimate)",
+]
+
+
+def test_divergent_cell_is_highlighted_and_revealed(
+    page: Any, lab_server: LabServer, artefacts: Path
+) -> None:
+    write_notebook(lab_server.root / "unseeded" / "noise.ipynb", UNSEEDED)
+    open_notebook(page, lab_server, "unseeded/noise.ipynb")
+    command(page, "notebook:run-all-cells")
+    wait_all_executed(page, 3)
+    restart_and_run_all(page, 3)
+    sidebar = open_sidebar(page)
+    status = sidebar.locator(".jp-repro-status")
+    expect(status.locator(".jp-repro-runs")).to_contain_text("2 recorded", timeout=30_000)
+    expect(status.locator(".jp-repro-seed")).to_have_text("not seeded")
+    expect(status.locator('.jp-repro-checklist-item[data-name="seeded"]')).to_have_class(
+        re.compile("jp-repro-notok")
+    )
+    first = sidebar.locator(".jp-repro-first-divergent")
+    expect(first).to_have_count(1, timeout=30_000)
+    expect(first).to_have_attribute("data-cell-id", "c1")
+    expect(first.locator(".jp-repro-cell-state")).to_have_text("different")
+    expect(sidebar.locator(".jp-repro-cells-summary")).to_contain_text("First divergent cell")
+    expect(sidebar.locator(".jp-repro-checks")).to_contain_text("No checks recorded")
+    page.screenshot(path=str(artefacts / "unseeded-divergent.png"))
+    first.click()
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget?.content?.activeCell?.model.id === 'c1'"
+    )
+
+
+def test_error_state_when_the_store_is_unreadable(
+    page: Any, lab_server: LabServer, artefacts: Path
+) -> None:
+    folder = lab_server.root / "broken"
+    write_notebook(folder / "nb.ipynb", ["x = 1"])
+    (folder / ".repro").mkdir()
+    (folder / ".repro" / "repro.sqlite").write_bytes(b"this is not a database" * 100)
+    open_notebook(page, lab_server, "broken/nb.ipynb")
+    sidebar = open_sidebar(page)
+    error = sidebar.locator(".jp-repro-error")
+    expect(error).to_be_visible(timeout=30_000)
+    expect(error).to_contain_text("could not read the record")
+    expect(error.locator(".jp-repro-error-message")).to_contain_text("repro.sqlite")
+    page.screenshot(path=str(artefacts / "error-state.png"))
