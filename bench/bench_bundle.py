@@ -53,7 +53,7 @@ def run(rounds: int = 3) -> list[dict[str, Any]]:
     from repro_nb import executors
     from repro_nb.bundle import export_bundle
     from repro_nb.store import resolve_store_path
-    from repro_nb.verify import verify
+    from repro_nb.verification import verify
 
     saved = os.environ.pop("REPRO_NB_STORE", None)
     tmp = Path(tempfile.mkdtemp(prefix="repro-nb-bench-bundle-"))

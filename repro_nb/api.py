@@ -521,7 +521,7 @@ def export(
 
 
 def verify(target: str | os.PathLike[str], **options: Any) -> Any:
-    """Re-execute a bundle or notebook and compare; see :func:`repro_nb.verify.verify`."""
-    from .verify import verify as _verify
+    """Re-execute a bundle or notebook and compare; see :func:`repro_nb.verification.verify`."""
+    from .verification import verify as _verify
 
     return _verify(target, **options)

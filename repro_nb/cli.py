@@ -1,6 +1,6 @@
 """``repro-nb``: export, verify and fix notebooks from the command line.
 
-An adapter over the core (:mod:`repro_nb.bundle`, :mod:`repro_nb.verify`,
+An adapter over the core (:mod:`repro_nb.bundle`, :mod:`repro_nb.verification`,
 :mod:`repro_nb.history`, :mod:`repro_nb.drift_report`): it parses arguments, calls one function,
 renders the returned dataclass, and turns errors into one stderr line and an exit code.
 Heavy imports happen inside the subcommands, so ``repro-nb --help`` is instant.
@@ -102,13 +102,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _parse_seed_arg(text: str | None) -> list[int] | None:
     if text is None:
         return None
-    from repro_nb.verify import _parse_seeds
+    from repro_nb.verification import _parse_seeds
 
     return _parse_seeds(text)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from repro_nb.verify import verify
+    from repro_nb.verification import verify
 
     progress = _Progress(sys.stderr, not args.json and not args.no_progress)
     try:
@@ -136,7 +136,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_fix(args: argparse.Namespace) -> int:
-    from repro_nb.verify import fix_notebook
+    from repro_nb.verification import fix_notebook
 
     result = fix_notebook(args.notebook, args.output, in_place=args.in_place, seed=args.seed)
     if args.json:
@@ -227,7 +227,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from repro_nb.bundle import export_bundle
     from repro_nb.errors import UsageProblem
     from repro_nb.store import resolve_store_path
-    from repro_nb.verify import verify
+    from repro_nb.verification import verify
 
     nb = Path(args.notebook).resolve()
     if not nb.is_file():

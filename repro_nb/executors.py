@@ -53,7 +53,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -768,6 +768,33 @@ async def _gather(
     return [r for r in out if r is not None]
 
 
+@contextlib.contextmanager
+def _spawnable_main() -> Iterator[None]:
+    """Let spawn/forkserver workers start from inside IPython.
+
+    IPython replaces ``sys.modules["__main__"]`` with a module that has no ``__spec__``;
+    multiprocessing reads that attribute when it prepares a child and fails. ``None`` is what
+    an interactive ``__main__`` normally has.
+    """
+    main = sys.modules.get("__main__")
+    missing = main is not None and not hasattr(main, "__spec__")
+    if missing:
+        main.__spec__ = None  # type: ignore[union-attr]
+    # distributed sets PYTHONHASHSEED in this process for its workers; a later export or run
+    # here must not inherit that value as if the user had chosen it.
+    hash_seed = os.environ.get("PYTHONHASHSEED")
+    try:
+        yield
+    finally:
+        if missing:
+            with contextlib.suppress(AttributeError):
+                del main.__spec__  # type: ignore[union-attr]
+        if hash_seed is None:
+            os.environ.pop("PYTHONHASHSEED", None)
+        else:
+            os.environ["PYTHONHASHSEED"] = hash_seed
+
+
 def _run_processes(
     specs: list[RunSpec], jobs: int | None, on_result: Callable[[RunResult], None] | None
 ) -> list[RunResult]:
@@ -777,11 +804,11 @@ def _run_processes(
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # forkserver: forking a process that already runs ZMQ/tornado threads (a Jupyter kernel
-    # calling repro_nb.verify) is unsafe; spawn would re-import everything per worker.
+    # calling repro_nb.verification) is unsafe; spawn would re-import everything per worker.
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)
     out: list[RunResult | None] = [None] * n
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with _spawnable_main(), ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         futures = {pool.submit(run_notebook, spec): i for i, spec in enumerate(specs)}
         for fut in as_completed(futures):
             i = futures[fut]
@@ -817,7 +844,10 @@ def _run_dask(
     elif scheduler is None:
         from dask.distributed import LocalCluster
 
-        cluster = LocalCluster(n_workers=min(len(specs), os.cpu_count() or 1), threads_per_worker=1)
+        with _spawnable_main():
+            cluster = LocalCluster(
+                n_workers=min(len(specs), os.cpu_count() or 1), threads_per_worker=1
+            )
         client = Client(cluster)
         owned += [client, cluster]
     else:

@@ -3,7 +3,7 @@
 Loaded in every pytest run through the ``pytest11`` entry point, so it imports nothing but
 pytest at load time and does nothing unless ``--repro`` is given. Then each ``.ipynb`` file,
 bundle folder (holding ``MANIFEST.sha256``) and bundle ``.zip`` under the given paths becomes
-one test item that runs :func:`repro_nb.verify.verify`: like nbval, but comparing content
+one test item that runs :func:`repro_nb.verification.verify`: like nbval, but comparing content
 hashes, RNG states and checks within tolerances instead of output text. A failure shows the
 verdict and the first divergent cell with its causes.
 """
@@ -85,7 +85,7 @@ class ReproItem(pytest.Item):
         self.target = target
 
     def runtest(self) -> None:
-        from repro_nb.verify import verify
+        from repro_nb.verification import verify
 
         cfg = self.config
         result = verify(

@@ -652,7 +652,7 @@ def _run_job(args: Any) -> tuple[int, dict[str, Any] | None]:
             info = export_bundle(args.notebook, args.output)
             result = info.to_dict()
         else:
-            from .verify import verify
+            from .verification import verify
 
             _emit(0.05, f"verifying: {args.runs} run(s) in fresh kernels")
 

@@ -46,6 +46,9 @@ def store_path(_isolated_store: Path) -> Path:
     return _isolated_store
 
 
+_REAL_MAIN = sys.modules["__main__"]
+
+
 @pytest.fixture(scope="session")
 def _shell():
     from IPython.core.interactiveshell import InteractiveShell
@@ -53,7 +56,9 @@ def _shell():
 
     config = Config()
     config.HistoryManager.enabled = False  # no sqlite history file per test
-    return InteractiveShell.instance(config=config)
+    shell = InteractiveShell.instance(config=config)
+    sys.modules["__main__"] = _REAL_MAIN  # IPython swaps in its user module; see `ip`
+    return shell
 
 
 @pytest.fixture
@@ -67,10 +72,13 @@ def ip(_shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[obje
     if old is not None:
         old.close()
     rec._ACTIVE = None
+    sys.modules["__main__"] = _shell.user_module  # as in a real IPython session
     _shell.run_line_magic("load_ext", "repro_nb")
     try:
         yield _shell
     finally:
+        # Later tests start worker processes (spawn), which need the real __main__.
+        sys.modules["__main__"] = _REAL_MAIN
         _shell.run_line_magic("unload_ext", "repro_nb")
         current = rec.active_recorder()
         if current is not None:

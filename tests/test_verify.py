@@ -13,7 +13,7 @@ from repro_nb.bundle import export_bundle
 from repro_nb.errors import ReproWarning, UsageProblem
 from repro_nb.history import CellRecord
 from repro_nb.recorder import source_hash
-from repro_nb.verify import _compare_run, fix_notebook, verify
+from repro_nb.verification import _compare_run, fix_notebook, verify
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from repro_nb.verify import verify
+from repro_nb.verification import verify
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 
@@ -17,6 +18,8 @@ def test_dask_local_cluster_runs_and_compares(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     distributed = pytest.importorskip("dask.distributed")
+    # distributed writes PYTHONHASHSEED into this process's environment; undo it afterwards.
+    monkeypatch.setenv("PYTHONHASHSEED", os.environ.get("PYTHONHASHSEED", "0"))
     monkeypatch.delenv("REPRO_NB_STORE", raising=False)
     shutil.copy(NOTEBOOKS / "seeded.ipynb", tmp_path)
     shutil.copytree(NOTEBOOKS / "data", tmp_path / "data")
@@ -59,6 +62,18 @@ def test_process_pool_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     res = verify(tmp_path / "unseeded.ipynb", runs=2, jobs=2, executor="process")
     assert [r.status for r in res.runs] == ["ok", "ok"]
     assert res.verdict == "diverged" and "numpy" in res.first_divergent.rng_differs
+
+
+@pytest.mark.slow
+def test_process_pool_from_inside_ipython(ip, tmp_path: Path) -> None:
+    """IPython's __main__ has no __spec__; worker processes must still start from a notebook."""
+    shutil.copy(NOTEBOOKS / "unseeded.ipynb", tmp_path)
+    target = str(tmp_path / "unseeded.ipynb")
+    result = ip.run_cell(
+        f"import repro_nb\nres = repro_nb.verify({target!r}, runs=1, executor='process')"
+    )
+    assert result.success, result.error_in_exec
+    assert [r.status for r in ip.user_ns["res"].runs] == ["ok"]
 
 
 # --------------------------------------------------------------------------- the executor itself
