@@ -119,6 +119,12 @@ class _Writer:
         self._queue.put(None)
 
     def _run(self) -> None:
+        try:
+            from .capture.files import ignore_this_thread
+
+            ignore_this_thread()  # what this thread reads (git, metadata) is not the cell's data
+        except Exception as exc:
+            self._on_error("file tracking", exc)
         while True:
             job = self._queue.get()
             if job is None:

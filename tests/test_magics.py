@@ -203,3 +203,19 @@ def test_secrets_never_reach_the_store(ip, store_path: Path, tmp_path: Path, mon
     dump = "\n".join(store._conn.iterdump())
     assert "example.com/x.git" in dump  # the remote itself is recorded...
     assert token not in dump and aws not in dump  # ...never the credentials
+
+
+def test_repro_nb_own_reads_are_not_the_cells_files(ip, store_path: Path, tmp_path: Path) -> None:
+    """Git and environment capture run on the writer thread; its reads are not cell data."""
+    internal, data = tmp_path / "HEAD", tmp_path / "d.txt"
+    internal.write_text("ref: refs/heads/main")
+    data.write_text("data")
+    ip.run_line_magic("repro_snapshot", "on")
+    run(
+        ip,
+        "import threading\nfrom pathlib import Path\nfrom repro_nb.recorder import active_recorder\n"
+        "done = threading.Event()\n"
+        f"active_recorder()._writer.submit(lambda: (Path({str(internal)!r}).read_text(), done.set()))\n"
+        f"assert done.wait(10)\ntext = Path({str(data)!r}).read_text()",
+    )
+    assert [f["path"] for f in _cells(store_path)[0]["files"]] == [str(data)]

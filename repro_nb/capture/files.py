@@ -155,6 +155,15 @@ def hook_installed() -> bool:
     return bool(_S["installed"])
 
 
+def ignore_this_thread() -> None:
+    """Never record files opened by the calling thread (repro_nb's own writer thread).
+
+    The audit hook sees every thread; the recorder's git and environment capture read
+    ``.git/HEAD``, dist-info metadata and the like, which are not the cell's data.
+    """
+    _S["tls"].busy = True
+
+
 def deactivate() -> None:
     """Stop every recording tracker; the hook stays installed but returns at once."""
     _S["sinks"].clear()
