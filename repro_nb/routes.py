@@ -11,7 +11,7 @@ Endpoints (``path`` is the notebook path relative to the server root, as the fil
 ==========================  ==========================================================
 ``GET  status?path=NB``     record summary, seed/capture, checklist, revision
 ``GET  runs?path=NB``       recorded runs, the baseline id
-``GET  cells?path=NB&run=`` cells of a run (default latest) vs the baseline run
+``GET  cells?path=NB&run=`` cells of a run (default latest) vs the baseline (paged)
 ``GET  drift?path=NB``      environment drift, baseline run vs latest run
 ``GET  checks?path=NB``     validation report of the latest run, stats over runs
 ``POST export {path}``      start an export job -> ``{"job": id}``
@@ -61,6 +61,7 @@ __all__ = ["JobManager", "RecordReader", "RouteError", "setup_route_handlers"]
 NAMESPACE = ("repro-nb", "api")
 READER_KEY = "repro_nb.reader"
 JOBS_KEY = "repro_nb.jobs"
+CELLS_PAGE = 500  # cells per page of the cells endpoint (the sidebar asks for more)
 
 T = TypeVar("T")
 
@@ -168,6 +169,58 @@ def dumps(data: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- reads
+class CachingStore(Store):
+    """A read-only :class:`Store` whose :meth:`cells` results are shared and memoized.
+
+    The history functions read whole runs (``Store.cells``) several times per request and again
+    on every change of the notebook's record, although a finished run never changes and the
+    running one only grows. A run's cells are reused while its fingerprint (cell count and last
+    row, check count and last check) is unchanged; the fingerprint is two indexed queries.
+
+    Parameters
+    ----------
+    path
+        The store file.
+    shared
+        The memo, shared by the connections of one :class:`RecordReader` (one per thread).
+    lock
+        Guards ``shared``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        shared: OrderedDict[tuple[str, int], tuple[tuple[Any, ...], list[dict[str, Any]]]],
+        lock: threading.Lock,
+    ) -> None:
+        super().__init__(path, readonly=True)
+        self._shared = shared
+        self._shared_lock = lock
+
+    def cells(self, session_id: int) -> list[dict[str, Any]]:
+        """``Store.cells``, memoized per run state."""
+        cells = self.query(
+            "SELECT count(*) AS n, max(id) AS last FROM cells WHERE session_id = ?", (session_id,)
+        )[0]
+        checks = self.query(
+            "SELECT count(*) AS n, max(id) AS last FROM checks WHERE session_id = ?", (session_id,)
+        )[0]
+        fingerprint = (cells["n"], cells["last"], checks["n"], checks["last"])
+        key = (str(self.path), session_id)
+        with self._shared_lock:
+            hit = self._shared.get(key)
+            if hit is not None and hit[0] == fingerprint:
+                self._shared.move_to_end(key)
+                return list(hit[1])  # history copies each row before changing it
+        rows = super().cells(session_id)
+        with self._shared_lock:
+            self._shared[key] = (fingerprint, rows)
+            self._shared.move_to_end(key)
+            while len(self._shared) > 16:
+                self._shared.popitem(last=False)
+        return list(rows)
+
+
 class RecordReader:
     """Read-only, cached access to the stores of notebooks under a server root.
 
@@ -186,6 +239,9 @@ class RecordReader:
         self._max_stores = max_stores
         self._stores: OrderedDict[tuple[Path, int], Store] = OrderedDict()
         self._results: OrderedDict[tuple[Any, ...], tuple[str, Any]] = OrderedDict()
+        self._runs: OrderedDict[tuple[str, int], tuple[tuple[Any, ...], list[dict[str, Any]]]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -209,7 +265,7 @@ class RecordReader:
                 del self._stores[key]
             if not path.exists():
                 return None
-            store = Store(path, readonly=True)
+            store = CachingStore(path, self._runs, self._lock)
             self._stores[key] = store
             # Evict this thread's least recently used connections only: another thread's
             # connection may be mid-read.
@@ -336,22 +392,44 @@ def _check_run(store: Store, key: str, run: int) -> None:
 
 
 def read_cells(store: Store, key: str, run: int | None) -> dict[str, Any]:
-    """The ``cells`` reply body: a run (default the latest) vs the baseline run."""
+    """A run (default the latest) vs the baseline run: ids and the ``RunComparison``."""
     if run is not None:
         _check_run(store, key, run)
     actual = run if run is not None else history.latest_session(store, key)
     baseline = history.baseline_session(store, key)
     if actual is None:
-        return {
-            "run": None,
-            "baseline": baseline,
-            "counts": {},
-            "first_divergent": None,
-            "cells": [],
-        }
+        return {"run": None, "baseline": baseline, "comparison": None}
     reference = baseline if baseline is not None else actual
-    comparison = history.compare_sessions(store, reference, actual)
-    return {"run": actual, "baseline": baseline, **comparison.to_dict()}
+    return {
+        "run": actual,
+        "baseline": baseline,
+        "comparison": history.compare_sessions(store, reference, actual),
+    }
+
+
+def cells_page(body: dict[str, Any] | None, offset: int, limit: int) -> dict[str, Any]:
+    """The ``cells`` reply body: counts, the first divergent cell and one page of cells."""
+    comparison = (body or {}).get("comparison")
+    reply: dict[str, Any] = {
+        "run": (body or {}).get("run"),
+        "baseline": (body or {}).get("baseline"),
+        "counts": {},
+        "first_divergent": None,
+        "total": 0,
+        "offset": offset,
+        "limit": limit,
+        "cells": [],
+    }
+    if comparison is None:
+        return reply
+    first = comparison.first_divergent
+    reply.update(
+        counts=comparison.counts(),
+        first_divergent=first.to_dict() if first else None,
+        total=len(comparison.cells),
+        cells=[c.to_dict() for c in comparison.cells[offset : offset + limit]],
+    )
+    return reply
 
 
 def read_drift(store: Store, key: str) -> dict[str, Any]:
@@ -810,7 +888,10 @@ class RunsHandler(ReproHandler):
 
 
 class CellsHandler(ReproHandler):
-    """``GET cells?path=NB[&run=ID]``: cells of a run vs the baseline run."""
+    """``GET cells?path=NB[&run=ID][&offset=0&limit=500]``: a run's cells vs the baseline run.
+
+    ``counts``, ``first_divergent`` and ``total`` cover the whole run; ``cells`` is one page.
+    """
 
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -824,9 +905,23 @@ class CellsHandler(ReproHandler):
                 raise RouteError(
                     400, f"run={run_arg!r} is not a run id; pass a number from runs."
                 ) from None
+        offset = self._int_arg("offset", 0, 0, 10**9)
+        limit = self._int_arg("limit", CELLS_PAGE, 1, 10**6)
         got = await self.read(ref, "cells", read_cells, run)
-        empty = {"run": None, "baseline": None, "counts": {}, "first_divergent": None, "cells": []}
-        self.reply({"path": ref.path, "revision": got.revision, **(got.value or empty)})
+        body = await self.in_thread(cells_page, got.value, offset, limit)
+        self.reply({"path": ref.path, "revision": got.revision, **body})
+
+    def _int_arg(self, name: str, default: int, low: int, high: int) -> int:
+        text = self.get_query_argument(name, None)
+        if text in (None, ""):
+            return default
+        try:
+            value = int(text)  # type: ignore[arg-type]
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise RouteError(400, f"{name}={text!r} must be an integer from {low} to {high}.")
+        return value
 
 
 class DriftHandler(ReproHandler):

@@ -39,8 +39,8 @@ export class ReproAPI implements IReproAPI {
     return requestAPI<IRunsReply>(`runs${query({ path })}`, {}, this._settings);
   }
 
-  cells(path: string, run?: number | null): Promise<ICellsReply> {
-    return requestAPI<ICellsReply>(`cells${query({ path, run })}`, {}, this._settings);
+  cells(path: string, run?: number | null, limit?: number): Promise<ICellsReply> {
+    return requestAPI<ICellsReply>(`cells${query({ path, run, limit })}`, {}, this._settings);
   }
 
   drift(path: string): Promise<IDriftReply> {

@@ -10,6 +10,9 @@ import {
   JobKind
 } from './tokens';
 
+/** Cells of a run the sidebar loads (the server pages them; huge runs show a note). */
+export const CELLS_LOADED = 2000;
+
 /** The state of a model that follows no notebook. */
 export const EMPTY_STATE: IReproState = Object.freeze({
   path: null,
@@ -273,7 +276,7 @@ export class ReproModel implements IReproModel, IDisposable {
       return false;
     }
     const [cells, drift, checks] = await Promise.allSettled([
-      this._api.cells(path),
+      this._api.cells(path, null, CELLS_LOADED),
       this._api.drift(path),
       this._api.checks(path)
     ]);

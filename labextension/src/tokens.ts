@@ -112,6 +112,10 @@ export interface ICellDiff {
 export interface ICellsReply extends INotebookReply {
   run: number | null;
   baseline: number | null;
+  /** All cells of the run; `cells` holds `limit` of them from `offset`. */
+  total: number;
+  offset: number;
+  limit: number;
   cells: ICellDiff[];
   first_divergent: ICellDiff | null;
   counts: Partial<Record<CellState, number>>;
@@ -223,7 +227,7 @@ export interface IJobStarted {
 export interface IReproAPI {
   status(path: string): Promise<IStatusReply>;
   runs(path: string): Promise<IRunsReply>;
-  cells(path: string, run?: number | null): Promise<ICellsReply>;
+  cells(path: string, run?: number | null, limit?: number): Promise<ICellsReply>;
   drift(path: string): Promise<IDriftReply>;
   checks(path: string): Promise<IChecksReply>;
   startExport(path: string): Promise<IJobStarted>;

@@ -176,6 +176,13 @@ async def test_cells_of_a_run_vs_baseline(jp_fetch: Any, recorded: Any) -> None:
     assert same["run"] == base and same["first_divergent"] is None
     assert {c["state"] for c in same["cells"]} == {"same"}
 
+    page = await get_json(jp_fetch, "cells", path="nb.ipynb", offset="1", limit="1")
+    assert page["total"] == 3 and page["offset"] == 1 and page["limit"] == 1
+    assert [c["cell_id"] for c in page["cells"]] == ["c1"]
+    assert page["first_divergent"]["cell_id"] == "c1" and page["counts"] == cells["counts"]
+    code, message = await get_error(jp_fetch, "cells", params={"path": "nb.ipynb", "limit": "0"})
+    assert code == 400 and "limit" in message
+
     code, message = await get_error(jp_fetch, "cells", params={"path": "nb.ipynb", "run": "999"})
     assert code == 404 and "999" in message
     code, message = await get_error(jp_fetch, "cells", params={"path": "nb.ipynb", "run": "abc"})

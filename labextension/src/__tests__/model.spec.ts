@@ -57,6 +57,9 @@ class FakeAPI implements IReproAPI {
       revision: this.revision,
       run: 2,
       baseline: 1,
+      total: 0,
+      offset: 0,
+      limit: 2000,
       cells: [],
       first_divergent: null,
       counts: {}

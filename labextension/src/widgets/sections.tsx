@@ -379,6 +379,14 @@ export function CellsSection(
               {trans.__('Show all %1 cells', cells.cells.length)}
             </button>
           )}
+          {(showAll || cells.cells.length <= CELL_LIMIT) && cells.total > cells.cells.length && (
+            <p className="jp-repro-none">
+              {trans.__(
+                '%1 more cells of this run are not loaded.',
+                cells.total - cells.cells.length
+              )}
+            </p>
+          )}
         </>
       )}
     </Section>
