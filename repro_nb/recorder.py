@@ -185,6 +185,7 @@ class Recorder:
         self._env_watcher: Any = None
         self.cells_recorded = 0
         self._env_checked = 0.0
+        self._torch_seen = "torch" in sys.modules
         self._cell_checks: list[int] = []  # check rows made by the cell being executed
         self.last_cell: dict[str, Any] | None = None
         atexit.register(self._at_exit)
@@ -500,6 +501,14 @@ class Recorder:
             "values": values,
             "files": [asdict(f) if not isinstance(f, Mapping) else dict(f) for f in files],
         }
+        if not self._torch_seen and "torch" in sys.modules:
+            # Seed-on-import applied the seed and deterministic flags just now: record the
+            # effective state, not the one observed when %repro_seed ran before the import.
+            self._torch_seen = True
+            from . import seeding
+
+            if seeding.current_config() is not None:
+                self.update_seed(seeding.current_report())
         env_changed = False
         now = time.monotonic()
         # Installs between cells are rare; checking once a second keeps syscalls off most cells.

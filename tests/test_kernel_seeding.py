@@ -94,3 +94,24 @@ def test_per_cell_seeding_reproduces_cells_run_out_of_order(tmp_path) -> None:
     assert by_name(in_order) == by_name(reversed_order) == by_name(rerun)
     assert rerun[0] == rerun[1]  # re-running a cell gives that cell's numbers again
     assert by_name(in_order)["a"] != by_name(in_order)["b"]
+
+
+def test_effective_seed_state_is_recorded_after_torch_import(tmp_path) -> None:
+    """%repro_seed before `import torch`: the store must show the flags seed-on-import applied."""
+    store = tmp_path / "s.sqlite"
+    run_notebook(
+        [
+            f"import os\nos.environ['REPRO_NB_STORE'] = {str(store)!r}",
+            "%load_ext repro_nb\n%repro_snapshot on",
+            "%repro_seed 0",
+            "import torch",
+            "x = torch.rand(2)",
+        ],
+        tmp_path,
+    )
+    from repro_nb.store import Store
+
+    [session] = Store(store).sessions()
+    effective = session["seed"]["effective"]
+    assert effective["generators"]["torch"] == "seeded at import", effective
+    assert effective["cudnn_benchmark"] is False  # deterministic flags applied at import
