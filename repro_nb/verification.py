@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repro_nb.drift_report import KIND_ORDER
 from repro_nb.errors import BundleError, BundleIntegrityError, UsageProblem
 
 __all__ = [
@@ -70,22 +71,10 @@ EXIT_CODES = {
     "could not run": 2,
 }
 
-#: Drift kinds that can plausibly change values or RNG streams.
-_EXPLAINING_KINDS = (
-    "package",
-    "python",
-    "hash_seed",
-    "precision",
-    "gpu",
-    "cuda",
-    "cudnn",
-    "determinism",
-    "env",
-    "blas",
-    "threads",
-    "platform",
-    "cpu",
-)
+#: Drift kinds that can plausibly change values or RNG streams: every kind of
+#: :data:`repro_nb.drift_report.KIND_ORDER` but data (compared file by file), git, driver and
+#: memory.
+_EXPLAINING_KINDS = tuple(k for k in KIND_ORDER if k not in ("data", "git", "driver", "memory"))
 
 
 # --------------------------------------------------------------------------- result types
