@@ -797,6 +797,14 @@ def _dtype_label(a: Any) -> str:
     return a.dtype.name
 
 
+def _outcome(problems: list[str], detail: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """``(passed, detail)`` of a comparison: it passed when nothing was wrong; otherwise the
+    problems, joined by ``; ``, are the detail's reason."""
+    if problems:
+        detail["reason"] = "; ".join(problems)
+    return not problems, detail
+
+
 def _compare_arrays(e: Any, a: Any, ctx: _Ctx) -> tuple[bool, dict[str, Any]]:
     import numpy as np
 
@@ -810,8 +818,7 @@ def _compare_arrays(e: Any, a: Any, ctx: _Ctx) -> tuple[bool, dict[str, Any]]:
     problems: list[str] = []
     if e.shape != a.shape:
         problems.append(f"shape {tuple(e.shape)} expected, got {tuple(a.shape)}")
-        detail["reason"] = "; ".join(problems)
-        return False, detail
+        return _outcome(problems, detail)
     # strings: only the kind matters (numpy sizes <U3 vs <U5 by the longest element)
     same_dtype = e.dtype == a.dtype or (e.dtype.kind == a.dtype.kind and e.dtype.kind in "US")
     if not same_dtype:
@@ -859,9 +866,7 @@ def _compare_arrays(e: Any, a: Any, ctx: _Ctx) -> tuple[bool, dict[str, Any]]:
                 else ""
             )
         )
-    if problems:
-        detail["reason"] = "; ".join(problems)
-    return not problems, detail
+    return _outcome(problems, detail)
 
 
 def _compare_summary_stats(
@@ -900,9 +905,7 @@ def _compare_summary_stats(
         if not _close_scalar(x, y, ctx):
             problems.append(f"{label}{k} {_fmt(x)} expected, got {_fmt(y)}")
     detail["stats"] = stat_err
-    if problems:
-        detail["reason"] = "; ".join(problems)
-    return not problems, detail
+    return _outcome(problems, detail)
 
 
 def _compare_array_summary(e: ArraySummary, a: Any, ctx: _Ctx) -> tuple[bool, dict[str, Any]]:
@@ -944,9 +947,7 @@ def _compare_frame_summary(e: FrameSummary, a: Any, ctx: _Ctx) -> tuple[bool, di
         elif es != asum:
             problems.append(f"column {c!r}: values differ (hash)")
     detail["column_errors"] = col_err
-    if problems:
-        detail["reason"] = "; ".join(problems)
-    return not problems, detail
+    return _outcome(problems, detail)
 
 
 def _compare_frames(e: Any, a: Any, ctx: _Ctx) -> tuple[bool, dict[str, Any]]:
@@ -1035,9 +1036,7 @@ def _compare_frames(e: Any, a: Any, ctx: _Ctx) -> tuple[bool, dict[str, Any]]:
                     problems.append(f"column {c!r}: {d['reason']}")
                 col_err[str(c)] = d
     detail["column_errors"] = col_err
-    if problems:
-        detail["reason"] = "; ".join(problems)
-    return not problems, detail
+    return _outcome(problems, detail)
 
 
 def _label_diff(what: str, e: Any, a: Any) -> str:
