@@ -816,19 +816,6 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _fmt_value(value: Any) -> str:
-    try:
-        from repro_nb import validation
-
-        decoded = validation.decode_value(value)
-    except Exception:
-        decoded = value
-    if isinstance(decoded, float):
-        return f"{decoded:.10g}"
-    text = repr(decoded)
-    return text if len(text) <= 60 else text[:59] + "…"
-
-
 def _reproduce_md(ctx: dict[str, Any]) -> str:
     env: Mapping[str, Any] = ctx["env"] or {}
     session = ctx["session"]
@@ -1017,6 +1004,8 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
     checks = ctx["checks"]
     spread = ctx["spread"]
     if checks:
+        from repro_nb import validation
+
         header = "| cell | check | expected value | tolerance |" + (
             " spread over seeds |" if spread else ""
         )
@@ -1027,7 +1016,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
                 if c.get("rtol") is not None
                 else "default"
             )
-            row = f"| {c['cell_index']} | `{_md_escape(c['name'])}` | {_md_escape(_fmt_value(c['value']))} | {tol} |"
+            row = f"| {c['cell_index']} | `{_md_escape(c['name'])}` | {_md_escape(validation.stored_value_text(c['value']))} | {tol} |"
             if spread:
                 s = spread.get(c["name"])
                 row += (

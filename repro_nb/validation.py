@@ -1479,6 +1479,21 @@ def _display(v: Any) -> str:
     return s if len(s) <= 80 else s[:79] + "…"
 
 
+def stored_value_text(value: Any) -> str:
+    """A check value as stored (``encode_value``'s dict) as one short line for reports.
+
+    Floats show 10 significant digits, anything else its ``repr`` cut to 60 characters; a
+    value that does not decode is shown as it is.
+    """
+    try:
+        decoded = decode_value(value)
+    except Exception:  # not an encoded value (or one from a newer repro_nb)
+        decoded = value
+    if isinstance(decoded, float):
+        return f"{decoded:.10g}"
+    return _short(decoded, 60)
+
+
 # --------------------------------------------------------------------------- stats
 
 

@@ -608,19 +608,6 @@ def _normalized(
 
 
 # --------------------------------------------------------------------------- checks
-def _preview(value: Any) -> str:
-    from repro_nb import validation
-
-    try:
-        v = validation.decode_value(value)
-    except Exception:
-        v = value
-    if isinstance(v, float):
-        return f"{v:.10g}"
-    text = repr(v)
-    return text if len(text) <= 60 else text[:59] + "…"
-
-
 def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcome]:
     """Checks of ``actual`` vs ``reference`` (matched by cell key and name, then by name)."""
     from repro_nb import validation
@@ -657,7 +644,7 @@ def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcom
                     chk["name"],
                     "new",
                     None,
-                    _preview(chk.get("value")),
+                    validation.stored_value_text(chk.get("value")),
                     cell_index=index,
                     cell_key=key,
                 )
@@ -692,8 +679,8 @@ def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcom
             CheckOutcome(
                 chk["name"],
                 "pass" if passed else "fail",
-                _preview(rchk.get("value")),
-                _preview(chk.get("value")),
+                validation.stored_value_text(rchk.get("value")),
+                validation.stored_value_text(chk.get("value")),
                 rtol,
                 atol,
                 None if passed else (reason or "outside tolerance"),
@@ -708,7 +695,7 @@ def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcom
                 CheckOutcome(
                     rchk["name"],
                     "missing",
-                    _preview(rchk.get("value")),
+                    validation.stored_value_text(rchk.get("value")),
                     None,
                     rchk.get("rtol"),
                     rchk.get("atol"),
