@@ -131,6 +131,17 @@ def _decode(data: bytes) -> str | None:
         return None
 
 
+def _json_doc(path: str, text: str) -> Any:
+    """The document of a ``.ipynb``/``.json`` file, read value by value; None for other files
+    and for invalid JSON (both are read as plain text)."""
+    if not path.endswith((".ipynb", ".json")):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def scan_file(path: str, data: bytes) -> list[SecretFinding]:
     """Scan one bundle file.
 
@@ -149,18 +160,14 @@ def scan_file(path: str, data: bytes) -> list[SecretFinding]:
     text = _decode(data)
     if text is None:
         return []
-    found: list[SecretFinding] = []
-    if path.endswith((".ipynb", ".json")):
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = None
-        if doc is not None:
-            is_nb = path.endswith(".ipynb") and isinstance(doc, dict)
-            strings = _notebook_strings(doc) if is_nb else _walk_strings(doc, "a value")
-            for where, s in strings:
-                found.extend(SecretFinding(path, m.kind, where) for m in _find(s))
-            return found
+    doc = _json_doc(path, text)
+    if doc is not None:
+        found: list[SecretFinding] = []
+        is_nb = path.endswith(".ipynb") and isinstance(doc, dict)
+        strings = _notebook_strings(doc) if is_nb else _walk_strings(doc, "a value")
+        for where, s in strings:
+            found.extend(SecretFinding(path, m.kind, where) for m in _find(s))
+        return found
     return [SecretFinding(path, kind, f"line {line}") for kind, line in scan_text(text)]
 
 
@@ -202,15 +209,11 @@ def redact_file(path: str, data: bytes) -> bytes:
     text = _decode(data)
     if text is None:
         return data
-    if path.endswith((".ipynb", ".json")):
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = None
-        if doc is not None:
-            indent = 1 if path.endswith(".ipynb") else 2
-            out = json.dumps(_redact_json(doc), indent=indent, ensure_ascii=False)
-            return (out + "\n").encode("utf-8")
+    doc = _json_doc(path, text)
+    if doc is not None:
+        indent = 1 if path.endswith(".ipynb") else 2
+        out = json.dumps(_redact_json(doc), indent=indent, ensure_ascii=False)
+        return (out + "\n").encode("utf-8")
     return _redact(text).encode("utf-8")
 
 
