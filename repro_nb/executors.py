@@ -590,34 +590,28 @@ async def async_run_notebook(spec: RunSpec) -> RunResult:
                 metadata={},
             )
         env = _kernel_env(spec, choice, store_path)
+
+        def stopped(status: str, reason: str) -> dict[str, Any]:
+            """The run stopped at the cell nbclient was executing: record where and why."""
+            error = _error(nb, _orig_index(index_map, client.current_index), reason)
+            result.status, result.error = status, error
+            return error
+
         try:
             await client.async_execute(env=env)
         except CellTimeoutError:
-            idx = _orig_index(index_map, client.current_index)
-            result.status = "failed"
-            result.error = _error(
-                nb,
-                idx,
+            stopped(
+                "failed",
                 f"timed out after {spec.timeout:g} s (raise --timeout if the cell needs longer)",
             )
         except DeadKernelError:
-            idx = _orig_index(index_map, client.current_index)
-            result.status = "failed"
-            result.error = _error(
-                nb,
-                idx,
-                "kernel died while running it (os._exit, a crash or out of memory)",
-            )
+            stopped("failed", "kernel died while running it (os._exit, a crash or out of memory)")
         except CellExecutionError as exc:
-            idx = _orig_index(index_map, client.current_index)
-            result.status = "error"
-            result.error = _error(nb, idx, f"{exc.ename}: {exc.evalue}")
-            result.error.update(ename=exc.ename, evalue=exc.evalue)
+            error = stopped("error", f"{exc.ename}: {exc.evalue}")
+            error.update(ename=exc.ename, evalue=exc.evalue)
         except (RuntimeError, TimeoutError) as exc:
             # nbclient raises RuntimeError when the kernel does not start or answer.
-            idx = _orig_index(index_map, client.current_index)
-            result.status = "failed"
-            result.error = _error(nb, idx, f"kernel {choice.name} failed: {exc}")
+            stopped("failed", f"kernel {choice.name} failed: {exc}")
         result.notebook = _strip_injected(nb)
         if store_path and spec.capture:
             cells, session, environment = _read_records(store_path, spec.notebook)
