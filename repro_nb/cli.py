@@ -59,8 +59,13 @@ class _Progress:
             self.stream.flush()
 
 
+def _json_text(data: Any) -> str:
+    """JSON as the CLI writes it (``--json`` and ``--report FILE.json``)."""
+    return json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
+
+
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.write(_json_text(data))
 
 
 def _write_report(path: str, result: Any) -> None:
@@ -69,7 +74,7 @@ def _write_report(path: str, result: Any) -> None:
     if suffix in (".html", ".htm"):
         text = result.to_html()
     elif suffix == ".json":
-        text = json.dumps(result.to_dict(), indent=2, default=str, ensure_ascii=False) + "\n"
+        text = _json_text(result.to_dict())
     else:
         text = result.to_markdown()
     p.parent.mkdir(parents=True, exist_ok=True)
