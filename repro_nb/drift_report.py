@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repro_nb.validation import _AMBER, _BLUE, _GREY, _RED
+
 __all__ = [
     "KIND_ORDER",
     "SEVERITIES",
@@ -231,7 +233,7 @@ def _sort_key(it: DriftItem) -> tuple[int, int, int, str]:
     return (-_RANK[it.severity], 0 if it.imported else 1, _KIND_RANK.get(it.kind, 99), it.name)
 
 
-_COLOURS = {"major": "#cf222e", "minor": "#9a6700", "info": "#6e7781"}
+_COLOURS = {"major": _RED, "minor": _AMBER, "info": _GREY}
 
 
 @dataclass
@@ -391,8 +393,8 @@ def render_html(report: DriftReport, *, max_rows: int | None = None) -> str:
     for it in items:
         c = _COLOURS[it.severity]
         tag = (
-            " <span style='font-size:85%;padding:0 4px;border:1px solid #0969da;"
-            "border-radius:3px;color:#0969da'>imported</span>"
+            " <span style='font-size:85%;padding:0 4px;border:1px solid "
+            f"{_BLUE};border-radius:3px;color:{_BLUE}'>imported</span>"
             if it.imported
             else ""
         )

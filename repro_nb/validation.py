@@ -1696,6 +1696,7 @@ def stats(
 
 # --------------------------------------------------------------------------- report
 
+#: The colours of every repro_nb HTML view (reports, drift tables, the panel).
 _GREEN, _RED, _AMBER, _GREY, _BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#0969da"
 _STATUS_COLOUR = {"pass": _GREEN, "fail": _RED, "missing": _AMBER, "new": _BLUE}
 

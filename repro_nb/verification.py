@@ -49,6 +49,7 @@ from typing import Any
 
 from repro_nb.drift_report import KIND_ORDER
 from repro_nb.errors import BundleError, BundleIntegrityError, UsageProblem
+from repro_nb.validation import _AMBER, _GREEN, _RED
 
 __all__ = [
     "EXIT_CODES",
@@ -534,7 +535,7 @@ class VerifyResult:
         return "\n".join(lines) + "\n"
 
     def _repr_html_(self) -> str:
-        color = {0: "#1a7f37", 1: "#cf222e", 2: "#9a6700"}[self.exit_code]
+        color = {0: _GREEN, 1: _RED, 2: _AMBER}[self.exit_code]
         parts = [
             f"<div><b style='color:{color}'>{html.escape(self.verdict)}</b>: "
             f"{html.escape(self.reason)}"

@@ -32,7 +32,16 @@ from typing import Any
 import ipywidgets as w
 
 from repro_nb.drift_report import DriftReport, notebook_drift, render_html
-from repro_nb.validation import RunStats, ValidationReport, validation_report
+from repro_nb.validation import (
+    _AMBER,
+    _BLUE,
+    _GREEN,
+    _GREY,
+    _RED,
+    RunStats,
+    ValidationReport,
+    validation_report,
+)
 
 __all__ = ["Panel", "displayed_panels", "panel", "refresh_all", "spread_png"]
 
@@ -41,7 +50,6 @@ _DISPLAYED: weakref.WeakSet[Panel] = weakref.WeakSet()
 _LISTENING = False
 _LOCK = threading.Lock()
 
-_GREEN, _RED, _AMBER, _GREY, _BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#0969da"
 _STATE_COLOUR = {"same": _GREEN, "different": _RED, "error": _RED, "new": _BLUE, "missing": _AMBER}
 _MAX_DRIFT_ROWS = 300
 _MAX_PLOTS = 6
@@ -282,9 +290,9 @@ def spread_png(all_stats: dict[str, RunStats], *, min_runs: int = 3) -> bytes | 
     for i, (name, s) in enumerate(chosen):
         ax = fig.add_subplot(1, len(chosen), i + 1)
         xs = range(1, len(s.values) + 1)
-        ax.plot(xs, s.values, "o", color="#0969da", ms=4, label="runs")
+        ax.plot(xs, s.values, "o", color=_BLUE, ms=4, label="runs")
         if s.mean is not None:
-            ax.axhline(s.mean, color="#1a7f37" if s.stable else "#cf222e", lw=1)
+            ax.axhline(s.mean, color=_GREEN if s.stable else _RED, lw=1)
         if s.ci_low is not None and s.ci_high is not None:
             ax.axhspan(s.ci_low, s.ci_high, color="#8c959f", alpha=0.2, lw=0)
         lo, hi = min(s.values), max(s.values)
