@@ -11,7 +11,9 @@ import {
 } from './tokens';
 
 /** Cells of a run the sidebar loads (the server pages them; huge runs show a note). */
-export const CELLS_LOADED = 2000;
+export const CELLS_LOADED = 1000;
+
+type SectionName = 'cells' | 'drift' | 'checks';
 
 /** The state of a model that follows no notebook. */
 export const EMPTY_STATE: IReproState = Object.freeze({
@@ -130,6 +132,11 @@ export class ReproModel implements IReproModel, IDisposable {
     }
     this._interval = interval;
     this._resetFrequency();
+  }
+
+  /** Whether a read of the record is in flight. */
+  get isLoading(): boolean {
+    return this._loading !== null;
   }
 
   get isDisposed(): boolean {
@@ -272,39 +279,45 @@ export class ReproModel implements IReproModel, IDisposable {
       });
       return changed;
     }
-    if (!force && status.revision === this._revision && this._state.phase === 'ready') {
+    if (
+      !force &&
+      status.revision === this._revision &&
+      this._state.phase === 'ready' &&
+      Object.keys(this._state.sectionErrors).length === 0
+    ) {
       return false;
     }
-    const [cells, drift, checks] = await Promise.allSettled([
-      this._api.cells(path, null, CELLS_LOADED),
-      this._api.drift(path),
-      this._api.checks(path)
-    ]);
-    if (stale()) {
-      return false;
-    }
-    const sectionErrors: IReproState['sectionErrors'] = {};
-    if (cells.status === 'rejected') {
-      sectionErrors.cells = messageOf(cells.reason);
-    }
-    if (drift.status === 'rejected') {
-      sectionErrors.drift = messageOf(drift.reason);
-    }
-    if (checks.status === 'rejected') {
-      sectionErrors.checks = messageOf(checks.reason);
-    }
+    // Show the status at once; each section follows as its reply arrives (a slow section,
+    // e.g. checks with long histories, never holds up the others).
     this._revision = status.revision;
-    this._setState({
-      ...this._state,
-      phase: 'ready',
-      error: null,
-      status,
-      cells: cells.status === 'fulfilled' ? cells.value : null,
-      drift: drift.status === 'fulfilled' ? drift.value : null,
-      checks: checks.status === 'fulfilled' ? checks.value : null,
-      sectionErrors,
-      updated: Date.now()
-    });
+    this._setState({ ...this._state, phase: 'ready', error: null, status, updated: Date.now() });
+    const section = async <K extends SectionName>(
+      name: K,
+      request: Promise<IReproState[K]>
+    ): Promise<void> => {
+      let value: IReproState[K] | null = null;
+      let failure: string | undefined;
+      try {
+        value = await request;
+      } catch (error) {
+        failure = messageOf(error);
+      }
+      if (stale()) {
+        return;
+      }
+      const sectionErrors = { ...this._state.sectionErrors };
+      if (failure === undefined) {
+        delete sectionErrors[name];
+      } else {
+        sectionErrors[name] = failure;
+      }
+      this._setState({ ...this._state, [name]: value, sectionErrors, updated: Date.now() });
+    };
+    await Promise.all([
+      section('cells', this._api.cells(path, null, CELLS_LOADED)),
+      section('drift', this._api.drift(path)),
+      section('checks', this._api.checks(path))
+    ]);
     return true;
   }
 

@@ -21,6 +21,7 @@ class FakeAPI implements IReproAPI {
   calls: string[] = [];
   jobStates: IJob['state'][] = ['running', 'done'];
   statusGate: Promise<void> | null = null;
+  checksGate: Promise<void> | null = null;
 
   async status(path: string): Promise<IStatusReply> {
     this.calls.push(`status:${path}`);
@@ -73,6 +74,9 @@ class FakeAPI implements IReproAPI {
 
   async checks(path: string): Promise<IChecksReply> {
     this.calls.push(`checks:${path}`);
+    if (this.checksGate) {
+      await this.checksGate;
+    }
     return { path, revision: this.revision, run: 2, report: null };
   }
 
@@ -167,7 +171,10 @@ describe('ReproModel', () => {
     model.stateChanged.connect((_, state) => phases.push(state.phase));
     model.path = 'a.ipynb';
     expect(model.state.phase).toBe('loading');
-    const state = await waitFor(model, s => s.phase === 'ready');
+    const state = await waitFor(
+      model,
+      s => s.phase === 'ready' && s.cells !== null && s.drift !== null && s.checks !== null
+    );
     expect(phases[0]).toBe('loading');
     expect(state.status?.revision).toBe('r1');
     expect(state.cells?.baseline).toBe(1);
@@ -201,10 +208,36 @@ describe('ReproModel', () => {
   it('keeps the other sections when one endpoint fails', async () => {
     api.failCells = 'cells broke';
     model.path = 'a.ipynb';
-    const state = await waitFor(model, s => s.phase === 'ready');
+    const state = await waitFor(model, s => s.sectionErrors.cells !== undefined && s.drift !== null);
     expect(state.sectionErrors.cells).toBe('cells broke');
     expect(state.cells).toBeNull();
     expect(state.drift).not.toBeNull();
+  });
+
+  it('shows the status and fast sections before a slow one arrives', async () => {
+    let release: () => void = () => undefined;
+    api.checksGate = new Promise(resolve => (release = resolve));
+    model.path = 'a.ipynb';
+    const early = await waitFor(model, s => s.phase === 'ready' && s.cells !== null);
+    expect(early.status).not.toBeNull();
+    expect(early.checks).toBeNull();
+    release();
+    const late = await waitFor(model, s => s.checks !== null);
+    expect(late.cells).not.toBeNull();
+  });
+
+  it('retries a failed section on the next poll even if nothing changed', async () => {
+    api.failCells = 'cells broke';
+    model.path = 'a.ipynb';
+    await waitFor(
+      model,
+      s => s.sectionErrors.cells === 'cells broke' && s.drift !== null && s.checks !== null
+    );
+    await until(() => !model.isLoading);
+    api.failCells = null;
+    await model.refresh(false);
+    expect(model.state.sectionErrors.cells).toBeUndefined();
+    expect(model.state.cells).not.toBeNull();
   });
 
   it('re-reads the sections only when the revision changes (poll ticks)', async () => {

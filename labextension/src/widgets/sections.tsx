@@ -26,11 +26,20 @@ function Section(props: {
   title: string;
   children?: React.ReactNode;
   error?: string;
+  /** The section's data has not arrived yet. */
+  loading?: boolean;
+  loadingText?: string;
 }): JSX.Element {
+  let body: React.ReactNode = props.children;
+  if (props.error) {
+    body = <div className="jp-repro-section-error">{props.error}</div>;
+  } else if (props.loading) {
+    body = <div className="jp-repro-none jp-repro-section-loading">{props.loadingText}</div>;
+  }
   return (
     <section className={`jp-repro-section jp-repro-${props.name}`} data-section={props.name}>
       <h3 className="jp-repro-section-title">{props.title}</h3>
-      {props.error ? <div className="jp-repro-section-error">{props.error}</div> : props.children}
+      {body}
     </section>
   );
 }
@@ -169,7 +178,13 @@ export function DriftSection(
         : trans.__('No drift: the environment matches the baseline.');
   }
   return (
-    <Section name="drift" title={trans.__('Drift since baseline')} error={props.error}>
+    <Section
+      name="drift"
+      title={trans.__('Drift since baseline')}
+      error={props.error}
+      loading={drift === null}
+      loadingText={trans.__('Loading…')}
+    >
       {drift === null ? null : empty !== null ? (
         <p className="jp-repro-none">{empty}</p>
       ) : (
@@ -223,7 +238,13 @@ export function ChecksSection(
   const counts = report?.counts ?? {};
   const withStats = items.filter(item => item.stats !== null);
   return (
-    <Section name="checks" title={trans.__('Validation')} error={props.error}>
+    <Section
+      name="checks"
+      title={trans.__('Validation')}
+      error={props.error}
+      loading={checks === null}
+      loadingText={trans.__('Loading…')}
+    >
       {checks === null ? null : items.length === 0 ? (
         <p className="jp-repro-none">
           {trans.__('No checks recorded. Add one with %repro_check NAME VALUE or repro_nb.check().')}
@@ -335,7 +356,13 @@ export function CellsSection(
     return number !== null ? `[${number}]` : cell.index !== null ? `#${cell.index}` : '[ ]';
   };
   return (
-    <Section name="cells" title={trans.__('Cells vs baseline')} error={props.error}>
+    <Section
+      name="cells"
+      title={trans.__('Cells vs baseline')}
+      error={props.error}
+      loading={cells === null}
+      loadingText={trans.__('Loading…')}
+    >
       {cells === null ? null : cells.cells.length === 0 ? (
         <p className="jp-repro-none">{trans.__('No cells recorded in this run.')}</p>
       ) : (
