@@ -41,6 +41,15 @@ def _isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def store_beside_notebooks(_isolated_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exports and verify read the store beside each notebook, not the per-test override.
+
+    Use it module-wide: ``pytestmark = pytest.mark.usefixtures("store_beside_notebooks")``.
+    """
+    monkeypatch.delenv("REPRO_NB_STORE", raising=False)
+
+
+@pytest.fixture
 def store_path(_isolated_store: Path) -> Path:
     """The store file this test's recorder writes."""
     return _isolated_store

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+from nbhelpers import NOTEBOOKS, copy_notebook
 
 from repro_nb import bundle as bundle_mod
 from repro_nb.bundle import (
@@ -31,21 +31,7 @@ from repro_nb.history import CellRecord
 from repro_nb.recorder import source_hash
 from repro_nb.secrets import check_files, redact_file, scan_file
 
-NOTEBOOKS = Path(__file__).parent / "notebooks"
-
-
-@pytest.fixture(autouse=True)
-def _store_beside_notebooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Exports read the store beside each notebook, not the shared per-test override."""
-    monkeypatch.delenv("REPRO_NB_STORE", raising=False)
-
-
-def copy_notebook(name: str, dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(NOTEBOOKS / name, dest / name)
-    if not (dest / "data").exists():
-        shutil.copytree(NOTEBOOKS / "data", dest / "data")
-    return dest / name
+pytestmark = pytest.mark.usefixtures("store_beside_notebooks")
 
 
 def write_bundle(root: Path, files: dict[str, bytes]) -> Path:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from nbhelpers import NOTEBOOKS, copy_notebook
 
 from repro_nb.bundle import export_bundle
 from repro_nb.errors import ReproWarning, UsageProblem
@@ -15,21 +16,7 @@ from repro_nb.history import CellRecord
 from repro_nb.recorder import source_hash
 from repro_nb.verification import _compare_run, fix_notebook, verify
 
-NOTEBOOKS = Path(__file__).parent / "notebooks"
-
-
-@pytest.fixture(autouse=True)
-def _store_beside_notebooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """verify reads the store beside each notebook, not the shared per-test override."""
-    monkeypatch.delenv("REPRO_NB_STORE", raising=False)
-
-
-def copy_notebook(name: str, dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(NOTEBOOKS / name, dest / name)
-    if not (dest / "data").exists():
-        shutil.copytree(NOTEBOOKS / "data", dest / "data")
-    return dest / name
+pytestmark = pytest.mark.usefixtures("store_beside_notebooks")
 
 
 def kernels_of_this_process() -> list[str]:
