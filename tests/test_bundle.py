@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from nbhelpers import NOTEBOOKS, copy_notebook
+from nbhelpers import NOTEBOOKS, copy_notebook, store_beside_notebooks_env
 
 from repro_nb import bundle as bundle_mod
 from repro_nb.bundle import (
@@ -286,16 +286,12 @@ def test_run_problems_out_of_order_edited_missing_errors() -> None:
 # --------------------------------------------------------------------------- export (real kernels)
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    old = os.environ.pop("REPRO_NB_STORE", None)
-    try:
+    with store_beside_notebooks_env():
         work = tmp_path_factory.mktemp("export")
         nb = copy_notebook("seeded.ipynb", work / "project")
         with pytest.warns(ReproWarning, match="executed seeded.ipynb top to bottom"):
             info = export_bundle(nb, work / "seeded-bundle")
-        return {"nb": nb, "bundle": Path(info.path), "info": info, "work": work}  # type: ignore[dict-item]
-    finally:
-        if old is not None:
-            os.environ["REPRO_NB_STORE"] = old
+    return {"nb": nb, "bundle": Path(info.path), "info": info, "work": work}  # type: ignore[dict-item]
 
 
 @pytest.mark.slow

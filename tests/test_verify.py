@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-from nbhelpers import NOTEBOOKS, copy_notebook
+from nbhelpers import NOTEBOOKS, copy_notebook, store_beside_notebooks_env
 
 from repro_nb.bundle import export_bundle
 from repro_nb.errors import ReproWarning, UsageProblem
@@ -157,16 +156,12 @@ def test_fix_adds_extension_and_seed(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- real kernels
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    old = os.environ.pop("REPRO_NB_STORE", None)
-    try:
+    with store_beside_notebooks_env():
         work = tmp_path_factory.mktemp("verify")
         nb = copy_notebook("seeded.ipynb", work / "project")
         with pytest.warns(ReproWarning, match="executed"):
             info = export_bundle(nb, work / "bundle")
-        return {"nb": nb, "bundle": Path(info.path), "work": work}
-    finally:
-        if old is not None:
-            os.environ["REPRO_NB_STORE"] = old
+    return {"nb": nb, "bundle": Path(info.path), "work": work}
 
 
 @pytest.mark.slow
