@@ -2,13 +2,7 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import {
-  IJob,
-  IReproAPI,
-  IReproModel,
-  IReproState,
-  JobKind
-} from './tokens';
+import { IJob, IReproAPI, IReproModel, IReproState, JobKind } from './tokens';
 
 /** Cells of a run the sidebar loads (the server pages them; huge runs show a note). */
 export const CELLS_LOADED = 1000;

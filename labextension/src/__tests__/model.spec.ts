@@ -208,7 +208,10 @@ describe('ReproModel', () => {
   it('keeps the other sections when one endpoint fails', async () => {
     api.failCells = 'cells broke';
     model.path = 'a.ipynb';
-    const state = await waitFor(model, s => s.sectionErrors.cells !== undefined && s.drift !== null);
+    const state = await waitFor(
+      model,
+      s => s.sectionErrors.cells !== undefined && s.drift !== null
+    );
     expect(state.sectionErrors.cells).toBe('cells broke');
     expect(state.cells).toBeNull();
     expect(state.drift).not.toBeNull();

@@ -107,7 +107,9 @@ export function StatusSection(props: ISectionProps & { status: IStatusReply }): 
         <dt>{trans.__('Runs')}</dt>
         <dd className="jp-repro-runs">
           {trans.__('%1 recorded', reply.n_runs)}
-          {latest ? ` · ${trans.__('latest run %1, %2', latest.id, formatAgo(latest.started))}` : ''}
+          {latest
+            ? ` · ${trans.__('latest run %1, %2', latest.id, formatAgo(latest.started))}`
+            : ''}
         </dd>
         <dt>{trans.__('Baseline')}</dt>
         <dd className="jp-repro-baseline">
@@ -212,7 +214,9 @@ export function DriftSection(
                 <span className="jp-repro-drift-name">
                   {item.kind === 'package' ? item.name : `${item.kind}: ${item.name}`}
                 </span>
-                {item.imported && <span className="jp-repro-imported"> {trans.__('imported')}</span>}
+                {item.imported && (
+                  <span className="jp-repro-imported"> {trans.__('imported')}</span>
+                )}
                 <span className="jp-repro-drift-change">
                   {' '}
                   {formatValue(item.before, 30)} → {formatValue(item.after, 30)}
@@ -247,7 +251,9 @@ export function ChecksSection(
     >
       {checks === null ? null : items.length === 0 ? (
         <p className="jp-repro-none">
-          {trans.__('No checks recorded. Add one with %repro_check NAME VALUE or repro_nb.check().')}
+          {trans.__(
+            'No checks recorded. Add one with %repro_check NAME VALUE or repro_nb.check().'
+          )}
         </p>
       ) : (
         <>
@@ -317,7 +323,17 @@ export function ChecksSection(
                   return (
                     <tr key={item.name} data-name={item.name}>
                       <td>{item.name}</td>
-                      <td title={s.ci_low !== null ? trans.__('95%% CI %1 … %2', formatValue(s.ci_low), formatValue(s.ci_high)) : ''}>
+                      <td
+                        title={
+                          s.ci_low !== null
+                            ? trans.__(
+                                '95%% CI %1 … %2',
+                                formatValue(s.ci_low),
+                                formatValue(s.ci_high)
+                              )
+                            : ''
+                        }
+                      >
                         {formatValue(s.mean)} ± {formatValue(s.std)} ({s.n})
                       </td>
                       <td>
@@ -425,7 +441,10 @@ function JobView(props: ISectionProps & { job: IJob; downloadURL: string | null 
   const result = job.result ?? {};
   const verdict = typeof result.verdict === 'string' ? result.verdict : null;
   return (
-    <div className={`jp-repro-job jp-repro-job-${job.kind} jp-repro-job-${job.state}`} data-state={job.state}>
+    <div
+      className={`jp-repro-job jp-repro-job-${job.kind} jp-repro-job-${job.state}`}
+      data-state={job.state}
+    >
       {(job.state === 'queued' || job.state === 'running') && (
         <progress className="jp-repro-progress" max={1} value={job.progress} />
       )}
@@ -487,7 +506,9 @@ export function ActionsSection(
                 downloadURL={job.kind === 'export' && job.download ? props.downloadURL(job) : null}
               />
             )}
-            {state.jobErrors[kind] && <div className="jp-repro-section-error">{state.jobErrors[kind]}</div>}
+            {state.jobErrors[kind] && (
+              <div className="jp-repro-section-error">{state.jobErrors[kind]}</div>
+            )}
           </div>
         );
       })}
