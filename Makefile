@@ -25,12 +25,14 @@ demo: install
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
+# jlpm comes with jupyterlab (jupyter_builder) inside the venv, not on PATH.
 lint: install
 	$(BIN)/ruff check repro_nb tests bench
 	$(BIN)/ruff format --check repro_nb tests bench
+	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm lint
 
 test: install browser-deps lint
-	cd labextension && jlpm test
+	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm test
 	$(BIN)/python -m pytest
 
 test-fast: install
