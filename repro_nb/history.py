@@ -10,16 +10,18 @@ and old notebooks without ids still match by content.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import html
 import itertools
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store import Store
+from .store import Store, parse_signature
 
 __all__ = [
     "CellDiff",
@@ -39,6 +41,23 @@ __all__ = [
 ]
 
 EXCERPT_CHARS = 80
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a comparison allocates many small objects.
+
+    They hold no cycles, so refcounting frees them anyway; but each generation-0 collection
+    rescans a large heap, which doubled the time of a 5,000-cell comparison in a server
+    process. The collector's previous state is restored.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -85,10 +104,11 @@ class CellRecord:
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    signature: str | None = None  # set on light records (values/files/checks not loaded)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CellRecord:
-        """Build from a :meth:`Store.cells` row."""
+        """Build from a :meth:`Store.cells` or :meth:`Store.cell_signatures` row."""
         data = dict(row)
         data["row"] = data.pop("id")
         data.pop("session_id", None)
@@ -142,7 +162,22 @@ class CellDiff:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies every list and cost ~20 µs per cell.
+        return {
+            "key": self.key,
+            "index": self.index,
+            "cell_id": self.cell_id,
+            "excerpt": self.excerpt,
+            "state": self.state,
+            "rng_differs": list(self.rng_differs),
+            "values_differ": list(self.values_differ),
+            "values_new": list(self.values_new),
+            "values_missing": list(self.values_missing),
+            "files_differ": list(self.files_differ),
+            "error": self.error,
+            "reference_row": self.reference_row,
+            "actual_row": self.actual_row,
+        }
 
     @property
     def reason(self) -> str:
@@ -296,7 +331,23 @@ def _match(reference: list[CellRecord], actual: list[CellRecord]) -> dict[int, i
     return matched
 
 
-def _diff_cell(ref: CellRecord, act: CellRecord, index: int) -> CellDiff:
+def _fingerprint(
+    rec: Any,
+) -> tuple[dict[str, str], dict[str, str | None], dict[tuple[str, str], str | None]]:
+    """RNG fingerprints, value hashes and file hashes of a full or light cell record."""
+    if isinstance(rec, LightCell):
+        if not rec.signature:
+            return {}, {}, {}
+        _, rng, values, files = parse_signature(rec.signature)
+        return rng, values, files
+    return (
+        rec.rng,
+        {name: v.get("hash") for name, v in rec.values.items()},
+        {(f["path"], f["mode"]): f.get("sha256") for f in rec.files},
+    )
+
+
+def _diff_cell(ref: Any, act: Any, index: int) -> CellDiff:
     diff = CellDiff(
         key=cell_key(act),
         index=index,
@@ -310,19 +361,23 @@ def _diff_cell(ref: CellRecord, act: CellRecord, index: int) -> CellDiff:
         diff.state = "error"
         diff.error = f"{act.error_name}: {act.error_value}"
         return diff
+    ref_rng, ref_values, ref_files = _fingerprint(ref)
+    act_rng, act_values, act_files = _fingerprint(act)
     diff.rng_differs = sorted(
-        k for k in ref.rng.keys() & act.rng.keys() if ref.rng[k] != act.rng[k]
+        k for k in ref_rng.keys() & act_rng.keys() if ref_rng[k] != act_rng[k]
     )
-    for name in sorted(ref.values.keys() & act.values.keys()):
-        if ref.values[name].get("hash") != act.values[name].get("hash"):
-            diff.values_differ.append(name)
-    diff.values_new = sorted(act.values.keys() - ref.values.keys())
-    diff.values_missing = sorted(ref.values.keys() - act.values.keys())
-    ref_files = {(f["path"], f["mode"]): f.get("sha256") for f in ref.files}
-    for f in act.files:
-        before = ref_files.get((f["path"], f["mode"]))
-        if f["mode"] == "r" and (f["path"], "r") in ref_files and before != f.get("sha256"):
-            diff.files_differ.append(f["path"])
+    diff.values_differ = sorted(
+        name
+        for name in ref_values.keys() & act_values.keys()
+        if ref_values[name] != act_values[name]
+    )
+    diff.values_new = sorted(act_values.keys() - ref_values.keys())
+    diff.values_missing = sorted(ref_values.keys() - act_values.keys())
+    diff.files_differ = [
+        path
+        for (path, mode), digest in act_files.items()
+        if mode == "r" and (path, "r") in ref_files and ref_files[(path, "r")] != digest
+    ]
     if diff.rng_differs or diff.values_differ or diff.files_differ:
         diff.state = "different"
     return diff
@@ -334,21 +389,51 @@ def compare_runs(
     *,
     reference_session: int | None = None,
     actual_session: int | None = None,
+    order: dict[str, int] | None = None,
 ) -> RunComparison:
     """Compare the cells of ``actual`` with those of ``reference``.
 
     Each cell's latest execution is compared. A cell differs when its RNG fingerprints, the
     content hash of a variable both runs recorded, or the hash of a file it read differ; a cell
     that raised where the reference did not is an ``error``.
+
+    Parameters
+    ----------
+    reference, actual
+        Cell records, full or light (with ``signature``; see :func:`compare_sessions`).
+    order
+        Cell id -> position among the notebook's code cells, used as the index of cells
+        recorded without one (JupyterLab sends ids, not positions).
     """
     ref = _latest_per_cell(reference)
     act = _latest_per_cell(actual)
     matched = _match(ref, act)
+    order = order or {}
+
+    def position(rec: CellRecord, fallback: int) -> int:
+        if rec.cell_index is not None:
+            return rec.cell_index
+        return order.get(rec.cell_id or "", fallback)
+
     cells: list[CellDiff] = []
     for j, rec in enumerate(act):
-        index = rec.cell_index if rec.cell_index is not None else j
+        index = position(rec, j)
         if j in matched:
-            cells.append(_diff_cell(ref[matched[j]], rec, index))
+            before = ref[matched[j]]
+            if before.signature is not None and before.signature == rec.signature:
+                cells.append(
+                    CellDiff(
+                        cell_key(rec),
+                        index,
+                        rec.cell_id,
+                        rec.excerpt,
+                        "same",
+                        reference_row=before.row,
+                        actual_row=rec.row,
+                    )
+                )
+            else:
+                cells.append(_diff_cell(before, rec, index))
         else:
             cells.append(
                 CellDiff(
@@ -364,7 +449,7 @@ def compare_runs(
     seen = set(matched.values())
     for i, rec in enumerate(ref):
         if i not in seen:
-            index = rec.cell_index if rec.cell_index is not None else i
+            index = position(rec, i)
             cells.append(
                 CellDiff(
                     cell_key(rec), index, rec.cell_id, rec.excerpt, "missing", reference_row=rec.row
@@ -373,13 +458,70 @@ def compare_runs(
     return RunComparison(cells, reference_session, actual_session)
 
 
-def compare_sessions(store: Store, reference: int, actual: int) -> RunComparison:
-    """:func:`compare_runs` over two stored runs."""
+class LightCell:
+    """A cell without values, files and checks, with its signature (see :func:`light_cells`).
+
+    Has the attributes comparisons and the checklist read; a plain class with ``__slots__``
+    because building 10,000 dataclasses cost more than the comparison itself.
+    """
+
+    __slots__ = (
+        "cell_id",
+        "cell_index",
+        "error_name",
+        "error_value",
+        "execution_count",
+        "row",
+        "signature",
+        "source",
+        "source_hash",
+        "status",
+    )
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        (
+            self.row,
+            self.cell_id,
+            self.cell_index,
+            self.execution_count,
+            self.source_hash,
+            self.source,
+            self.status,
+            self.error_name,
+            self.error_value,
+            self.signature,
+        ) = row
+
+    excerpt = CellRecord.excerpt
+
+
+def light_cells(store: Store, session_id: int) -> list[Any]:
+    """Cells of a run without values, files and checks, each with its ``signature``."""
+    return [LightCell(row) for row in store.cell_signatures(session_id)]
+
+
+@_gc_paused()
+def compare_sessions(
+    store: Store,
+    reference: int,
+    actual: int,
+    *,
+    order: dict[str, int] | None = None,
+    reference_cells: list[CellRecord] | None = None,
+    actual_cells: list[CellRecord] | None = None,
+) -> RunComparison:
+    """:func:`compare_runs` over two stored runs.
+
+    Cells are compared by their stored signatures (status, RNG, value and file hashes in one
+    string): equal ones need no work, unequal ones are parsed, and no value or file rows are
+    read at all.
+    """
     return compare_runs(
-        run_cells(store, reference),
-        run_cells(store, actual),
+        reference_cells if reference_cells is not None else light_cells(store, reference),
+        actual_cells if actual_cells is not None else light_cells(store, actual),
         reference_session=reference,
         actual_session=actual,
+        order=order,
     )
 
 
@@ -519,6 +661,7 @@ def _order_status(cells: Sequence[CellRecord], order: dict[str, int]) -> Checkli
     )
 
 
+@_gc_paused()
 def notebook_status(
     store: Store,
     notebook: str,
@@ -557,7 +700,8 @@ def notebook_status(
     status.seed = session.get("seed")
     seed = status.seed or {}
     status.seed_warnings = list(seed.get("warnings") or [])
-    cells = run_cells(store, sid)
+    cells = light_cells(store, sid)
+    order = _notebook_order(path)
     checklist = status.checklist
     requested = seed.get("requested") or {}
     effective = seed.get("effective") or {}
@@ -589,7 +733,7 @@ def notebook_status(
         checklist.append(
             ChecklistItem("git clean", git_status == "clean", f"{git_status} at {short}")
         )
-    files = [f for c in cells for f in c.files if f.get("mode") == "r"]
+    files = [f for f in store.read_files(sid) if f.get("mode") == "r"]
     if files:
         unhashed = [f["path"] for f in files if not f.get("sha256")]
         checklist.append(
@@ -604,13 +748,13 @@ def notebook_status(
     else:
         checklist.append(ChecklistItem("data hashed", None, "no data files read"))
     checklist.append(_pins_status(path.parent if notebook_path or store.root else None))
-    checklist.append(_order_status(cells, _notebook_order(path)))
-    status.summary = _summary_line(store, notebook, sid, status.baseline_id, cells)
+    checklist.append(_order_status(cells, order))
+    status.summary = _summary_line(store, sid, status.baseline_id, cells, order)
     return status
 
 
 def _summary_line(
-    store: Store, notebook: str, sid: int, baseline: int | None, cells: list[CellRecord]
+    store: Store, sid: int, baseline: int | None, cells: list[CellRecord], order: dict[str, int]
 ) -> str:
     checks = store.checks(session_id=sid)
     failed = sum(1 for c in checks if c["passed"] is False)
@@ -618,9 +762,7 @@ def _summary_line(
     check_text = f"checks {passed} pass, {failed} fail" if checks else "no checks"
     if baseline is None or baseline == sid:
         return f"run {sid} is the baseline ({len(cells)} cells, {check_text})"
-    comparison = compare_runs(
-        run_cells(store, baseline), cells, reference_session=baseline, actual_session=sid
-    )
+    comparison = compare_sessions(store, baseline, sid, order=order, actual_cells=cells)
     counts = comparison.counts()
     first = comparison.first_divergent
     where = f", first divergent: cell {first.index}" if first else ""

@@ -41,7 +41,7 @@ import time
 import uuid
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,8 +197,12 @@ class CachingStore(Store):
         self._shared = shared
         self._shared_lock = lock
 
-    def cells(self, session_id: int) -> list[dict[str, Any]]:
-        """``Store.cells``, memoized per run state."""
+    def cells(
+        self, session_id: int | None = None, *, rows: Sequence[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """``Store.cells``, memoized per run state (a selection of ``rows`` is not memoized)."""
+        if rows is not None or session_id is None:
+            return super().cells(session_id, rows=rows)
         cells = self.query(
             "SELECT count(*) AS n, max(id) AS last FROM cells WHERE session_id = ?", (session_id,)
         )[0]

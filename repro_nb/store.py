@@ -38,6 +38,18 @@ STORE_ENV = "REPRO_NB_STORE"
 STORE_DIRNAME = ".repro"
 STORE_FILENAME = "repro.sqlite"
 
+# The signature of cells written before schema 2, computed in SQL; new rows get the same
+# information from Store.add_cell. Equal signatures mean equal status, RNG fingerprints, value
+# hashes and file hashes; unequal ones are only a hint (comparisons then read full records).
+SIG_SECTION, SIG_ENTRY, SIG_PAIR = "\x1d", "\x1f", "\x1e"  # ASCII separators: never in names/paths
+_SIGNATURE_SQL = (
+    "status || char(29) || coalesce(rng, '') || char(29) || coalesce((SELECT group_concat(x, "
+    "char(31)) FROM (SELECT v.name || char(30) || coalesce(v.hash, '') AS x FROM \"values\" v "
+    "WHERE v.cell_row = cells.id ORDER BY v.name)), '') || char(29) || coalesce((SELECT "
+    "group_concat(y, char(31)) FROM (SELECT f.mode || char(30) || coalesce(f.sha256, '') || "
+    "char(30) || f.path AS y FROM files f WHERE f.cell_row = cells.id ORDER BY f.path, f.mode)), '')"
+)
+
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -117,6 +129,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX checks_session ON checks(session_id, name);
     CREATE TABLE baselines (notebook TEXT PRIMARY KEY, session_id INTEGER NOT NULL);
+    """,
+    # 2: a per-cell signature (status, RNG, value and file hashes) so runs compare in one pass.
+    f"""
+    ALTER TABLE cells ADD COLUMN signature TEXT;
+    UPDATE cells SET signature = {_SIGNATURE_SQL};
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -460,10 +477,12 @@ class Store:
         ``values`` items carry the :class:`~repro_nb.capture.variables.ValueHash` fields plus
         ``name``; ``files`` items the :class:`~repro_nb.capture.files.FileRecord` fields.
         """
+        values, files = list(values), list(files)
+        rng_json = _dumps(dict(rng) if rng else None)
         with self.transaction() as conn:
             cur = conn.execute(
-                f"INSERT INTO cells({_CELL_COLUMNS.split(', ', 1)[1]}) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO cells({_CELL_COLUMNS.split(', ', 1)[1]}, signature) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     session_id,
                     cell_id,
@@ -476,8 +495,9 @@ class Store:
                     status,
                     error_name,
                     error_value,
-                    _dumps(dict(rng) if rng else None),
+                    rng_json,
                     _dumps(list(warnings) if warnings else None),
+                    _cell_signature(status, rng_json, values, files),
                 ),
             )
             row = int(cur.lastrowid or 0)
@@ -602,10 +622,30 @@ class Store:
         rows = self.query("SELECT session_id FROM baselines WHERE notebook = ?", (notebook,))
         return int(rows[0]["session_id"]) if rows else None
 
-    def cells(self, session_id: int) -> list[dict[str, Any]]:
-        """Cells of a session in execution order, each with ``values``, ``files`` and ``checks``."""
+    def cells(
+        self, session_id: int | None = None, *, rows: Sequence[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Cells in execution order, each with ``values``, ``files`` and ``checks``.
+
+        Parameters
+        ----------
+        session_id
+            Every cell of this session.
+        rows
+            Or just these cell rows (any session).
+        """
+        if rows is not None:
+            rows = list(rows)
+            if not rows:
+                return []
+            marks = ",".join("?" * len(rows))
+            where, params = f"c.id IN ({marks})", tuple(rows)
+        elif session_id is not None:
+            where, params = "c.session_id = ?", (session_id,)
+        else:
+            raise StoreError("cells() needs a session_id or rows.")
         cells = self.query(
-            f"SELECT {_CELL_COLUMNS} FROM cells WHERE session_id = ? ORDER BY id", (session_id,)
+            f"SELECT {_CELL_COLUMNS} FROM cells c WHERE {where} ORDER BY c.id", params
         )
         by_row: dict[int, dict[str, Any]] = {}
         for cell in cells:
@@ -617,22 +657,55 @@ class Store:
             return cells
         for v in self.query(
             "SELECT v.cell_row, v.name, v.type, v.shape, v.dtype, v.size, v.hash, v.partial, v.note "
-            'FROM "values" v JOIN cells c ON c.id = v.cell_row WHERE c.session_id = ? ORDER BY v.id',
-            (session_id,),
+            f'FROM "values" v JOIN cells c ON c.id = v.cell_row WHERE {where} ORDER BY v.id',
+            params,
         ):
             row = v.pop("cell_row")
             v["partial"] = bool(v["partial"])
             by_row[row]["values"][v.pop("name")] = v
         for f in self.query(
             "SELECT f.cell_row, f.path, f.mode, f.size, f.mtime_ns, f.sha256 FROM files f "
-            "JOIN cells c ON c.id = f.cell_row WHERE c.session_id = ? ORDER BY f.id",
-            (session_id,),
+            f"JOIN cells c ON c.id = f.cell_row WHERE {where} ORDER BY f.id",
+            params,
         ):
             by_row[f.pop("cell_row")]["files"].append(f)
-        for chk in self.checks(session_id=session_id):
+        checks = self.checks(session_id=session_id) if rows is None else self._checks_of_rows(rows)
+        for chk in checks:
             if chk["cell_row"] in by_row:
                 by_row[chk["cell_row"]]["checks"].append(chk)
         return cells
+
+    def _checks_of_rows(self, rows: Sequence[int]) -> list[dict[str, Any]]:
+        sessions = {
+            r["session_id"]
+            for r in self.query(
+                f"SELECT DISTINCT session_id FROM cells WHERE id IN ({','.join('?' * len(rows))})",
+                tuple(rows),
+            )
+        }
+        return [chk for sid in sorted(sessions) for chk in self.checks(session_id=sid)]
+
+    def cell_signatures(self, session_id: int) -> list[tuple[Any, ...]]:
+        """Cells of a session as plain tuples, without children, with their signature.
+
+        Columns: id, cell_id, cell_index, execution_count, source_hash, source (first 400
+        characters), status, error_name, error_value, signature. Comparisons load full records
+        (:meth:`cells`) only for cells whose signatures differ.
+        """
+        with self._lock:
+            return self._conn.execute(
+                "SELECT id, cell_id, cell_index, execution_count, source_hash, substr(source, 1, 400), "
+                "status, error_name, error_value, signature FROM cells WHERE session_id = ? ORDER BY id",
+                (session_id,),
+            ).fetchall()
+
+    def read_files(self, session_id: int) -> list[dict[str, Any]]:
+        """Every file recorded by a session's cells (path, mode, size, mtime_ns, sha256)."""
+        return self.query(
+            "SELECT f.path, f.mode, f.size, f.mtime_ns, f.sha256 FROM files f "
+            "JOIN cells c ON c.id = f.cell_row WHERE c.session_id = ? ORDER BY f.id",
+            (session_id,),
+        )
 
     def checks(
         self,
@@ -678,6 +751,45 @@ class Store:
             return None
         rows = self.query("SELECT data FROM git_states WHERE id = ?", (git_id,))
         return _loads(rows[0]["data"]) if rows else None
+
+
+def _cell_signature(
+    status: str,
+    rng_json: str | None,
+    values: Sequence[Mapping[str, Any]],
+    files: Sequence[Mapping[str, Any]],
+) -> str:
+    """Status, RNG fingerprints, value hashes and file hashes of a cell in one string.
+
+    Sections are separated by ``SIG_SECTION``, entries by ``SIG_ENTRY`` and the parts of an
+    entry by ``SIG_PAIR``: ``status | rng JSON | name=hash,... | mode=sha256=path,...``.
+    :func:`parse_signature` reads it back.
+    """
+    vals = SIG_ENTRY.join(
+        f"{v['name']}{SIG_PAIR}{v.get('hash') or ''}"
+        for v in sorted(values, key=lambda v: v["name"])
+    )
+    fils = SIG_ENTRY.join(
+        f"{f.get('mode', 'r')}{SIG_PAIR}{f.get('sha256') or ''}{SIG_PAIR}{f['path']}"
+        for f in sorted(files, key=lambda f: (f["path"], f.get("mode", "r")))
+    )
+    return SIG_SECTION.join((status, rng_json or "", vals, fils))
+
+
+def parse_signature(
+    signature: str,
+) -> tuple[str, dict[str, str], dict[str, str | None], dict[tuple[str, str], str | None]]:
+    """``(status, rng, {name: hash}, {(path, mode): sha256})`` from a cell signature."""
+    status, rng_json, vals, fils = signature.split(SIG_SECTION)
+    values: dict[str, str | None] = {}
+    for entry in vals.split(SIG_ENTRY) if vals else ():
+        name, _, digest = entry.partition(SIG_PAIR)
+        values[name] = digest or None
+    files: dict[tuple[str, str], str | None] = {}
+    for entry in fils.split(SIG_ENTRY) if fils else ():
+        mode, digest, path = entry.split(SIG_PAIR, 2)
+        files[(path, mode)] = digest or None
+    return status, (json.loads(rng_json) if rng_json else {}), values, files
 
 
 def _statements(script: str) -> list[str]:

@@ -154,3 +154,58 @@ def test_status_checklist(tmp_path: Path) -> None:
     assert "baseline" in status.summary
     empty = history.notebook_status(store, "other.ipynb")
     assert not empty.has_record and "no record yet" in empty.summary
+
+
+def test_signature_comparison_matches_full_record_comparison(tmp_path: Path) -> None:
+    """compare_sessions (stored signatures) must agree with compare_runs on full records."""
+    store = Store(tmp_path / ".repro" / "repro.sqlite")
+    odd = "data/a,b=c:d.csv"  # separators users may put in paths
+    cells = [  # (id, status, rng, values, files) for reference and actual
+        ("same", "ok", {"numpy": "1"}, {"x": "h"}, [(odd, "r", "s")]),
+        ("rng", "ok", {"numpy": "1", "torch": "1"}, {}, []),
+        ("val", "ok", {}, {"w": "1", "only_ref": "z"}, []),
+        ("file", "ok", {}, {}, [(odd, "r", "s1"), ("out.txt", "w", "o")]),
+        ("err", "ok", {}, {}, []),
+        ("extra_key", "ok", {"numpy": "1"}, {}, []),
+    ]
+    changes = {
+        "rng": ("ok", {"numpy": "2", "torch": "1"}, {}, []),
+        "val": ("ok", {}, {"w": "2", "only_act": "y"}, []),
+        "file": ("ok", {}, {}, [(odd, "r", "s2"), ("out.txt", "w", "other")]),
+        "err": ("error", {}, {}, []),
+        "extra_key": ("ok", {"numpy": "1", "torch": "9"}, {}, []),  # torch only in actual: same
+    }
+    sids = []
+    for run in range(2):
+        sid = store.start_session("nb.ipynb", started=float(run))
+        for cid, status, rng, values, files in cells:
+            if run == 1 and cid in changes:
+                status, rng, values, files = changes[cid]
+            store.add_cell(
+                sid,
+                cell_id=cid,
+                source_hash=cid,
+                source=cid,
+                started=1.0,
+                status=status,
+                error_name="ValueError" if status == "error" else None,
+                error_value="bad" if status == "error" else None,
+                rng=rng,
+                values=[{"name": n, "hash": h} for n, h in values.items()],
+                files=[{"path": p, "mode": m, "sha256": h} for p, m, h in files],
+            )
+        sids.append(sid)
+    fast = history.compare_sessions(store, sids[0], sids[1]).to_dict()
+    full = history.compare_runs(
+        history.run_cells(store, sids[0]),
+        history.run_cells(store, sids[1]),
+        reference_session=sids[0],
+        actual_session=sids[1],
+    ).to_dict()
+    assert fast == full
+    by_id = {c["cell_id"]: c for c in fast["cells"]}
+    assert by_id["same"]["state"] == "same" and by_id["extra_key"]["state"] == "same"
+    assert by_id["rng"]["rng_differs"] == ["numpy"]
+    assert by_id["val"]["values_differ"] == ["w"] and by_id["val"]["values_new"] == ["only_act"]
+    assert by_id["file"]["files_differ"] == [odd]
+    assert by_id["err"]["state"] == "error"
