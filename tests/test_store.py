@@ -147,3 +147,45 @@ def test_many_threads_opening_a_new_store_at_once(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     assert len(Store(path).sessions()) == 8
+
+
+def test_schema_1_store_is_migrated_and_signatures_backfilled(tmp_path: Path) -> None:
+    """Stores written before the signature column open as schema 2 and compare as before."""
+    from repro_nb import history
+    from repro_nb.store import MIGRATIONS, _statements, parse_signature
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    for statement in _statements(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    for sid in (1, 2):
+        conn.execute(
+            "INSERT INTO sessions(id, run_uuid, notebook, started) VALUES (?, ?, 'nb', 0)",
+            (sid, f"u{sid}"),
+        )
+        conn.execute(
+            "INSERT INTO cells(id, session_id, cell_id, source_hash, started, status, rng) "
+            "VALUES (?, ?, 'c', 'h', 0, 'ok', '{\"numpy\": \"1\"}')",
+            (sid, sid),
+        )
+        conn.execute(
+            "INSERT INTO \"values\"(cell_row, name, hash) VALUES (?, 'x', ?)", (sid, f"h{sid}")
+        )
+        conn.execute(
+            "INSERT INTO files(cell_row, path, mode, sha256) VALUES (?, 'd,1=2.csv', 'r', 's')",
+            (sid,),
+        )
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.query("PRAGMA user_version")[0]["user_version"] == SCHEMA_VERSION
+    status, rng, values, files = parse_signature(store.cell_signatures(1)[0][-1])
+    assert (status, rng, values, files) == (
+        "ok",
+        {"numpy": "1"},
+        {"x": "h1"},
+        {("d,1=2.csv", "r"): "s"},
+    )
+    diff = history.compare_sessions(store, 1, 2).first_divergent
+    assert diff is not None and diff.values_differ == ["x"]
