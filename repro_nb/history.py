@@ -402,7 +402,7 @@ def compare_runs(
     reference, actual
         Cell records, full or light (with ``signature``; see :func:`compare_sessions`).
     order
-        Cell id -> position among the notebook's code cells, used as the index of cells
+        Cell id -> position among the notebook's cells, used as the index of cells
         recorded without one (JupyterLab sends ids, not positions).
     """
     ref = _latest_per_cell(reference)
@@ -624,18 +624,19 @@ def _pins_status(folder: Path | None) -> ChecklistItem:
 
 
 def _notebook_order(path: Path | None) -> dict[str, int]:
-    """Cell id -> index among code cells, read from the notebook file when available."""
+    """Cell id -> index among all cells of the notebook file (code cells only), when available."""
     if path is None or not path.is_file():
         return {}
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    order: dict[str, int] = {}
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "code" and cell.get("id"):
-            order[cell["id"]] = len(order)
-    return order
+    # Positions among all cells, as nbclient's cellIndex (and so verify's reports) count them.
+    return {
+        cell["id"]: index
+        for index, cell in enumerate(nb.get("cells", []))
+        if cell.get("cell_type") == "code" and cell.get("id")
+    }
 
 
 def _order_status(cells: Sequence[CellRecord], order: dict[str, int]) -> ChecklistItem:
