@@ -479,6 +479,7 @@ class Recorder:
         result = self._tracker.changed(
             self.namespace,
             source,
+            scan=full or _may_run_code(source),
             names=self.options.vars,
             exclude=self.options.exclude,
             max_bytes=self.options.max_bytes,
@@ -589,6 +590,18 @@ def _notify_listeners(recorder: Recorder) -> None:
             callback(recorder)
         except Exception as exc:
             recorder._report_error("panel update", exc)
+
+
+# A cell can rebind a name it does not mention only by running code: a call, an import, a
+# magic or shell escape, a decorator, exec/eval. Cells with none of these (`x = 1`,
+# `a[0] = 2`) skip the identity scan of every tracked name; names they mention are still
+# hashed and new or deleted names still found. (A user __setitem__ or operator overload that
+# rebinds globals would be missed until a later cell names the variable.)
+_RUNS_CODE = re.compile(r"[(%!@]|\bimport\b|\bexec\b|\beval\b|\bglobal\b")
+
+
+def _may_run_code(source: str) -> bool:
+    return bool(_RUNS_CODE.search(source))
 
 
 _SEED_MAGIC = re.compile(r"^\s*%+repro_seed\b", re.MULTILINE)

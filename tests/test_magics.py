@@ -219,3 +219,13 @@ def test_repro_nb_own_reads_are_not_the_cells_files(ip, store_path: Path, tmp_pa
         f"assert done.wait(10)\ntext = Path({str(data)!r}).read_text()",
     )
     assert [f["path"] for f in _cells(store_path)[0]["files"]] == [str(data)]
+
+
+def test_rebinding_by_a_called_function_is_recorded(ip, store_path: Path) -> None:
+    """Cells that run code get the full identity scan, so `f()` rebinding a global is seen."""
+    ip.run_line_magic("repro_snapshot", "on")
+    run(ip, "def f():\n    global g\n    g = 5\ng = 1")
+    run(ip, "f()")
+    run(ip, "h = 2")  # no call: only h is looked at, and g is unchanged anyway
+    cells = _cells(store_path)
+    assert sorted(cells[1]["values"]) == ["g"] and sorted(cells[2]["values"]) == ["h"]

@@ -503,3 +503,24 @@ def test_write_kernelspec_env(tmp_path, monkeypatch):
     assert outside() == untouched
     with pytest.raises(UsageProblem, match=r"Kernel 'nope' was not found: pick one of .*shared-py"):
         seeding.write_kernelspec_env("nope")
+
+
+def test_python_fingerprint_same_with_and_without_the_in_place_view() -> None:
+    """The zero-copy view and the getstate() fallback must give the same digest (verify
+    compares fingerprints recorded on other interpreters)."""
+    import random
+
+    from repro_nb import seeding
+
+    random.seed(11)
+    random.gauss(0, 1)  # sets gauss_next, which the digest includes
+    fast = seeding._fingerprint_python()
+    assert seeding._python_state_view() is not False  # CPython here: the view is in use
+    saved = seeding._STATE["py_view"]
+    try:
+        seeding._STATE["py_view"] = (random._inst, False)  # force the fallback
+        assert seeding._fingerprint_python() == fast
+    finally:
+        seeding._STATE["py_view"] = saved
+    random.random()
+    assert seeding._fingerprint_python() != fast
