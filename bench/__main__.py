@@ -17,6 +17,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -132,27 +133,55 @@ def render(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def run_area(area: str) -> list[dict[str, Any]]:
+    """The rows of one area, measured in this process."""
+    try:
+        if area == "recorder":
+            return bench_recorder() + bench_load_ext()
+        return importlib.import_module(f"bench.bench_{area}").run()
+    except Exception as exc:  # one broken area must not hide the others
+        traceback.print_exc()
+        return [_row(f"failed: {type(exc).__name__}: {exc}", float("nan"), "", "runs", False)]
+
+
+def run_area_isolated(area: str) -> list[dict[str, Any]]:
+    """One area in a fresh interpreter.
+
+    An earlier area's shell, threads, torch thread pools or 1 GiB arrays must not slow a later
+    one (they did: verify's parallel speed-up read 1.33x in a shared process, 1.8x alone).
+    """
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+        out = Path(tmp.name)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench", "--area", area, "--rows-to", str(out)],
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        if proc.returncode != 0 or not out.stat().st_size:
+            return [_row(f"failed: exit code {proc.returncode}", float("nan"), "", "runs", False)]
+        return json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", default=None, help="Comma-separated areas: " + ",".join(AREAS))
     parser.add_argument(
         "--out", default=None, help="Also write the Markdown table (and JSON beside it)."
     )
+    parser.add_argument("--area", default=None, help=argparse.SUPPRESS)  # internal: one area
+    parser.add_argument("--rows-to", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.area:
+        Path(args.rows_to).write_text(json.dumps(run_area(args.area)))
+        return 0
     areas = args.only.split(",") if args.only else list(AREAS)
     results: dict[str, list[dict[str, Any]]] = {}
     for area in areas:
         started = time.perf_counter()
         print(f"[bench] {area} ...", file=sys.stderr, flush=True)
-        try:
-            if area == "recorder":
-                rows = bench_recorder() + bench_load_ext()
-            else:
-                rows = importlib.import_module(f"bench.bench_{area}").run()
-        except Exception as exc:  # one broken area must not hide the others
-            traceback.print_exc()
-            rows = [_row(f"failed: {type(exc).__name__}: {exc}", float("nan"), "", "runs", False)]
-        results[area] = rows
+        results[area] = run_area_isolated(area)
         print(
             f"[bench] {area} done in {time.perf_counter() - started:.1f} s",
             file=sys.stderr,
