@@ -347,16 +347,13 @@ def _fingerprint(
     )
 
 
+def _cell_diff(rec: Any, index: int, state: str, **fields: Any) -> CellDiff:
+    """A :class:`CellDiff` named after ``rec`` (a full or light record)."""
+    return CellDiff(cell_key(rec), index, rec.cell_id, rec.excerpt, state, **fields)
+
+
 def _diff_cell(ref: Any, act: Any, index: int) -> CellDiff:
-    diff = CellDiff(
-        key=cell_key(act),
-        index=index,
-        cell_id=act.cell_id,
-        excerpt=act.excerpt,
-        state="same",
-        reference_row=ref.row,
-        actual_row=act.row,
-    )
+    diff = _cell_diff(act, index, "same", reference_row=ref.row, actual_row=act.row)
     if act.status == "error" and ref.status != "error":
         diff.state = "error"
         diff.error = f"{act.error_name}: {act.error_value}"
@@ -422,39 +419,17 @@ def compare_runs(
             before = ref[matched[j]]
             if before.signature is not None and before.signature == rec.signature:
                 cells.append(
-                    CellDiff(
-                        cell_key(rec),
-                        index,
-                        rec.cell_id,
-                        rec.excerpt,
-                        "same",
-                        reference_row=before.row,
-                        actual_row=rec.row,
-                    )
+                    _cell_diff(rec, index, "same", reference_row=before.row, actual_row=rec.row)
                 )
             else:
                 cells.append(_diff_cell(before, rec, index))
         else:
-            cells.append(
-                CellDiff(
-                    cell_key(rec),
-                    index,
-                    rec.cell_id,
-                    rec.excerpt,
-                    "new",
-                    actual_row=rec.row,
-                    error=f"{rec.error_name}: {rec.error_value}" if rec.status == "error" else None,
-                )
-            )
+            error = f"{rec.error_name}: {rec.error_value}" if rec.status == "error" else None
+            cells.append(_cell_diff(rec, index, "new", actual_row=rec.row, error=error))
     seen = set(matched.values())
     for i, rec in enumerate(ref):
         if i not in seen:
-            index = position(rec, i)
-            cells.append(
-                CellDiff(
-                    cell_key(rec), index, rec.cell_id, rec.excerpt, "missing", reference_row=rec.row
-                )
-            )
+            cells.append(_cell_diff(rec, position(rec, i), "missing", reference_row=rec.row))
     return RunComparison(cells, reference_session, actual_session)
 
 
