@@ -22,29 +22,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.labserver import CHROMIUM, CHROMIUM_ARGS, running_lab
+
 SHAPES = {"many": (100, 100), "huge": (2, 5_000)}  # name -> (runs, cells per run)
 NOTEBOOK = "{shape}/analysis.ipynb"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-extensions",
-    "--disable-background-networking",
-]
 
 
 def _row(name: str, value: float, unit: str, target: str, ok: bool) -> dict[str, Any]:
@@ -117,60 +107,14 @@ def build_record(root: Path, shape: str) -> tuple[Path, Any, int]:
     return nb_path, store, sid
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
-def lab_server(root: Path) -> Any:
+def lab_server(root: Path) -> Iterator[str]:
     """A ``jupyter lab`` subprocess without a token on a free port; yields its URL."""
     base = Path(tempfile.mkdtemp(prefix="repro-bench-lab-"))
-    (base / "config" / "labconfig").mkdir(parents=True)
-    (base / "config" / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPRO_NB_", "JPY_"))}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(base / "config"),
-        JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
-        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-    )
-    port = _free_port()
-    log = (base / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-            "--ip=127.0.0.1", f"--ServerApp.root_dir={root}", "--IdentityProvider.token=",
-            "--ServerApp.password=", "--LabApp.expose_app_in_browser=True",
-        ],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"jupyter lab exited: {(base / 'server.log').read_text()[-2000:]}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("jupyter lab did not start in 60 s") from None
-                time.sleep(0.2)
-        yield url
+        with running_lab(root, base, args=["--LabApp.expose_app_in_browser=True"]) as server:
+            yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import LabServer
+from bench.labserver import LabServer
+
 from .records import write_notebook
 
 playwright_api = pytest.importorskip("playwright.sync_api")
