@@ -406,46 +406,12 @@ def check(
     """
     from . import validation
 
-    if not isinstance(name, str) or not name.strip():
-        raise UsageProblem(
-            f"Check name {name!r} must be a non-empty string, e.g. check('accuracy', acc)."
-        )
-    for label, tol in (("rtol", rtol), ("atol", atol)):
-        if tol is not None and not (tol >= 0):
-            raise UsageProblem(f"{label}={tol} must be a number >= 0, e.g. {label}=1e-6.")
+    validation.validate_check_args(name, rtol, atol)  # before a run is opened for it
     recorder = _recorder_for_checks()
-    session_id = recorder.ensure_session()
-    store = recorder.store
-    expected, expected_tols = None, {}
-    base = history.baseline_session(store, recorder.notebook)
-    if base is not None and base != session_id:
-        previous = store.checks(session_id=base, name=name)
-        if previous:
-            expected = previous[-1]["value"]
-            expected_tols = {"rtol": previous[-1]["rtol"], "atol": previous[-1]["atol"]}
-    encoded = validation.encode_value(value)
-    # Tolerances given now win; else the ones recorded with the baseline; else the defaults.
-    tolerances = {
-        "rtol": rtol if rtol is not None else expected_tols.get("rtol"),
-        "atol": atol if atol is not None else expected_tols.get("atol"),
-    }
-    tolerances = {k: v for k, v in tolerances.items() if v is not None}
-    if expected is None:
-        result = validation.CheckResult.no_baseline(name, value, equal_nan=equal_nan, **tolerances)
-    else:
-        result = validation.compare(
-            validation.decode_value(expected), value, name=name, equal_nan=equal_nan, **tolerances
-        )
-    recorder.add_check(
-        name,
-        value=encoded,
-        rtol=result.rtol,
-        atol=result.atol,
-        equal_nan=equal_nan,
-        passed=result.passed,
-        expected=expected,
-        detail=validation.jsonable(result.error),
+    result, fields = validation.evaluate_check(
+        recorder.store, recorder.ensure_session(), name, value, rtol, atol, equal_nan
     )
+    recorder.add_check(name, **fields)  # queued, then linked to the cell being executed
     return result
 
 

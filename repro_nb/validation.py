@@ -67,9 +67,11 @@ __all__ = [
     "decode_value",
     "default_rtol",
     "encode_value",
+    "evaluate_check",
     "jsonable",
     "record_check",
     "stats",
+    "validate_check_args",
     "validation_report",
 ]
 
@@ -1949,6 +1951,69 @@ def _stored(row: Mapping[str, Any] | None) -> Any:
     return None if row is None or row.get("value") is None else decode_value(row["value"])
 
 
+def validate_check_args(name: Any, rtol: float | None, atol: float | None) -> None:
+    """Refuse an empty check name or a negative tolerance with a one-line fix."""
+    if not isinstance(name, str) or not name.strip():
+        raise UsageProblem(
+            f"Check name {name!r} must be a non-empty string, e.g. check('accuracy', acc)."
+        )
+    for label, tol in (("rtol", rtol), ("atol", atol)):
+        if tol is not None and not (tol >= 0):
+            raise UsageProblem(f"{label}={tol} must be a number >= 0, e.g. {label}=1e-6.")
+
+
+def evaluate_check(
+    store: Any,
+    session_id: int,
+    name: str,
+    value: Any,
+    rtol: float | None = None,
+    atol: float | None = None,
+    equal_nan: bool = False,
+) -> tuple[CheckResult, dict[str, Any]]:
+    """Compare ``value`` with the baseline run's check of the same name, without storing it.
+
+    Returns the :class:`CheckResult` and the fields :meth:`Store.add_check` takes (the
+    encoded value, the tolerances used, the verdict, the expected value and the error), so a
+    caller can store them its own way (the recorder queues them to link the check to its cell).
+    """
+    from repro_nb import history
+
+    validate_check_args(name, rtol, atol)
+    session = store.session(session_id)
+    if session is None:
+        raise UsageProblem(f"Run {session_id} is not in {store.path}: start a run first.")
+    encoded = encode_value(value)
+    base = history.baseline_session(store, session["notebook"])
+    previous = None
+    if base is not None and base != session_id:
+        previous = _last_per_name(store.checks(session_id=base, name=name)).get(name)
+    if previous is not None:
+        # Tolerances given now win; else the ones recorded with the baseline.
+        rtol = previous.get("rtol") if rtol is None else rtol
+        atol = previous.get("atol") if atol is None else atol
+        result = compare(
+            _stored(previous),
+            value,
+            rtol=rtol,
+            atol=DEFAULT_ATOL if atol is None else atol,
+            equal_nan=equal_nan,
+            name=name,
+        )
+    else:
+        result = CheckResult.no_baseline(name, value, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    fields = {
+        "value": encoded,
+        "rtol": result.rtol,
+        "atol": result.atol,
+        "equal_nan": result.equal_nan,
+        "passed": result.passed,
+        "expected": None if previous is None else previous.get("value"),
+        "detail": jsonable(result.error),
+    }
+    return result, fields
+
+
 def record_check(
     store: Any,
     session_id: int,
@@ -1988,45 +2053,8 @@ def record_check(
     UsageProblem
         For an empty name, a bad tolerance or a value that cannot be stored.
     """
-    from repro_nb import history
-
-    if not isinstance(name, str) or not name.strip():
-        raise UsageProblem(
-            f"Check name {name!r} must be a non-empty string, e.g. check('accuracy', acc)."
-        )
-    session = store.session(session_id)
-    if session is None:
-        raise UsageProblem(f"Run {session_id} is not in {store.path}: start a run first.")
-    encoded = encode_value(value)
-    base = history.baseline_session(store, session["notebook"])
-    previous = None
-    if base is not None and base != session_id:
-        previous = _last_per_name(store.checks(session_id=base, name=name)).get(name)
-    if previous is not None:
-        rtol = previous.get("rtol") if rtol is None else rtol
-        atol = previous.get("atol") if atol is None else atol
-        result = compare(
-            _stored(previous),
-            value,
-            rtol=rtol,
-            atol=DEFAULT_ATOL if atol is None else atol,
-            equal_nan=equal_nan,
-            name=name,
-        )
-    else:
-        result = CheckResult.no_baseline(name, value, rtol=rtol, atol=atol, equal_nan=equal_nan)
-    store.add_check(
-        session_id,
-        name,
-        value=encoded,
-        cell_row=cell_row,
-        rtol=result.rtol,
-        atol=result.atol,
-        equal_nan=result.equal_nan,
-        passed=result.passed,
-        expected=None if previous is None else previous.get("value"),
-        detail=jsonable(result.error),
-    )
+    result, fields = evaluate_check(store, session_id, name, value, rtol, atol, equal_nan)
+    store.add_check(session_id, name, cell_row=cell_row, **fields)
     return result
 
 
