@@ -160,6 +160,23 @@ class Snapshot:
     capture: bool = False
     cells_recorded: int = 0
 
+    @classmethod
+    def of(cls, recorder: Recorder, record: Mapping[str, Any]) -> Snapshot:
+        """What ``record`` (a :meth:`Recorder.record` result) captured, in ``recorder``'s run."""
+        return cls(
+            notebook=recorder.notebook,
+            store=str(recorder.store_path),
+            session_id=recorder.session_id,
+            values={
+                v["name"]: {k: x for k, x in v.items() if k != "name"}
+                for v in record.get("values", [])
+            },
+            rng=record.get("rng", {}),
+            files=record.get("files", []),
+            capture=recorder.capturing,
+            cells_recorded=recorder.cells_recorded,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {
@@ -243,18 +260,9 @@ def snapshot(
         record = recorder.record(source=f"# {label}", full=True, status="snapshot")
     finally:
         recorder.options.vars, recorder.options.exclude, recorder.options.max_bytes = old
-    recorder._writer.submit(lambda: recorder._capture_context(refresh_git=True))
+    recorder.refresh_context()
     recorder.flush()
-    return Snapshot(
-        notebook=recorder.notebook,
-        store=str(recorder.store_path),
-        session_id=recorder.session_id,
-        values={v["name"]: {k: x for k, x in v.items() if k != "name"} for v in record["values"]},
-        rng=record["rng"],
-        files=record["files"],
-        capture=recorder.capturing,
-        cells_recorded=recorder.cells_recorded,
-    )
+    return Snapshot.of(recorder, record)
 
 
 def show() -> Snapshot:
@@ -265,19 +273,7 @@ def show() -> Snapshot:
 
         return Snapshot(notebook="<none>", store=str(resolve_store_path(None)), session_id=None)
     recorder.flush()
-    last = recorder.last_cell or {}
-    return Snapshot(
-        notebook=recorder.notebook,
-        store=str(recorder.store_path),
-        session_id=recorder.session_id,
-        values={
-            v["name"]: {k: x for k, x in v.items() if k != "name"} for v in last.get("values", [])
-        },
-        rng=last.get("rng", {}),
-        files=last.get("files", []),
-        capture=recorder.capturing,
-        cells_recorded=recorder.cells_recorded,
-    )
+    return Snapshot.of(recorder, recorder.last_cell or {})
 
 
 def capture_environment(*, refresh: bool = False) -> dict[str, Any]:

@@ -355,6 +355,10 @@ class Recorder:
 
         self._writer.submit(write)
 
+    def refresh_context(self) -> None:
+        """Re-capture environment and git (git uncached) for this run, in the writer thread."""
+        self._writer.submit(lambda: self._capture_context(refresh_git=True))
+
     def update_seed(self, config: Any) -> None:
         """Record a new seed configuration (requested vs effective) for this session."""
         data = config.to_dict() if hasattr(config, "to_dict") else config
