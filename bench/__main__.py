@@ -54,7 +54,7 @@ def bench_recorder(rounds: int = 15, per_round: int = 200) -> list[dict[str, Any
     for i in range(200):
         ip.user_ns[f"v{i}"] = np.arange(i + 10, dtype=np.float64) if i % 2 else i
     ip.run_line_magic("load_ext", "repro_nb")
-    from repro_nb.recorder import active_recorder
+    from repro_nb.capture.recorder import active_recorder
 
     recorder = active_recorder()
     assert recorder is not None

@@ -53,7 +53,7 @@ def _envs(n: int = 500) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def bench_drift(reps: int = 200) -> list[dict[str, Any]]:
-    from repro_nb.drift_report import diff_environments
+    from repro_nb.compare.drift import diff_environments
 
     before, after = _envs(500)
     t0 = time.perf_counter()
@@ -90,8 +90,8 @@ def bench_panel(rounds: int = 6, per_round: int = 150) -> list[dict[str, Any]]:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
-    from repro_nb import recorder as rec
-    from repro_nb import widgets
+    from repro_nb.capture import recorder as rec
+    from repro_nb.kernel import widgets
 
     os.environ["REPRO_NB_STORE"] = str(Path(tempfile.mkdtemp()) / "bench-panel.sqlite")
     config = Config()
@@ -166,7 +166,7 @@ def bench_panel(rounds: int = 6, per_round: int = 150) -> list[dict[str, Any]]:
 
 def _hide(panel: Any) -> None:
     """Undisplay without closing (as if its output was cleared) so it can be shown again."""
-    from repro_nb import widgets
+    from repro_nb.kernel import widgets
 
     widgets._DISPLAYED.discard(panel)
     widgets._listen(False)

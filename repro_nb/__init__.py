@@ -74,14 +74,14 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``%repro_*`` magics and the per-cell hooks (``%load_ext repro_nb``)."""
-    from .magics import load_extension
+    from repro_nb.kernel.magics import load_extension
 
     load_extension(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Remove the hooks registered by :func:`load_ipython_extension` (``%unload_ext repro_nb``)."""
-    from .magics import unload_extension
+    from repro_nb.kernel.magics import unload_extension
 
     unload_extension(ipython)
 
@@ -91,7 +91,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from .routes import setup_route_handlers
+    from repro_nb.server.handlers import setup_route_handlers
 
     setup_route_handlers(serverapp.web_app)
     serverapp.log.info("repro_nb: server extension loaded (/repro-nb/api)")

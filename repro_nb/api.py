@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import history
-from .errors import UsageProblem
-from .recorder import CaptureOptions, Recorder, active_recorder
-from .store import Store
+from repro_nb.capture.recorder import CaptureOptions, Recorder, active_recorder
+from repro_nb.compare import history
+from repro_nb.errors import UsageProblem
+from repro_nb.store import Store
 
 __all__ = [
     "Snapshot",
@@ -71,7 +71,7 @@ def seed(
         Requested vs effective settings, and one-line warnings with the fix for anything a
         running kernel cannot change.
     """
-    from . import seeding
+    from repro_nb import seeding
 
     if seed is None:
         return seeding.current_report()
@@ -269,7 +269,7 @@ def show() -> Snapshot:
     """The capture state and what the last recorded cell captured."""
     recorder = active_recorder()
     if recorder is None:
-        from .store import resolve_store_path
+        from repro_nb.store import resolve_store_path
 
         return Snapshot(notebook="<none>", store=str(resolve_store_path(None)), session_id=None)
     recorder.flush()
@@ -278,14 +278,14 @@ def show() -> Snapshot:
 
 def capture_environment(*, refresh: bool = False) -> dict[str, Any]:
     """The captured environment as a JSON-ready dict (see :mod:`repro_nb.capture.environment`)."""
-    from .capture.environment import capture_environment as _capture
+    from repro_nb.capture.environment import capture_environment as _capture
 
     return _capture(refresh=refresh)
 
 
 def capture_git(path: str | os.PathLike[str] = ".", *, refresh: bool = False) -> dict[str, Any]:
     """Git state of the repository holding ``path`` (see :mod:`repro_nb.capture.git`)."""
-    from .capture.git import capture_git as _capture
+    from repro_nb.capture.git import capture_git as _capture
 
     return _capture(Path(path), refresh=refresh)
 
@@ -295,7 +295,7 @@ def _recorder_for_checks() -> Recorder:
     recorder = active_recorder()
     if recorder is None:
         recorder = Recorder(_caller_globals(3))
-        from . import recorder as _rec
+        from repro_nb.capture import recorder as _rec
 
         _rec._ACTIVE = recorder
     return recorder
@@ -308,7 +308,7 @@ def _open(notebook: str | os.PathLike[str] | None) -> tuple[Store, str, bool]:
         recorder.flush()
         return recorder.store, recorder.notebook, False
     if notebook is None:
-        from .recorder import detect_notebook
+        from repro_nb.capture.recorder import detect_notebook
 
         notebook = detect_notebook()
         if notebook is None:
@@ -400,7 +400,7 @@ def check(
     CheckResult
         ``passed`` is ``None`` when there is no baseline value yet.
     """
-    from . import validation
+    from repro_nb.compare import validation
 
     validation.validate_check_args(name, rtol, atol)  # before a run is opened for it
     recorder = _recorder_for_checks()
@@ -415,7 +415,7 @@ def stats(
     name: str, *, notebook: str | os.PathLike[str] | None = None, threshold: float | None = None
 ) -> Any:
     """Statistics of a check over the runs of a notebook (n, mean, std, CV, 95% CI, stable)."""
-    from . import validation
+    from repro_nb.compare import validation
 
     store, key, owned = _open(notebook)
     try:
@@ -431,7 +431,7 @@ def validation_report(
     notebook: str | os.PathLike[str] | None = None, *, session_id: int | None = None
 ) -> Any:
     """Every check of a run vs the baseline: pass, fail (with numbers), new, or missing."""
-    from . import validation
+    from repro_nb.compare import validation
 
     store, key, owned = _open(notebook)
     try:
@@ -457,7 +457,7 @@ def drift(
     DriftReport
         Items with kind, name, before, after, severity and why it matters.
     """
-    from . import drift_report as _drift
+    from repro_nb.compare import drift as _drift
 
     if baseline is not None:
         now = dict(current) if current is not None else capture_environment(refresh=True)
@@ -477,13 +477,13 @@ def export(
     notebook: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, **options: Any
 ) -> Any:
     """Export a reproduction bundle (folder or ``.zip``); see :func:`repro_nb.bundle.export_bundle`."""
-    from .bundle import export_bundle
+    from repro_nb.bundle import export_bundle
 
     return export_bundle(notebook, output, **options)
 
 
 def verify(target: str | os.PathLike[str], **options: Any) -> Any:
     """Re-execute a bundle or notebook and compare; see :func:`repro_nb.verification.verify`."""
-    from .verification import verify as _verify
+    from repro_nb.verification import verify as _verify
 
     return _verify(target, **options)

@@ -171,7 +171,7 @@ def _open_store(notebook: str) -> tuple[Any, str]:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from repro_nb import history
+    from repro_nb.compare import history
 
     store, key = _open_store(args.notebook)
     with store:
@@ -191,7 +191,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from repro_nb import history
+    from repro_nb.compare import history
 
     store, key = _open_store(args.notebook)
     with store:
@@ -214,7 +214,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
-    from repro_nb.drift_report import notebook_drift
+    from repro_nb.compare.drift import notebook_drift
 
     store, key = _open_store(args.notebook)
     with store:
@@ -228,10 +228,10 @@ def _cmd_drift(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo notebook with capture, export its bundle, verify it, print the report."""
-    from repro_nb import executors
     from repro_nb.bundle import export_bundle
     from repro_nb.errors import UsageProblem
     from repro_nb.store import resolve_store_path
+    from repro_nb.verification import kernels as executors
     from repro_nb.verification import verify
 
     nb = Path(args.notebook).resolve()

@@ -73,7 +73,7 @@ def _shell():
 @pytest.fixture
 def ip(_shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """A real InteractiveShell with a clean namespace and repro_nb loaded."""
-    from repro_nb import recorder as rec
+    from repro_nb.capture import recorder as rec
 
     monkeypatch.chdir(tmp_path)
     _shell.reset(new_session=False)

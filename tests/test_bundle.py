@@ -20,6 +20,7 @@ from repro_nb.bundle import (
     read_bundle,
     run_problems,
 )
+from repro_nb.record import source_hash
 from repro_nb.errors import (
     BundleError,
     BundleIntegrityError,
@@ -27,8 +28,7 @@ from repro_nb.errors import (
     SecretFoundError,
     UnsafeArchiveError,
 )
-from repro_nb.history import CellRecord
-from repro_nb.recorder import source_hash
+from repro_nb.record import CellRecord
 from repro_nb.secrets import check_files, redact_file, scan_file
 
 pytestmark = pytest.mark.usefixtures("store_beside_notebooks")
@@ -436,8 +436,8 @@ def test_atomic_write_failure_leaves_nothing(
 
 @pytest.mark.slow
 def test_reproduce_md_shows_spread_over_recorded_seeds(tmp_path: Path) -> None:
-    from repro_nb import executors
     from repro_nb.store import resolve_store_path
+    from repro_nb.verification import kernels as executors
 
     nb = copy_notebook("params.ipynb", tmp_path)
     store = str(resolve_store_path(nb))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from repro_nb.drift_report import (
+from repro_nb.compare.drift import (
     DriftReport,
     diff_environments,
     file_changes,

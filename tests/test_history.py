@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repro_nb import history
+from repro_nb.compare import history
 from repro_nb.errors import UsageProblem
 from repro_nb.store import Store
 

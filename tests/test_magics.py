@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
-from repro_nb.recorder import Recorder, active_recorder
+from repro_nb.capture.recorder import Recorder, active_recorder
 from repro_nb.store import Store
 
 
@@ -189,7 +189,7 @@ def test_secrets_never_reach_the_store(ip, store_path: Path, tmp_path: Path, mon
     subprocess.run([*git, "commit", "-qm", "init"], check=True)
     monkeypatch.setenv("REPRO_NB_NOTEBOOK", str(repo / "nb.ipynb"))
     ip.run_line_magic("reload_ext", "repro_nb")
-    from repro_nb import recorder as rec
+    from repro_nb.capture import recorder as rec
 
     old = rec.active_recorder()
     if old is not None:
@@ -213,7 +213,7 @@ def test_repro_nb_own_reads_are_not_the_cells_files(ip, store_path: Path, tmp_pa
     ip.run_line_magic("repro_snapshot", "on")
     run(
         ip,
-        "import threading\nfrom pathlib import Path\nfrom repro_nb.recorder import active_recorder\n"
+        "import threading\nfrom pathlib import Path\nfrom repro_nb.capture.recorder import active_recorder\n"
         "done = threading.Event()\n"
         f"active_recorder()._writer.submit(lambda: (Path({str(internal)!r}).read_text(), done.set()))\n"
         f"assert done.wait(10)\ntext = Path({str(data)!r}).read_text()",

@@ -151,7 +151,7 @@ def test_many_threads_opening_a_new_store_at_once(tmp_path: Path) -> None:
 
 def test_schema_1_store_is_migrated_and_signatures_backfilled(tmp_path: Path) -> None:
     """Stores written before the signature column open as schema 2 and compare as before."""
-    from repro_nb import history
+    from repro_nb.compare import history
     from repro_nb.store import MIGRATIONS, _statements, parse_signature
 
     path = tmp_path / "old.sqlite"

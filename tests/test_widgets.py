@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from repro_nb import recorder as rec
-from repro_nb import widgets
-from repro_nb.validation import stats
+from repro_nb.capture import recorder as rec
+from repro_nb.compare.validation import stats
+from repro_nb.kernel import widgets
 
 
 def text(html: str) -> str:
@@ -137,8 +137,8 @@ def test_offline_panel_reads_a_store(ip, tmp_path, store_path, cleanup_panels):
 def test_spread_plot_leaves_pyplot_alone():
     script = (
         "import sys, matplotlib\n"
-        "from repro_nb.widgets import spread_png\n"
-        "from repro_nb.validation import stats\n"
+        "from repro_nb.kernel.widgets import spread_png\n"
+        "from repro_nb.compare.validation import stats\n"
         "png = spread_png({'acc': stats([0.9, 0.91, 0.89], name='acc'), "
         "'loss': stats([1.0, 1.0], name='loss')})\n"
         "assert png[:4] == b'\\x89PNG', png[:8]\n"

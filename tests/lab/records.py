@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from repro_nb.compare.validation import encode_value
 from repro_nb.store import Store
-from repro_nb.validation import encode_value
 
 
 def write_notebook(path: Path, sources: list[str]) -> Path:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from repro_nb import routes
-from repro_nb.routes import RouteError, resolve_notebook
+from repro_nb.server import handlers as routes
+from repro_nb.server.handlers import RouteError, resolve_notebook
 
 from .records import ENV_BEFORE, env_after, record_run
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import ReproWarning, StoreError
+from repro_nb.errors import ReproWarning, StoreError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -570,6 +570,13 @@ class Store:
             )
             return int(cur.lastrowid or 0)
 
+    def attach_checks(self, cell_row: int, check_ids: Sequence[int]) -> None:
+        """Point checks recorded while a cell ran at that cell's row (written after the cell)."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE checks SET cell_row = ? WHERE id = ?", [(cell_row, c) for c in check_ids]
+            )
+
     def set_baseline(self, notebook: str, session_id: int | None) -> None:
         """Pin ``session_id`` as the notebook's baseline run; ``None`` clears the pin."""
         with self.transaction() as conn:
@@ -616,6 +623,16 @@ class Store:
         """The session with this ``run_uuid``, or ``None``."""
         rows = self.query("SELECT id FROM sessions WHERE run_uuid = ?", (run_uuid,))
         return self.session(rows[0]["id"]) if rows else None
+
+    def recorded_session(self, notebook: str, *, latest: bool = False) -> int | None:
+        """The first (or, with ``latest``, the most recent) run of ``notebook`` that recorded cells."""
+        order = "s.started DESC, s.id DESC" if latest else "s.started, s.id"
+        rows = self.query(
+            "SELECT s.id FROM sessions s WHERE s.notebook = ? AND EXISTS "
+            f"(SELECT 1 FROM cells c WHERE c.session_id = s.id) ORDER BY {order} LIMIT 1",
+            (notebook,),
+        )
+        return int(rows[0]["id"]) if rows else None
 
     def baseline(self, notebook: str) -> int | None:
         """The pinned baseline session of ``notebook``, or ``None`` (no pin)."""
@@ -706,6 +723,15 @@ class Store:
             "JOIN cells c ON c.id = f.cell_row WHERE c.session_id = ? ORDER BY f.id",
             (session_id,),
         )
+
+    def files_read(self, session_id: int) -> dict[str, str | None]:
+        """Files a run read, ``{path: sha256}`` (the last hash recorded for each path)."""
+        rows = self.query(
+            "SELECT f.path, f.sha256 FROM files f JOIN cells c ON c.id = f.cell_row "
+            "WHERE c.session_id = ? AND f.mode IN ('r', 'rw') ORDER BY f.id",
+            (session_id,),
+        )
+        return {row["path"]: row["sha256"] for row in rows}
 
     def checks(
         self,

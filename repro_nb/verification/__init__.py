@@ -47,9 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repro_nb.drift_report import KIND_ORDER
+from repro_nb.compare.drift import KIND_ORDER
 from repro_nb.errors import BundleError, BundleIntegrityError, UsageProblem
-from repro_nb.validation import _AMBER, _GREEN, _RED
+from repro_nb.notebook import read_notebook_json, source_excerpt
+from repro_nb.record import cell_key, records_from_dicts
+from repro_nb.render import AMBER, GREEN, RED, md_escape
 
 __all__ = [
     "EXIT_CODES",
@@ -512,7 +514,7 @@ class VerifyResult:
             lines += [f"Compared with: {self.reference}", ""]
         for title, body in self._sections():
             lines += [f"## {title[0].upper()}{title[1:]}", ""]
-            lines += [f"- {_md(b)}" for b in body]
+            lines += [f"- {md_escape(b)}" for b in body]
             lines.append("")
         if self.runs and self.runs[0].checks:
             lines += [
@@ -527,15 +529,15 @@ class VerifyResult:
                 if c.reason and c.status != "pass":
                     res += f": {c.reason}"
                 lines.append(
-                    f"| {c.cell_index} | `{_md(c.name)}` | {_md(c.expected or '')} | "
-                    f"{_md(c.actual or '')} | {tol} | {_md(res)} |"
+                    f"| {c.cell_index} | `{md_escape(c.name)}` | {md_escape(c.expected or '')} | "
+                    f"{md_escape(c.actual or '')} | {tol} | {md_escape(res)} |"
                 )
             lines.append("")
         lines.append(f"_{self.seconds:.1f} s_")
         return "\n".join(lines) + "\n"
 
     def _repr_html_(self) -> str:
-        color = {0: _GREEN, 1: _RED, 2: _AMBER}[self.exit_code]
+        color = {0: GREEN, 1: RED, 2: AMBER}[self.exit_code]
         parts = [
             f"<div><b style='color:{color}'>{html.escape(self.verdict)}</b>: "
             f"{html.escape(self.reason)}"
@@ -565,34 +567,7 @@ def _num(x: Any) -> str:
     return "–" if x is None else f"{x:.6g}" if isinstance(x, float) else str(x)
 
 
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 # --------------------------------------------------------------------------- records
-def _records(dicts: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """``history.CellRecord`` objects from dicts (expected.json or RunResult.cells)."""
-    from repro_nb.history import CellRecord
-
-    names = CellRecord.__dataclass_fields__
-    out = []
-    for i, d in enumerate(dicts):
-        data: dict[str, Any] = {k: d.get(k) for k in names}
-        data["row"] = d.get("row", i)
-        data["started"] = d.get("started") or 0.0
-        for k, default in (
-            ("rng", {}),
-            ("warnings", []),
-            ("values", {}),
-            ("files", []),
-            ("checks", []),
-        ):
-            if data.get(k) is None:
-                data[k] = default
-        out.append(CellRecord(**data))
-    return out
-
-
 def _normalized(
     records: list[Any], nb_dir: Path, root: Path, env: Mapping[str, Any] | None
 ) -> list[Any]:
@@ -611,8 +586,7 @@ def _normalized(
 # --------------------------------------------------------------------------- checks
 def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcome]:
     """Checks of ``actual`` vs ``reference`` (matched by cell key and name, then by name)."""
-    from repro_nb import validation
-    from repro_nb.history import cell_key
+    from repro_nb.compare import validation
 
     def flat(records: list[Any]) -> list[tuple[str, int | None, dict[str, Any]]]:
         return [(cell_key(r), r.cell_index, c) for r in records for c in r.checks]
@@ -730,7 +704,7 @@ def _compare_run(
     data_changes: Mapping[str, tuple[str | None, str | None]],
 ) -> tuple[Divergence | None, dict[str, int], list[CheckOutcome]]:
     """First divergent cell of ``actual`` vs ``reference``, cell state counts, and checks."""
-    from repro_nb import history
+    from repro_nb.compare import history
 
     comparison = history.compare_runs(reference, actual)
     checks = _compare_checks(reference, actual)
@@ -839,7 +813,7 @@ def _divergence(
 
 def _determinism(runs: list[list[Any]]) -> list[CellDeterminism]:
     """Per cell of the first run: identical in every other run?"""
-    from repro_nb import history
+    from repro_nb.compare import history
 
     if not runs:
         return []
@@ -847,7 +821,7 @@ def _determinism(runs: list[list[Any]]) -> list[CellDeterminism]:
     varying: dict[str, set[str]] = {}
     info: dict[str, tuple[int | None, str]] = {}
     for rec in base:
-        key = history.cell_key(rec)
+        key = cell_key(rec)
         varying.setdefault(key, set())
         info[key] = (rec.cell_index, rec.excerpt)
     for other in runs[1:]:
@@ -1011,7 +985,7 @@ def verify(
     UsageProblem
         For bad arguments (runs < 1, bad seeds, unknown executor, missing target).
     """
-    from repro_nb import executors
+    from repro_nb.verification import kernels as executors
 
     t0 = time.perf_counter()
     if runs < 1:
@@ -1055,7 +1029,7 @@ def _specs(
     kernel: str | None,
     timeout: float,
 ) -> list[Any]:
-    from repro_nb import executors
+    from repro_nb.verification import kernels as executors
 
     source = nb_file.read_text(encoding="utf-8")
     common: dict[str, Any] = dict(
@@ -1075,7 +1049,7 @@ def _specs(
 def _execute(
     specs: list[Any], *, jobs: int | None, executor: str, scheduler: Any, on_progress: Any
 ) -> list[Any]:
-    from repro_nb import executors
+    from repro_nb.verification import kernels as executors
 
     done = [0]
 
@@ -1132,7 +1106,7 @@ def _verify_bundle(
         shutil.copyfile(bundle.notebook_path, nb_dir / NOTEBOOK)
         data, changes = _place_data(bundle, nb_dir, data_dir)
         expected = bundle.expected
-        reference = _records(expected.get("cells", []))
+        reference = records_from_dicts(expected.get("cells", []))
         kenv = expected.get("kernel_env") or {}
         specs = _specs(
             nb_dir / NOTEBOOK, nb_dir, kenv, runs=runs, seeds=seeds, kernel=kernel, timeout=timeout
@@ -1171,17 +1145,16 @@ def _verify_notebook(
     timeout: float,
     on_progress: Any,
 ) -> VerifyResult:
-    from repro_nb import history
     from repro_nb.bundle import (
         _find_clean_run,
         _kernel_env,
-        _read_notebook_json,
         project_root,
         sha256_path,
     )
+    from repro_nb.compare import history
     from repro_nb.store import Store, resolve_store_path
 
-    nb = _read_notebook_json(path)
+    nb = read_notebook_json(path)
     reference: list[Any] | None = None
     recorded_env = None
     ref_label = ""
@@ -1231,7 +1204,7 @@ def _verify_notebook(
                         f["sha256"],
                         actual,
                         str(p) if actual else None,
-                        cells=[history.cell_key(rec)],
+                        cells=[cell_key(rec)],
                     )
                 )
                 if status != "ok":
@@ -1283,7 +1256,7 @@ def _assess(
     seeds: list[int] | None,
 ) -> VerifyResult:
     """Turn run results into a verdict."""
-    from repro_nb.drift_report import diff_environments
+    from repro_nb.compare.drift import diff_environments
 
     res = VerifyResult(
         str(target), kind, "reproduced", "", ref_label, integrity=integrity, data=data
@@ -1307,7 +1280,7 @@ def _assess(
         if r.cells is None:
             per_run.append(None)
             continue
-        recs = _normalized(_records(r.cells), nb_dir, root, run_env)
+        recs = _normalized(records_from_dicts(r.cells), nb_dir, root, run_env)
         summary.n_cells = len(recs)
         per_run.append(recs)
     # could not run: a kernel died / timed out / did not start / recorded nothing
@@ -1323,7 +1296,7 @@ def _assess(
             idx,
             err.get("cell_id"),
             err.get("cell_id"),
-            _excerpt_of(r, idx),
+            source_excerpt(r.notebook, idx),
             "could not run",
             [str(err.get("reason"))],
             "could not run",
@@ -1430,22 +1403,8 @@ def _assess(
     return res
 
 
-def _excerpt_of(result: Any, idx: int | None) -> str:
-    if idx is None or not result.notebook:
-        return ""
-    cells = result.notebook.get("cells", [])
-    if 0 <= idx < len(cells):
-        src = cells[idx].get("source", "")
-        src = "".join(src) if isinstance(src, list) else src
-        for line in src.splitlines():
-            if line.strip():
-                line = line.strip()
-                return line if len(line) <= 80 else line[:79] + "…"
-    return ""
-
-
 def _seed_stats(runs_recs: list[list[Any]], results: list[Any]) -> dict[str, dict[str, Any]]:
-    from repro_nb import validation
+    from repro_nb.compare import validation
 
     values: dict[str, list[float]] = {}
     seeds_of: dict[str, list[int | None]] = {}
@@ -1522,13 +1481,12 @@ def fix_notebook(
     -------
     FixResult
     """
-    from repro_nb.bundle import _read_notebook_json
 
     if output is not None and in_place:
         raise UsageProblem("Pass either an output path or in_place=True, not both.")
     _parse_seeds([seed])
     src = Path(notebook).expanduser().resolve()
-    nb = _read_notebook_json(src)
+    nb = read_notebook_json(src)
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     text = "\n".join(
         "".join(c.get("source", ""))

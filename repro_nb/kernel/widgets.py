@@ -31,17 +31,13 @@ from typing import Any
 
 import ipywidgets as w
 
-from repro_nb.drift_report import DriftReport, notebook_drift, render_html
-from repro_nb.validation import (
-    _AMBER,
-    _BLUE,
-    _GREEN,
-    _GREY,
-    _RED,
+from repro_nb.compare.drift import DriftReport, notebook_drift, render_html
+from repro_nb.compare.validation import (
     RunStats,
     ValidationReport,
     validation_report,
 )
+from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED
 
 __all__ = ["Panel", "displayed_panels", "panel", "refresh_all", "spread_png"]
 
@@ -50,7 +46,7 @@ _DISPLAYED: weakref.WeakSet[Panel] = weakref.WeakSet()
 _LISTENING = False
 _LOCK = threading.Lock()
 
-_STATE_COLOUR = {"same": _GREEN, "different": _RED, "error": _RED, "new": _BLUE, "missing": _AMBER}
+_STATE_COLOUR = {"same": GREEN, "different": RED, "error": RED, "new": BLUE, "missing": AMBER}
 _MAX_DRIFT_ROWS = 300
 _MAX_PLOTS = 6
 
@@ -77,7 +73,7 @@ def _on_cell(recorder: Any) -> None:
 
 def _listen(on: bool) -> None:
     global _LISTENING
-    from repro_nb import recorder as rec
+    from repro_nb.capture import recorder as rec
 
     with _LOCK:
         if on and not _LISTENING:
@@ -168,7 +164,7 @@ def render_overview(status: Any, live_capture: bool | None = None) -> str:
         body = "".join(
             f"<tr{' class=repro-nb-seed-differs' if d else ''}>"
             f"<td style='text-align:left'>{_esc(n)}</td><td style='text-align:left'>{_esc(r)}</td>"
-            f"<td style='text-align:left;{'color:' + _RED + ';font-weight:bold' if d else ''}'>"
+            f"<td style='text-align:left;{'color:' + RED + ';font-weight:bold' if d else ''}'>"
             f"{_esc(e)}</td></tr>"
             for n, r, e, d in rows
         )
@@ -185,7 +181,7 @@ def render_overview(status: Any, live_capture: bool | None = None) -> str:
         )
     for warning in status.seed_warnings:
         parts.append(
-            f"<div style='color:{_AMBER}' class='repro-nb-seed-warning'>⚠ {_esc(warning)}</div>"
+            f"<div style='color:{AMBER}' class='repro-nb-seed-warning'>⚠ {_esc(warning)}</div>"
         )
     if status.checklist:
         passed, total = status.score
@@ -195,7 +191,7 @@ def render_overview(status: Any, live_capture: bool | None = None) -> str:
             f"{_esc(c.detail)}</li>"
             for c in status.checklist
         )
-        colour = _GREEN if passed == total else _AMBER if passed >= total / 2 else _RED
+        colour = GREEN if passed == total else AMBER if passed >= total / 2 else RED
         parts.append(
             f"<div style='margin-top:6px'><b>Reproducibility checklist</b> "
             f"<span class='repro-nb-score' style='color:{colour};font-weight:bold'>"
@@ -227,7 +223,7 @@ def render_cells(comparison: Any) -> str:
     )
     rows = []
     for c in comparison.cells:
-        colour = _STATE_COLOUR.get(c.state, _GREY)
+        colour = _STATE_COLOUR.get(c.state, GREY)
         is_first = first is not None and c is first
         style = "background:rgba(207,34,46,.12);" if is_first else ""
         details = []
@@ -290,9 +286,9 @@ def spread_png(all_stats: dict[str, RunStats], *, min_runs: int = 3) -> bytes | 
     for i, (name, s) in enumerate(chosen):
         ax = fig.add_subplot(1, len(chosen), i + 1)
         xs = range(1, len(s.values) + 1)
-        ax.plot(xs, s.values, "o", color=_BLUE, ms=4, label="runs")
+        ax.plot(xs, s.values, "o", color=BLUE, ms=4, label="runs")
         if s.mean is not None:
-            ax.axhline(s.mean, color=_GREEN if s.stable else _RED, lw=1)
+            ax.axhline(s.mean, color=GREEN if s.stable else RED, lw=1)
         if s.ci_low is not None and s.ci_high is not None:
             ax.axhspan(s.ci_low, s.ci_high, color="#8c959f", alpha=0.2, lw=0)
         lo, hi = min(s.values), max(s.values)
@@ -477,7 +473,7 @@ class Panel:
         """The run shown: the provider's, else the latest run of the notebook."""
         sid = self.session_provider() if self.session_provider else None
         if sid is None:
-            from repro_nb.history import latest_session
+            from repro_nb.compare.history import latest_session
 
             sid = latest_session(self.store, self.notebook)
         return sid
@@ -492,7 +488,7 @@ class Panel:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.header.value = (
                     f"<b>repro_nb</b> · {_esc(self.notebook)} · "
-                    f"<span style='color:{_RED}'>update failed: {_esc(self.last_error)}</span>"
+                    f"<span style='color:{RED}'>update failed: {_esc(self.last_error)}</span>"
                 )
             finally:
                 self.updates += 1
@@ -500,7 +496,7 @@ class Panel:
                     self._idle.set()
 
     def _update(self) -> None:
-        from repro_nb import history
+        from repro_nb.compare import history
 
         if self.flush is not None:
             self.flush()

@@ -20,10 +20,10 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Int, List, Unicode
 
-from . import api
-from .errors import ReproError, UsageProblem
-from .recorder import AUTOCAPTURE_ENV, CaptureOptions, Recorder, active_recorder
-from .seeding import parse_phases, reset_seeding
+from repro_nb import api
+from repro_nb.capture.recorder import AUTOCAPTURE_ENV, CaptureOptions, Recorder, active_recorder
+from repro_nb.errors import ReproError, UsageProblem
+from repro_nb.seeding import parse_phases, reset_seeding
 
 __all__ = ["ReproMagics", "load_extension", "unload_extension"]
 
@@ -79,7 +79,7 @@ class ReproMagics(Magics):
             return recorder  # %reload_ext keeps the run going
         options = CaptureOptions(exclude=list(self.exclude), max_bytes=self.max_bytes)
         recorder = Recorder(self.shell.user_ns, store_path=self.store_path or None, options=options)
-        from . import recorder as _rec
+        from repro_nb.capture import recorder as _rec
 
         _rec._ACTIVE = recorder
         return recorder
@@ -138,7 +138,7 @@ class ReproMagics(Magics):
         """
         args = parse_argstring(self.repro_seed, line)
         if args.write_kernelspec:
-            from .seeding import write_kernelspec_env
+            from repro_nb.seeding import write_kernelspec_env
 
             path = write_kernelspec_env()
             print(f"Wrote the determinism env to {path}; restart the kernel to apply it.")
@@ -299,7 +299,7 @@ class ReproMagics(Magics):
         """Show the live reproducibility panel (overview, drift, validation, cells)."""
         if line.strip():
             raise UsageProblem("%repro_panel takes no arguments.")
-        from .widgets import panel
+        from repro_nb.kernel.widgets import panel
 
         return panel(self.recorder)
 

@@ -53,12 +53,13 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from repro_nb.errors import ExecutionFailed, UsageProblem
+from repro_nb.notebook import INJECTED_MARK, is_injected_source
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -78,7 +79,6 @@ DEFAULT_TIMEOUT: float = 600.0
 
 #: First line of every cell repro_nb inserts into a notebook it runs (seed injection).
 #: Records of such cells are dropped before comparing runs.
-INJECTED_MARK = "# repro-nb: injected"
 
 _STARTUP_TIMEOUT = 60.0
 _EXTENSION_ARG = "--InteractiveShellApp.extra_extensions=repro_nb"
@@ -368,10 +368,6 @@ def _fix_injected_id(nb: Any, cell: Any) -> None:
         cell["id"] = f"repro-nb-injected-{len(nb.cells)}"
 
 
-def _is_injected_source(source: str | None) -> bool:
-    return source is not None and source.lstrip().startswith(INJECTED_MARK)
-
-
 # --------------------------------------------------------------------------- the client
 def _make_client_class() -> type:
     """Build the NotebookClient subclass lazily (nbclient is a heavy import)."""
@@ -508,7 +504,7 @@ def _read_records(
 ) -> tuple[list[dict] | None, dict | None, dict | None]:
     """Cells, session and environment recorded by the run (history is the lead's read side)."""
     try:
-        from repro_nb import history
+        from repro_nb.compare import history
         from repro_nb.store import Store
     except ImportError:
         return None, None, None
@@ -525,7 +521,7 @@ def _read_records(
         cells = [
             c.to_dict()
             for c in history.run_cells(store, run.id)
-            if not _is_injected_source(c.source)
+            if not is_injected_source(c.source)
         ]
         env = None
         if run.environment_id is not None:
@@ -635,7 +631,7 @@ def _orig_index(index_map: list[int | None], idx: int | None) -> int | None:
 def _error(nb: Any, orig_index: int | None, reason: str) -> dict[str, Any]:
     cell_id = None
     if orig_index is not None:
-        originals = [c for c in nb.cells if not _is_injected_source(c.get("source"))]
+        originals = [c for c in nb.cells if not is_injected_source(c.get("source"))]
         if 0 <= orig_index < len(originals):
             cell_id = originals[orig_index].get("id")
     return {"cell_index": orig_index, "cell_id": cell_id, "reason": reason}
@@ -643,7 +639,7 @@ def _error(nb: Any, orig_index: int | None, reason: str) -> dict[str, Any]:
 
 def _strip_injected(nb: Any) -> dict[str, Any]:
     out = copy.deepcopy(nb)
-    out.cells = [c for c in out.cells if not _is_injected_source(c.get("source"))]
+    out.cells = [c for c in out.cells if not is_injected_source(c.get("source"))]
     return json.loads(json.dumps(out))
 
 
@@ -872,10 +868,3 @@ def _run_dask(
         for obj in owned:
             with contextlib.suppress(Exception):
                 obj.close()
-
-
-def iter_code_cells(nb: dict[str, Any]) -> Iterable[tuple[int, dict[str, Any]]]:
-    """Yield ``(index, cell)`` for the code cells of a notebook dict."""
-    for i, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") == "code":
-            yield i, cell

@@ -52,9 +52,9 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
-from . import history
-from .errors import ReproError, StoreError, UsageProblem
-from .store import Store, resolve_store_path
+from repro_nb.compare import history
+from repro_nb.errors import ReproError, StoreError, UsageProblem
+from repro_nb.store import Store, resolve_store_path
 
 __all__ = ["JobManager", "RecordReader", "RouteError", "setup_route_handlers"]
 
@@ -438,7 +438,7 @@ def cells_page(body: dict[str, Any] | None, offset: int, limit: int) -> dict[str
 
 def read_drift(store: Store, key: str) -> dict[str, Any]:
     """The ``drift`` reply body: the baseline run's environment, git and data vs the latest run's."""
-    from .drift_report import notebook_drift
+    from repro_nb.compare.drift import notebook_drift
 
     baseline = history.baseline_session(store, key)
     latest = history.latest_session(store, key)
@@ -456,7 +456,7 @@ def read_drift(store: Store, key: str) -> dict[str, Any]:
 
 def read_checks(store: Store, key: str) -> dict[str, Any]:
     """The ``checks`` reply body: the latest run's checks vs the baseline, with stats over runs."""
-    from .validation import validation_report
+    from repro_nb.compare.validation import validation_report
 
     latest = history.latest_session(store, key)
     report = validation_report(store, key, session_id=latest)
@@ -508,7 +508,7 @@ class Job:
 
 def _job_argv(job: Job) -> list[str]:
     """The command line of a job: this module's runner in a fresh interpreter."""
-    argv = [sys.executable, "-m", "repro_nb.routes", job.kind, str(job.file)]
+    argv = [sys.executable, "-m", "repro_nb.server.handlers", job.kind, str(job.file)]
     if job.kind == "export":
         assert job.output is not None
         return [*argv, "--output", str(job.output)]
@@ -689,7 +689,7 @@ def _emit(progress: float, message: str) -> None:
 
 
 def job_main(argv: list[str] | None = None) -> int:
-    """Run one export or verify job (``python -m repro_nb.routes KIND NOTEBOOK ...``).
+    """Run one export or verify job (``python -m repro_nb.server.handlers KIND NOTEBOOK ...``).
 
     Progress goes to stderr as JSON lines, the result's ``to_dict()`` to stdout as JSON. A
     verification that diverged is a finished job (its verdict is the result); only errors that
@@ -707,7 +707,7 @@ def job_main(argv: list[str] | None = None) -> int:
     """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m repro_nb.routes")
+    parser = argparse.ArgumentParser(prog="python -m repro_nb.server.handlers")
     parser.add_argument("kind", choices=JOB_KINDS)
     parser.add_argument("notebook")
     parser.add_argument("--output")
@@ -726,7 +726,7 @@ def job_main(argv: list[str] | None = None) -> int:
 def _run_job(args: Any) -> tuple[int, dict[str, Any] | None]:
     try:
         if args.kind == "export":
-            from .bundle import export_bundle
+            from repro_nb.bundle import export_bundle
 
             _emit(
                 0.05, "exporting: reading the record (a notebook without a usable run is executed)"
@@ -734,7 +734,7 @@ def _run_job(args: Any) -> tuple[int, dict[str, Any] | None]:
             info = export_bundle(args.notebook, args.output)
             result = info.to_dict()
         else:
-            from .verification import verify
+            from repro_nb.verification import verify
 
             _emit(0.05, f"verifying: {args.runs} run(s) in fresh kernels")
 

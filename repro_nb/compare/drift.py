@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repro_nb.validation import _AMBER, _BLUE, _GREY, _RED
+from repro_nb.render import AMBER, BLUE, GREY, RED, md_escape
 
 __all__ = [
     "KIND_ORDER",
@@ -233,7 +233,7 @@ def _sort_key(it: DriftItem) -> tuple[int, int, int, str]:
     return (-_RANK[it.severity], 0 if it.imported else 1, _KIND_RANK.get(it.kind, 99), it.name)
 
 
-_COLOURS = {"major": _RED, "minor": _AMBER, "info": _GREY}
+_COLOURS = {"major": RED, "minor": AMBER, "info": GREY}
 
 
 @dataclass
@@ -350,7 +350,7 @@ class DriftReport:
             lines.append(
                 "| "
                 + " | ".join(
-                    _md(x)
+                    md_escape(x)
                     for x in (
                         it.severity,
                         it.kind,
@@ -394,7 +394,7 @@ def render_html(report: DriftReport, *, max_rows: int | None = None) -> str:
         c = _COLOURS[it.severity]
         tag = (
             " <span style='font-size:85%;padding:0 4px;border:1px solid "
-            f"{_BLUE};border-radius:3px;color:{_BLUE}'>imported</span>"
+            f"{BLUE};border-radius:3px;color:{BLUE}'>imported</span>"
             if it.imported
             else ""
         )
@@ -428,10 +428,6 @@ def _show(v: Any) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     return str(v)
-
-
-def _md(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
 
 
 # --------------------------------------------------------------------------- packages
@@ -891,18 +887,6 @@ def diff_environments(
 # --------------------------------------------------------------------------- store integration
 
 
-def _read_files(store: Any, session_id: int) -> dict[str, str | None]:
-    """Files a run read, ``{path: sha256}`` (the last hash recorded for each path)."""
-    out: dict[str, str | None] = {}
-    for row in store.query(
-        "SELECT f.path, f.sha256 FROM files f JOIN cells c ON c.id = f.cell_row "
-        "WHERE c.session_id = ? AND f.mode IN ('r', 'rw') ORDER BY f.id",
-        (session_id,),
-    ):
-        out[row["path"]] = row["sha256"]
-    return out
-
-
 def _relative(path: str, root: Path) -> str:
     """A data path relative to the project folder when it lies inside it (shorter to read)."""
     try:
@@ -956,7 +940,7 @@ def notebook_drift(
     UsageProblem
         When the notebook has no baseline run, or it has no captured environment.
     """
-    from repro_nb import history
+    from repro_nb.compare import history
     from repro_nb.errors import UsageProblem
 
     base = history.baseline_session(store, notebook)
@@ -970,7 +954,7 @@ def notebook_drift(
     git_before = store.git_state(base_row.get("git_id")) if git else None
     git_after = None
     root = Path(store.root)
-    files_before = _read_files(store, base)
+    files_before = store.files_read(base)
     if session_id is not None:
         row = store.session(session_id)
         if row is None:
@@ -979,7 +963,7 @@ def notebook_drift(
         if after is None:
             raise UsageProblem(f"Run {session_id} has no captured environment to compare.")
         git_after = store.git_state(row.get("git_id")) if git else None
-        files_after = _read_files(store, session_id)
+        files_after = store.files_read(session_id)
         files = {
             _relative(p, root): change
             for p, change in file_changes(

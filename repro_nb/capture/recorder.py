@@ -27,9 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import xxhash
-
-from .store import Store, resolve_store_path
+from repro_nb.record import source_hash
+from repro_nb.store import Store, resolve_store_path
 
 __all__ = ["CaptureOptions", "Recorder", "active_recorder", "detect_notebook", "source_hash"]
 
@@ -45,11 +44,6 @@ _ACTIVE: Recorder | None = None
 def active_recorder() -> Recorder | None:
     """The recorder of this process, if capture was started."""
     return _ACTIVE
-
-
-def source_hash(source: str) -> str:
-    """xxh3-128 hex digest of a cell's source (the fallback cell identity)."""
-    return xxhash.xxh3_128_hexdigest(source.encode("utf-8", "surrogatepass"))
 
 
 def detect_notebook(namespace: Mapping[str, Any] | None = None) -> str | None:
@@ -120,7 +114,7 @@ class _Writer:
 
     def _run(self) -> None:
         try:
-            from .capture.files import ignore_this_thread
+            from repro_nb.capture.files import ignore_this_thread
 
             ignore_this_thread()  # what this thread reads (git, metadata) is not the cell's data
         except Exception as exc:
@@ -271,7 +265,7 @@ class Recorder:
         if self.session_id is not None:
             return
         store = self.store
-        from .seeding import current_config
+        from repro_nb.seeding import current_config
 
         seed = current_config()
         self.session_id = store.start_session(
@@ -288,13 +282,13 @@ class Recorder:
         """Capture environment and git into the session (writer thread)."""
         fields: dict[str, Any] = {}
         try:
-            from .capture.environment import capture_environment
+            from repro_nb.capture.environment import capture_environment
 
             fields["environment_id"] = self.store.add_environment(capture_environment())
         except Exception as exc:
             self._report_error("environment capture", exc)
         try:
-            from .capture.git import capture_git
+            from repro_nb.capture.git import capture_git
 
             where = Path(self._raw_notebook).parent if self._raw_notebook else Path.cwd()
             fields["git_id"] = self.store.add_git_state(capture_git(where, refresh=refresh_git))
@@ -314,13 +308,13 @@ class Recorder:
 
     def _ensure_trackers(self) -> None:
         if self._tracker is None:
-            from .capture.variables import VariableTracker
+            from repro_nb.capture.variables import VariableTracker
 
             self._tracker = VariableTracker()
             self._prime_tracker()
         if self._files is None and self.options.files:
             try:
-                from .capture.files import FileTracker
+                from repro_nb.capture.files import FileTracker
 
                 self._files = FileTracker(ignore=[str(self.store_path.parent)])
             except Exception as exc:
@@ -328,7 +322,7 @@ class Recorder:
                 self._report_error("file tracking", exc)
         if self._env_watcher is None:
             try:
-                from .capture.environment import EnvironmentWatcher
+                from repro_nb.capture.environment import EnvironmentWatcher
 
                 self._env_watcher = EnvironmentWatcher()
             except Exception as exc:
@@ -387,7 +381,7 @@ class Recorder:
         meta = getattr(info, "cell_meta", None) or {}
         cell_id = getattr(info, "cell_id", None) or meta.get("cellId")
         digest = source_hash(source)
-        from . import seeding
+        from repro_nb import seeding
 
         if seeding.per_cell_enabled() and not _is_repro_seed_cell(source):
             seeding.reseed_for_cell(cell_id or digest)
@@ -477,7 +471,7 @@ class Recorder:
 
         Returns the captured record (values as dicts); the store row is written asynchronously.
         """
-        from .seeding import rng_fingerprints
+        from repro_nb.seeding import rng_fingerprints
 
         self._ensure_trackers()
         result = self._tracker.changed(
@@ -510,7 +504,7 @@ class Recorder:
             # Seed-on-import applied the seed and deterministic flags just now: record the
             # effective state, not the one observed when %repro_seed ran before the import.
             self._torch_seen = True
-            from . import seeding
+            from repro_nb import seeding
 
             if seeding.current_config() is not None:
                 self.update_seed(seeding.current_report())
@@ -532,11 +526,7 @@ class Recorder:
                 self._capture_context(refresh_git=False)
             row = self.store.add_cell(sid, **record)
             if self._cell_checks:
-                with self.store.transaction() as conn:
-                    conn.executemany(
-                        "UPDATE checks SET cell_row = ? WHERE id = ?",
-                        [(row, c) for c in self._cell_checks],
-                    )
+                self.store.attach_checks(row, self._cell_checks)
                 self._cell_checks.clear()
 
         self._writer.submit(write)

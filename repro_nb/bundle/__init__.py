@@ -63,6 +63,14 @@ from repro_nb.errors import (
     ReproWarning,
     UnsafeArchiveError,
 )
+from repro_nb.notebook import (
+    NotebookCell,
+    code_cells,
+    is_repro_only,
+    read_notebook_json,
+)
+from repro_nb.record import cell_key
+from repro_nb.render import md_escape
 
 __all__ = [
     "BUNDLE_SCHEMA",
@@ -208,63 +216,6 @@ def _size(n: int | None) -> str:
 
 
 # --------------------------------------------------------------------------- notebook helpers
-def _read_notebook_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            nb = json.load(f)
-    except FileNotFoundError:
-        raise BundleError(f"Notebook {path} does not exist; check the path.") from None
-    except (OSError, ValueError) as exc:
-        raise BundleError(
-            f"Notebook {path} is not readable JSON ({exc}); re-save it from Jupyter."
-        ) from None
-    if not isinstance(nb, dict) or "cells" not in nb:
-        raise BundleError(f"{path} is not a Jupyter notebook (no cells); pass an .ipynb file.")
-    return nb
-
-
-def _source(cell: Mapping[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def _source_hash(source: str) -> str:
-    from repro_nb.recorder import source_hash
-
-    return source_hash(source)
-
-
-@dataclass
-class _NbCell:
-    index: int  # among all cells
-    code_index: int
-    cell_id: str | None
-    source: str
-    source_hash: str
-
-
-def _code_cells(nb: Mapping[str, Any]) -> list[_NbCell]:
-    out: list[_NbCell] = []
-    for i, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") != "code":
-            continue
-        src = _source(cell)
-        if not src.strip():
-            continue  # nbclient skips empty cells; so does the recorder
-        out.append(_NbCell(i, len(out), cell.get("id"), src, _source_hash(src)))
-    return out
-
-
-def _is_repro_only(source: str) -> bool:
-    """Cells that only hold %repro_* / %load_ext repro_nb lines are not required in a run."""
-    lines = [
-        ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")
-    ]
-    return bool(lines) and all(
-        ln.startswith(("%repro_", "%load_ext repro_nb", "%reload_ext repro_nb")) for ln in lines
-    )
-
-
 def run_problems(nb: Mapping[str, Any], records: list[Any]) -> list[str]:
     """Why a recorded run cannot stand for the notebook as it is now (empty: it can).
 
@@ -281,11 +232,11 @@ def run_problems(nb: Mapping[str, Any], records: list[Any]) -> list[str]:
         One line per problem: missing cells, cells run out of order or more than once,
         cells edited since, cells run that are not in the notebook, errors.
     """
-    cells = _code_cells(nb)
+    cells = code_cells(nb)
     if not records:
         return ["the run recorded no cells"]
     by_id = {c.cell_id: c for c in cells if c.cell_id}
-    by_hash: dict[str, list[_NbCell]] = {}
+    by_hash: dict[str, list[NotebookCell]] = {}
     for c in cells:
         by_hash.setdefault(c.source_hash, []).append(c)
     problems: list[str] = []
@@ -306,7 +257,7 @@ def run_problems(nb: Mapping[str, Any], records: list[Any]) -> list[str]:
             if cell is None and by_hash.get(rec.source_hash):
                 cell = by_hash[rec.source_hash][0]
         if cell is None:
-            if not _is_repro_only(rec.source or ""):
+            if not is_repro_only(rec.source or ""):
                 extra += 1
             continue
         if cell.code_index in seen:
@@ -316,7 +267,7 @@ def run_problems(nb: Mapping[str, Any], records: list[Any]) -> list[str]:
         if rec.status == "error":
             problems.append(f"cell {cell.index} raised {rec.error_name}: {rec.error_value}")
     backwards = sum(1 for a, b in itertools.pairwise(positions) if b < a)
-    missing = [c for c in cells if c.code_index not in seen and not _is_repro_only(c.source)]
+    missing = [c for c in cells if c.code_index not in seen and not is_repro_only(c.source)]
     if edited:
         problems.append(f"{edited} cell(s) were edited after they ran")
     if missing:
@@ -342,7 +293,7 @@ class _Reference:
 
 
 def _find_clean_run(store: Any, key: str, nb: Mapping[str, Any]) -> tuple[int | None, list[str]]:
-    from repro_nb import history
+    from repro_nb.compare import history
 
     latest_problems: list[str] | None = None
     for run in reversed(history.list_runs(store, key)):
@@ -357,7 +308,7 @@ def _find_clean_run(store: Any, key: str, nb: Mapping[str, Any]) -> tuple[int | 
 
 
 def _load_reference(store: Any, key: str, session_id: int) -> _Reference:
-    from repro_nb import history
+    from repro_nb.compare import history
 
     session = store.session(session_id) or {}
     return _Reference(
@@ -476,8 +427,6 @@ def _data_entries(
     written: set[str] = set()
     entries: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
-    from repro_nb.history import cell_key
-
     for rec in cells:
         for f in normalize_files(rec.files, nb_dir, root):
             path = f["abspath"]
@@ -580,7 +529,7 @@ def _imported_dists(env: Mapping[str, Any], nb: Mapping[str, Any]) -> list[str]:
     packages = env.get("packages", {})
     tops: set[str] = set()
     pattern = re.compile(r"^\s*(?:from\s+([A-Za-z_][\w]*)|import\s+([A-Za-z_][\w]*))", re.MULTILINE)
-    for cell in _code_cells(nb):
+    for cell in code_cells(nb):
         for m in pattern.finditer(cell.source):
             tops.add(m.group(1) or m.group(2))
     if tops:
@@ -727,11 +676,9 @@ def _cell_entry(
     nb_dir: Path,
     root: Path,
     env: Mapping[str, Any] | None,
-    by_id: dict[str, _NbCell],
-    by_hash: dict[str, _NbCell],
+    by_id: dict[str, NotebookCell],
+    by_hash: dict[str, NotebookCell],
 ) -> dict[str, Any]:
-    from repro_nb.history import cell_key
-
     nbcell = by_id.get(rec.cell_id) if rec.cell_id else None
     nbcell = nbcell or by_hash.get(rec.source_hash)
     d = rec.to_dict()
@@ -755,7 +702,7 @@ def _cell_entry(
 
 def _nondeterminism(ref: _Reference, nb: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Cells that differed between clean recorded runs with the same seed settings."""
-    from repro_nb import history
+    from repro_nb.compare import history
 
     found: dict[str, dict[str, Any]] = {}
     seed = (ref.session.get("seed") or {}).get("requested")
@@ -787,7 +734,7 @@ def _nondeterminism(ref: _Reference, nb: Mapping[str, Any]) -> list[dict[str, An
 
 def _spread(ref: _Reference) -> dict[str, Any]:
     """Per check, statistics over recorded runs with different seeds (when there are >= 2)."""
-    from repro_nb import validation
+    from repro_nb.compare import validation
 
     per_seed: dict[str, dict[Any, float]] = {}
     for session in ref.store.sessions(ref.key):
@@ -812,8 +759,6 @@ def _spread(ref: _Reference) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- REPRODUCE.md
-def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _reproduce_md(ctx: dict[str, Any]) -> str:
@@ -877,7 +822,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
         )
     else:
         what.append(("git", str(git.get("status") or "not in a git repository")))
-    what_ran = "\n".join(f"| {k} | {_md_escape(v)} |" for k, v in what)
+    what_ran = "\n".join(f"| {k} | {md_escape(v)} |" for k, v in what)
 
     py = env.get("python", {})
     plat = env.get("platform", {})
@@ -963,7 +908,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
         ]
         for e in data:
             rows.append(
-                f"| `{_md_escape(e['path'])}` | {_size(e['size'])} | `{e['sha256']}` | "
+                f"| `{md_escape(e['path'])}` | {_size(e['size'])} | `{e['sha256']}` | "
                 + (
                     f"`{e['bundle_path']}`"
                     if e["copied"]
@@ -1004,7 +949,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
     checks = ctx["checks"]
     spread = ctx["spread"]
     if checks:
-        from repro_nb import validation
+        from repro_nb.compare import validation
 
         header = "| cell | check | expected value | tolerance |" + (
             " spread over seeds |" if spread else ""
@@ -1016,7 +961,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
                 if c.get("rtol") is not None
                 else "default"
             )
-            row = f"| {c['cell_index']} | `{_md_escape(c['name'])}` | {_md_escape(validation.stored_value_text(c['value']))} | {tol} |"
+            row = f"| {c['cell_index']} | `{md_escape(c['name'])}` | {md_escape(validation.stored_value_text(c['value']))} | {tol} |"
             if spread:
                 s = spread.get(c["name"])
                 row += (
@@ -1044,7 +989,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
     nondet_lines = []
     for item in ctx["nondeterminism"]:
         nondet_lines.append(
-            f"- cell {item['cell_index']} `{_md_escape(item['excerpt'])}` differed across recorded runs "
+            f"- cell {item['cell_index']} `{md_escape(item['excerpt'])}` differed across recorded runs "
             f"with the same seed: {item['reason']}"
         )
     ops = sorted({w for c in ctx["cells"] for w in c.get("warnings") or []})
@@ -1070,7 +1015,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
             else "None known (one recorded run; `repro-nb verify . --runs 3` would tell)."
         )
     files_table = "\n".join(
-        f"| `{f}` | {_md_escape(ctx['purposes'].get(f, ''))} |" for f in ctx["files"]
+        f"| `{f}` | {md_escape(ctx['purposes'].get(f, ''))} |" for f in ctx["files"]
     )
     template = Template((_TEMPLATES / "REPRODUCE.md.tmpl").read_text(encoding="utf-8"))
     return template.substitute(
@@ -1162,14 +1107,15 @@ def export_bundle(
         When a file holds something that looks like a secret and ``redact`` is false.
     """
     t0 = time.perf_counter()
-    from repro_nb import __version__, history
+    from repro_nb import __version__
+    from repro_nb.compare import history
     from repro_nb.secrets import check_files, scan_file
     from repro_nb.store import Store
 
     nb_path = Path(notebook).expanduser().resolve()
     if nb_path.suffix != ".ipynb":
         raise BundleError(f"{nb_path} is not a notebook; pass an .ipynb file.")
-    nb = _read_notebook_json(nb_path)
+    nb = read_notebook_json(nb_path)
     out_path = _output_path(nb_path, output)
     _check_output(out_path, overwrite)
     messages: list[str] = []
@@ -1211,8 +1157,8 @@ def export_bundle(
             # A run that export (or verify) executed: its outputs were kept beside the store.
             with contextlib.suppress(OSError, ValueError):
                 saved = json.loads(copy.read_text(encoding="utf-8"))
-                if [c.source_hash for c in _code_cells(saved)] == [
-                    c.source_hash for c in _code_cells(nb)
+                if [c.source_hash for c in code_cells(saved)] == [
+                    c.source_hash for c in code_cells(nb)
                 ]:
                     nb = saved
         files, info_extra = _build_files(
@@ -1312,8 +1258,9 @@ def _check_output(out: Path, overwrite: bool) -> None:
 def _execute_for_export(
     nb_path: Path, store_path: Path, kernel: str | None, timeout: float | None
 ) -> tuple[int, dict[str, Any]]:
-    from repro_nb import executors, history
+    from repro_nb.compare import history
     from repro_nb.store import Store
+    from repro_nb.verification import kernels as executors
 
     kenv = {
         "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
@@ -1382,9 +1329,9 @@ def _build_files(
             with open(e["original"], "rb") as f:
                 files[e["bundle_path"]] = f.read()
     kenv = _kernel_env(env)
-    code_cells = _code_cells(nb)
-    by_id = {c.cell_id: c for c in code_cells if c.cell_id}
-    by_hash = {c.source_hash: c for c in code_cells}
+    nb_cells = code_cells(nb)
+    by_id = {c.cell_id: c for c in nb_cells if c.cell_id}
+    by_hash = {c.source_hash: c for c in nb_cells}
     cells = [
         _cell_entry(rec, nb_dir, root, env, by_id, by_hash)
         for rec in ref.cells

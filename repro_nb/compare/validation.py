@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repro_nb.errors import UsageProblem
+from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED, markdown_table, md_escape
 
 __all__ = [
     "DEFAULT_ATOL",
@@ -518,7 +519,7 @@ class CheckResult:
 
     def to_markdown(self) -> str:
         """A one-row Markdown table."""
-        return _markdown_table([_row_from_check(self)])
+        return markdown_table([_row_from_check(self)])
 
     def _repr_html_(self) -> str:
         return _html_table([_row_from_check(self)], title=None)
@@ -1569,12 +1570,12 @@ class RunStats:
         return (
             head
             + "| statistic | value |\n|---|---|\n"
-            + "\n".join(f"| {k} | {_md_escape(v)} |" for k, v in rows)
+            + "\n".join(f"| {k} | {md_escape(v)} |" for k, v in rows)
         )
 
     def _repr_html_(self) -> str:
         verdict = {True: "stable", False: "unstable", None: "unknown"}[self.stable]
-        colour = {True: _GREEN, False: _RED, None: _GREY}[self.stable]
+        colour = {True: GREEN, False: RED, None: GREY}[self.stable]
         ci = "–" if self.ci_low is None else f"[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]"
         cv = "–" if self.cv is None else f"{100 * self.cv:.3g}%"
         return (
@@ -1699,8 +1700,7 @@ def stats(
 # --------------------------------------------------------------------------- report
 
 #: The colours of every repro_nb HTML view (reports, drift tables, the panel).
-_GREEN, _RED, _AMBER, _GREY, _BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#0969da"
-_STATUS_COLOUR = {"pass": _GREEN, "fail": _RED, "missing": _AMBER, "new": _BLUE}
+_STATUS_COLOUR = {"pass": GREEN, "fail": RED, "missing": AMBER, "new": BLUE}
 
 
 @dataclass
@@ -1838,11 +1838,11 @@ class ValidationReport:
             head += f" (run {self.session_id} vs baseline run {self.baseline_id})"
         if not self.items:
             return head + "\n\nNo checks recorded."
-        return head + "\n\n" + _markdown_table([_row_from_item(it) for it in self.items])
+        return head + "\n\n" + markdown_table([_row_from_item(it) for it in self.items])
 
     def _repr_html_(self) -> str:
         verdict = "passed" if self.passed else "failed"
-        colour = _GREEN if self.passed else _RED
+        colour = GREEN if self.passed else RED
         title = (
             f"<b>Validation <span style='color:{colour}'>{verdict}</span></b>: "
             f"{html.escape(self.summary_line())}"
@@ -1900,18 +1900,6 @@ def _row_from_item(it: ReportItem) -> dict[str, str]:
     return row
 
 
-def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
-
-
-def _markdown_table(rows: list[dict[str, str]]) -> str:
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(_md_escape(r.get(c, "")) for c in cols) + " |")
-    return "\n".join(lines)
-
-
 def _html_table(rows: list[dict[str, str]], title: str | None) -> str:
     cols = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in cols)
@@ -1923,7 +1911,7 @@ def _html_table(rows: list[dict[str, str]], title: str | None) -> str:
         for c in cols:
             v = html.escape(r.get(c, ""))
             if c == "status":
-                colour = _STATUS_COLOUR.get(r[c], _GREY)
+                colour = _STATUS_COLOUR.get(r[c], GREY)
                 v = f"<span style='color:{colour};font-weight:bold'>{v}</span>"
             cells.append(f"<td style='text-align:left'>{v}</td>")
         body.append(
@@ -1977,7 +1965,7 @@ def evaluate_check(
     encoded value, the tolerances used, the verdict, the expected value and the error), so a
     caller can store them its own way (the recorder queues them to link the check to its cell).
     """
-    from repro_nb import history
+    from repro_nb.compare import history
 
     validate_check_args(name, rtol, atol)
     session = store.session(session_id)
@@ -2059,7 +2047,7 @@ def record_check(
 
 
 def _latest_session(store: Any, notebook: str) -> int | None:
-    from repro_nb import history
+    from repro_nb.compare import history
 
     sid = history.latest_session(store, notebook)
     if sid is None:  # runs that recorded checks but no cells (scripts) still count
@@ -2098,7 +2086,7 @@ def validation_report(
     -------
     ValidationReport
     """
-    from repro_nb import history
+    from repro_nb.compare import history
 
     sid = session_id if session_id is not None else _latest_session(store, notebook)
     base = history.baseline_session(store, notebook)

@@ -14,24 +14,23 @@ import contextlib
 import gc
 import html
 import itertools
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store import Store, parse_signature
+from repro_nb.notebook import code_cell_positions
+from repro_nb.record import CellRecord, LightCell, cell_key
+from repro_nb.store import Store, parse_signature
 
 __all__ = [
     "CellDiff",
-    "CellRecord",
     "ChecklistItem",
     "NotebookStatus",
     "RunComparison",
     "RunInfo",
     "baseline_session",
-    "cell_key",
     "compare_runs",
     "latest_session",
     "list_runs",
@@ -39,8 +38,6 @@ __all__ = [
     "run_cells",
     "set_baseline",
 ]
-
-EXCERPT_CHARS = 80
 
 
 @contextlib.contextmanager
@@ -82,60 +79,6 @@ class RunInfo:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
-
-
-@dataclass
-class CellRecord:
-    """One executed cell as recorded in the store."""
-
-    row: int
-    cell_id: str | None
-    cell_index: int | None
-    execution_count: int | None
-    source_hash: str
-    source: str | None
-    started: float
-    duration: float | None
-    status: str
-    error_name: str | None
-    error_value: str | None
-    rng: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    values: dict[str, dict[str, Any]] = field(default_factory=dict)
-    files: list[dict[str, Any]] = field(default_factory=list)
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    signature: str | None = None  # set on light records (values/files/checks not loaded)
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> CellRecord:
-        """Build from a :meth:`Store.cells` or :meth:`Store.cell_signatures` row."""
-        data = dict(row)
-        data["row"] = data.pop("id")
-        data.pop("session_id", None)
-        return cls(**data)
-
-    @property
-    def excerpt(self) -> str:
-        """The first non-empty source line, shortened."""
-        for line in (self.source or "").splitlines():
-            if line.strip():
-                line = line.strip()
-                return line if len(line) <= EXCERPT_CHARS else line[: EXCERPT_CHARS - 1] + "…"
-        return ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (with the derived ``key`` and ``excerpt``)."""
-        return {**asdict(self), "key": cell_key(self), "excerpt": self.excerpt}
-
-
-def cell_key(rec: CellRecord | dict[str, Any]) -> str:
-    """A stable name for a cell: its nbformat id, else code-cell index plus source hash."""
-    get = rec.get if isinstance(rec, dict) else lambda k: getattr(rec, k)
-    if get("cell_id"):
-        return str(get("cell_id"))
-    if get("cell_index") is not None:
-        return f"#{get('cell_index')}:{str(get('source_hash'))[:12]}"
-    return f"src:{str(get('source_hash'))[:16]}"
 
 
 @dataclass
@@ -259,22 +202,12 @@ def baseline_session(store: Store, notebook: str) -> int | None:
     pinned = store.baseline(notebook)
     if pinned is not None and store.session(pinned) is not None:
         return pinned
-    rows = store.query(
-        "SELECT s.id FROM sessions s WHERE s.notebook = ? AND EXISTS "
-        "(SELECT 1 FROM cells c WHERE c.session_id = s.id) ORDER BY s.started, s.id LIMIT 1",
-        (notebook,),
-    )
-    return int(rows[0]["id"]) if rows else None
+    return store.recorded_session(notebook)
 
 
 def latest_session(store: Store, notebook: str) -> int | None:
     """The most recent run of ``notebook`` that recorded cells."""
-    rows = store.query(
-        "SELECT s.id FROM sessions s WHERE s.notebook = ? AND EXISTS "
-        "(SELECT 1 FROM cells c WHERE c.session_id = s.id) ORDER BY s.started DESC, s.id DESC LIMIT 1",
-        (notebook,),
-    )
-    return int(rows[0]["id"]) if rows else None
+    return store.recorded_session(notebook, latest=True)
 
 
 def set_baseline(store: Store, notebook: str, session_id: int | None) -> None:
@@ -282,7 +215,7 @@ def set_baseline(store: Store, notebook: str, session_id: int | None) -> None:
     if session_id is not None:
         session = store.session(session_id)
         if session is None or session["notebook"] != notebook:
-            from .errors import UsageProblem
+            from repro_nb.errors import UsageProblem
 
             runs = ", ".join(str(r.id) for r in list_runs(store, notebook)) or "none"
             raise UsageProblem(
@@ -433,43 +366,6 @@ def compare_runs(
     return RunComparison(cells, reference_session, actual_session)
 
 
-class LightCell:
-    """A cell without values, files and checks, with its signature (see :func:`light_cells`).
-
-    Has the attributes comparisons and the checklist read; a plain class with ``__slots__``
-    because building 10,000 dataclasses cost more than the comparison itself.
-    """
-
-    __slots__ = (
-        "cell_id",
-        "cell_index",
-        "error_name",
-        "error_value",
-        "execution_count",
-        "row",
-        "signature",
-        "source",
-        "source_hash",
-        "status",
-    )
-
-    def __init__(self, row: tuple[Any, ...]) -> None:
-        (
-            self.row,
-            self.cell_id,
-            self.cell_index,
-            self.execution_count,
-            self.source_hash,
-            self.source,
-            self.status,
-            self.error_name,
-            self.error_value,
-            self.signature,
-        ) = row
-
-    excerpt = CellRecord.excerpt
-
-
 def light_cells(store: Store, session_id: int) -> list[Any]:
     """Cells of a run without values, files and checks, each with its ``signature``."""
     return [LightCell(row) for row in store.cell_signatures(session_id)]
@@ -598,22 +494,6 @@ def _pins_status(folder: Path | None) -> ChecklistItem:
     )
 
 
-def _notebook_order(path: Path | None) -> dict[str, int]:
-    """Cell id -> index among all cells of the notebook file (code cells only), when available."""
-    if path is None or not path.is_file():
-        return {}
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    # Positions among all cells, as nbclient's cellIndex (and so verify's reports) count them.
-    return {
-        cell["id"]: index
-        for index, cell in enumerate(nb.get("cells", []))
-        if cell.get("cell_type") == "code" and cell.get("id")
-    }
-
-
 def _order_status(cells: Sequence[CellRecord], order: dict[str, int]) -> ChecklistItem:
     name = "cells run in order"
     if not cells:
@@ -677,7 +557,7 @@ def notebook_status(
     seed = status.seed or {}
     status.seed_warnings = list(seed.get("warnings") or [])
     cells = light_cells(store, sid)
-    order = _notebook_order(path)
+    order = code_cell_positions(path)
     checklist = status.checklist
     requested = seed.get("requested") or {}
     effective = seed.get("effective") or {}

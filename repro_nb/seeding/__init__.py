@@ -42,7 +42,7 @@ from typing import Any
 
 import xxhash
 
-from .errors import SeedError, UsageProblem
+from repro_nb.errors import SeedError, UsageProblem
 
 __all__ = [
     "MAX_SEED",

@@ -1,0 +1,125 @@
+"""Reading ``.ipynb`` files: code cells, sources, the "only repro magics" rule, the injected mark.
+
+Everything here works on the plain JSON dict (or an nbformat ``NotebookNode``, which is a dict),
+so reading a notebook costs no nbformat import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from repro_nb.errors import BundleError
+from repro_nb.record import excerpt, source_hash
+
+__all__ = [
+    "INJECTED_MARK",
+    "NotebookCell",
+    "cell_source",
+    "code_cell_positions",
+    "code_cells",
+    "is_injected_source",
+    "is_repro_only",
+    "iter_code_cells",
+    "read_notebook_json",
+    "source_excerpt",
+]
+
+#: First line of every cell that verify inserts (a seed or parameters cell); such cells are
+#: dropped before comparisons and from the notebook a run returns.
+INJECTED_MARK = "# repro-nb: injected"
+
+_REPRO_LINES = ("%repro_", "%load_ext repro_nb", "%reload_ext repro_nb")
+
+
+@dataclass
+class NotebookCell:
+    """A non-empty code cell of a notebook file."""
+
+    index: int  # among all cells, markdown included
+    code_index: int  # among the non-empty code cells
+    cell_id: str | None
+    source: str
+    source_hash: str
+
+
+def read_notebook_json(path: str | Path) -> dict[str, Any]:
+    """Read a notebook file as a plain dict, with one clear error for each way it can fail."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            nb = json.load(f)
+    except FileNotFoundError:
+        raise BundleError(f"Notebook {path} does not exist; check the path.") from None
+    except (OSError, ValueError) as exc:
+        raise BundleError(
+            f"Notebook {path} is not readable JSON ({exc}); re-save it from Jupyter."
+        ) from None
+    if not isinstance(nb, dict) or "cells" not in nb:
+        raise BundleError(f"{path} is not a Jupyter notebook (no cells); pass an .ipynb file.")
+    return nb
+
+
+def cell_source(cell: Mapping[str, Any]) -> str:
+    """A cell's source as one string (nbformat allows a list of lines on disk)."""
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def iter_code_cells(nb: Mapping[str, Any]) -> Iterable[tuple[int, Mapping[str, Any]]]:
+    """Yield ``(index, cell)`` for the code cells of a notebook dict, empty ones included."""
+    for i, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") == "code":
+            yield i, cell
+
+
+def code_cells(nb: Mapping[str, Any]) -> list[NotebookCell]:
+    """The non-empty code cells (nbclient skips empty cells, and so does the recorder)."""
+    out: list[NotebookCell] = []
+    for i, cell in iter_code_cells(nb):
+        src = cell_source(cell)
+        if src.strip():
+            out.append(NotebookCell(i, len(out), cell.get("id"), src, source_hash(src)))
+    return out
+
+
+def code_cell_positions(path: Path | None) -> dict[str, int]:
+    """Cell id -> index among all cells of the notebook file, for code cells with an id.
+
+    Positions count all cells, as nbclient's ``cellIndex`` (and so verify's reports) do. An
+    unreadable or missing file gives an empty dict.
+    """
+    if path is None or not path.is_file():
+        return {}
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {cell["id"]: index for index, cell in iter_code_cells(nb) if cell.get("id")}
+
+
+def is_injected_source(source: str | None) -> bool:
+    """Whether a cell was inserted by verify (it starts with :data:`INJECTED_MARK`)."""
+    return source is not None and source.lstrip().startswith(INJECTED_MARK)
+
+
+def is_repro_only(source: str) -> bool:
+    """Whether a cell only drives repro_nb (``%repro_*``, ``%load_ext repro_nb``, comments).
+
+    Such cells, and cells verify injected, are not required in a run and are not compared.
+    """
+    if is_injected_source(source):
+        return True
+    lines = [ln.strip() for ln in source.splitlines() if ln.strip()]
+    code = [ln for ln in lines if not ln.startswith("#")]
+    return bool(code) and all(ln.startswith(_REPRO_LINES) for ln in code)
+
+
+def source_excerpt(nb: Mapping[str, Any] | None, index: int | None) -> str:
+    """The first source line of cell ``index`` (among all cells) of ``nb``, shortened."""
+    if index is None or not nb:
+        return ""
+    cells = nb.get("cells", [])
+    return excerpt(cell_source(cells[index])) if 0 <= index < len(cells) else ""

@@ -1,0 +1,68 @@
+"""One vocabulary for what results look like: the palette, escaping, tables and shortening.
+
+Every result type renders through these (``to_markdown``, ``_repr_html_``), so a check, a drift
+item and a verify verdict look alike in the panel, the reports and REPRODUCE.md.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "AMBER",
+    "BLUE",
+    "GREEN",
+    "GREY",
+    "RED",
+    "html_table",
+    "markdown_table",
+    "md_escape",
+    "shorten",
+    "show",
+]
+
+#: GitHub's Primer colours: readable on the light and the dark Jupyter themes.
+GREEN, RED, AMBER, GREY, BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#0969da"
+
+
+def md_escape(text: Any) -> str:
+    """``text`` safe inside one Markdown table cell: pipes escaped, newlines flattened."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(rows: Sequence[Mapping[str, str]]) -> str:
+    """A Markdown table whose columns are the keys of ``rows``, in first-seen order."""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(md_escape(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(md_escape(r.get(c, "")) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def html_table(title: str | None, rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    """A plain HTML table (every cell escaped), under a bold ``title`` when one is given."""
+    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='text-align:left'>{html.escape(str(c))}</td>" for c in r)
+        + "</tr>"
+        for r in rows
+    )
+    caption = f"<b>{html.escape(title)}</b>" if title else ""
+    return f"{caption}<table><tr>{head}</tr>{body}</table>"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def show(value: Any) -> str:
+    """A value as a person reads it in a table: ``–`` for none, yes/no for booleans."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
