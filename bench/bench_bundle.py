@@ -52,8 +52,8 @@ def run(rounds: int = 3) -> list[dict[str, Any]]:
     """Measure and return the table rows."""
     from repro_nb.bundle import export_bundle
     from repro_nb.store import resolve_store_path
-    from repro_nb.verification import kernels as executors
     from repro_nb.verification import verify
+    from repro_nb.execution import RunSpec, run_notebook
 
     saved = os.environ.pop("REPRO_NB_STORE", None)
     tmp = Path(tempfile.mkdtemp(prefix="repro-nb-bench-bundle-"))
@@ -65,8 +65,8 @@ def run(rounds: int = 3) -> list[dict[str, Any]]:
         )
         demo = work / "demo.ipynb"
         # the user's run: capture on, recorded in the store beside the notebook
-        res = executors.run_notebook(
-            executors.RunSpec(
+        res = run_notebook(
+            RunSpec(
                 str(demo),
                 label="bench",
                 kind="interactive",

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.capture.recorder import CaptureOptions, Recorder, active_recorder
-from repro_nb.compare import history
+from repro_nb.compare.history import (
+    NotebookStatus,
+    RunInfo,
+    baseline_session,
+    latest_session,
+    list_runs,
+    notebook_status,
+    set_baseline,
+)
 from repro_nb.errors import UsageProblem
 from repro_nb.store import Store
 
@@ -317,23 +325,23 @@ def _open(notebook: str | os.PathLike[str] | None) -> tuple[Store, str, bool]:
     return store, store.notebook_key(notebook), True
 
 
-def runs(notebook: str | os.PathLike[str] | None = None) -> list[history.RunInfo]:
+def runs(notebook: str | os.PathLike[str] | None = None) -> list[RunInfo]:
     """Recorded runs of a notebook, oldest first."""
     store, key, owned = _open(notebook)
     try:
-        return history.list_runs(store, key)
+        return list_runs(store, key)
     finally:
         if owned:
             store.close()
 
 
-def status(notebook: str | os.PathLike[str] | None = None) -> history.NotebookStatus:
+def status(notebook: str | os.PathLike[str] | None = None) -> NotebookStatus:
     """Seed/determinism, capture, checklist and this run vs baseline, for a notebook."""
     store, key, owned = _open(notebook)
     try:
         recorder = active_recorder()
         sid = recorder.session_id if recorder is not None and not owned else None
-        return history.notebook_status(
+        return notebook_status(
             store, key, notebook_path=os.fspath(notebook) if notebook else None, session_id=sid
         )
     finally:
@@ -348,10 +356,10 @@ def baseline(
     store, key, owned = _open(notebook)
     try:
         if action == "show":
-            sid = history.baseline_session(store, key)
-            return next((r for r in history.list_runs(store, key) if r.id == sid), None)
+            sid = baseline_session(store, key)
+            return next((r for r in list_runs(store, key) if r.id == sid), None)
         if action == "clear":
-            history.set_baseline(store, key, None)
+            set_baseline(store, key, None)
             return None
         if action == "set":
             if run is None:
@@ -359,7 +367,7 @@ def baseline(
                     "Which run? Use `set latest` or `set RUN` with an id from repro_nb.runs()."
                 )
             if str(run) == "latest":
-                sid = history.latest_session(store, key)
+                sid = latest_session(store, key)
                 if sid is None:
                     raise UsageProblem(
                         f"{key} has no recorded run yet; run it with capture on first."
@@ -371,8 +379,8 @@ def baseline(
                     raise UsageProblem(
                         f"Run {run!r} is not a run id; use `latest` or a number from repro_nb.runs()."
                     ) from None
-            history.set_baseline(store, key, sid)
-            return next((r for r in history.list_runs(store, key) if r.id == sid), None)
+            set_baseline(store, key, sid)
+            return next((r for r in list_runs(store, key) if r.id == sid), None)
         raise UsageProblem(
             f"Unknown baseline action {action!r}; use show, set RUN|latest, or clear."
         )
@@ -400,11 +408,14 @@ def check(
     CheckResult
         ``passed`` is ``None`` when there is no baseline value yet.
     """
-    from repro_nb.compare import validation
+    from repro_nb.compare.validation import (
+        evaluate_check,
+        validate_check_args,
+    )
 
-    validation.validate_check_args(name, rtol, atol)  # before a run is opened for it
+    validate_check_args(name, rtol, atol)  # before a run is opened for it
     recorder = _recorder_for_checks()
-    result, fields = validation.evaluate_check(
+    result, fields = evaluate_check(
         recorder.store, recorder.ensure_session(), name, value, rtol, atol, equal_nan
     )
     recorder.add_check(name, **fields)  # queued, then linked to the cell being executed
@@ -415,11 +426,13 @@ def stats(
     name: str, *, notebook: str | os.PathLike[str] | None = None, threshold: float | None = None
 ) -> Any:
     """Statistics of a check over the runs of a notebook (n, mean, std, CV, 95% CI, stable)."""
-    from repro_nb.compare import validation
+    from repro_nb.compare.validation import (
+        check_stats,
+    )
 
     store, key, owned = _open(notebook)
     try:
-        return validation.check_stats(
+        return check_stats(
             store, key, name, **({"threshold": threshold} if threshold is not None else {})
         )
     finally:
@@ -431,14 +444,16 @@ def validation_report(
     notebook: str | os.PathLike[str] | None = None, *, session_id: int | None = None
 ) -> Any:
     """Every check of a run vs the baseline: pass, fail (with numbers), new, or missing."""
-    from repro_nb.compare import validation
+    from repro_nb.compare.validation import (
+        validation_report,
+    )
 
     store, key, owned = _open(notebook)
     try:
         recorder = active_recorder()
         if session_id is None and recorder is not None and not owned:
             session_id = recorder.session_id
-        return validation.validation_report(store, key, session_id=session_id)
+        return validation_report(store, key, session_id=session_id)
     finally:
         if owned:
             store.close()
@@ -457,16 +472,14 @@ def drift(
     DriftReport
         Items with kind, name, before, after, severity and why it matters.
     """
-    from repro_nb.compare import drift as _drift
+    from repro_nb.compare.drift import diff_environments, notebook_drift
 
     if baseline is not None:
         now = dict(current) if current is not None else capture_environment(refresh=True)
-        return _drift.diff_environments(dict(baseline), now, imported=now.get("imported"))
+        return diff_environments(dict(baseline), now, imported=now.get("imported"))
     store, key, owned = _open(notebook)
     try:
-        return _drift.notebook_drift(
-            store, key, current=dict(current) if current is not None else None
-        )
+        return notebook_drift(store, key, current=dict(current) if current is not None else None)
     finally:
         if owned:
             store.close()

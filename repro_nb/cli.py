@@ -171,11 +171,11 @@ def _open_store(notebook: str) -> tuple[Any, str]:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from repro_nb.compare import history
+    from repro_nb.compare.history import notebook_status
 
     store, key = _open_store(args.notebook)
     with store:
-        status = history.notebook_status(store, key, notebook_path=args.notebook)
+        status = notebook_status(store, key, notebook_path=args.notebook)
     if args.json:
         _print_json(status.to_dict())
         return 0
@@ -191,11 +191,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from repro_nb.compare import history
+    from repro_nb.compare.history import list_runs
 
     store, key = _open_store(args.notebook)
     with store:
-        runs = history.list_runs(store, key)
+        runs = list_runs(store, key)
     if args.json:
         _print_json([r.to_dict() for r in runs])
         return 0
@@ -231,8 +231,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from repro_nb.bundle import export_bundle
     from repro_nb.errors import UsageProblem
     from repro_nb.store import resolve_store_path
-    from repro_nb.verification import kernels as executors
     from repro_nb.verification import verify
+    from repro_nb.execution import RunSpec, run_notebook
 
     nb = Path(args.notebook).resolve()
     if not nb.is_file():
@@ -240,7 +240,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     print(f"1/3 running {nb.name} in a fresh kernel with capture on ...", flush=True)
-    spec = executors.RunSpec(
+    spec = RunSpec(
         notebook=str(nb),
         label="demo",
         kind="interactive",
@@ -248,7 +248,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         store_path=str(resolve_store_path(nb)),
         timeout=args.timeout,
     )
-    run = executors.run_notebook(spec)
+    run = run_notebook(spec)
     if run.status != "ok":
         err = run.error or {}
         print(

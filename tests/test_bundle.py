@@ -20,7 +20,6 @@ from repro_nb.bundle import (
     read_bundle,
     run_problems,
 )
-from repro_nb.record import source_hash
 from repro_nb.errors import (
     BundleError,
     BundleIntegrityError,
@@ -28,7 +27,7 @@ from repro_nb.errors import (
     SecretFoundError,
     UnsafeArchiveError,
 )
-from repro_nb.record import CellRecord
+from repro_nb.record import CellRecord, source_hash
 from repro_nb.secrets import check_files, redact_file, scan_file
 
 pytestmark = pytest.mark.usefixtures("store_beside_notebooks")
@@ -437,16 +436,16 @@ def test_atomic_write_failure_leaves_nothing(
 @pytest.mark.slow
 def test_reproduce_md_shows_spread_over_recorded_seeds(tmp_path: Path) -> None:
     from repro_nb.store import resolve_store_path
-    from repro_nb.verification import kernels as executors
+    from repro_nb.execution import RunSpec, run_many
 
     nb = copy_notebook("params.ipynb", tmp_path)
     store = str(resolve_store_path(nb))
     specs = [
-        executors.RunSpec(str(nb), label=f"seed {s}", seed=s, kind="interactive", store_path=store)
+        RunSpec(str(nb), label=f"seed {s}", seed=s, kind="interactive", store_path=store)
         for s in (1, 2)
     ]
-    specs.append(executors.RunSpec(str(nb), label="plain", kind="interactive", store_path=store))
-    results = executors.run_many(specs, jobs=2)
+    specs.append(RunSpec(str(nb), label="plain", kind="interactive", store_path=store))
+    results = run_many(specs, jobs=2)
     assert [r.status for r in results] == ["ok", "ok", "ok"]
     assert [r.seed_method for r in results] == ["parameters", "parameters", None]
     info = export_bundle(nb, tmp_path / "b")

@@ -7,14 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from repro_nb.compare import history
+from repro_nb.compare.history import (
+    baseline_session,
+    compare_runs,
+    compare_sessions,
+    latest_session,
+    list_runs,
+    notebook_status,
+    run_cells,
+    set_baseline,
+)
 from repro_nb.errors import UsageProblem
+from repro_nb.record import CellRecord, cell_key
 from repro_nb.store import Store
 
 
 def rec(
     row: int, *, cid: str | None = None, idx: int | None = None, src: str = "x", **kw
-) -> history.CellRecord:
+) -> CellRecord:
     base = dict(
         row=row,
         cell_id=cid,
@@ -28,19 +38,19 @@ def rec(
         error_name=None,
         error_value=None,
     )
-    return history.CellRecord(**{**base, **kw})
+    return CellRecord(**{**base, **kw})
 
 
 def test_cell_key_prefers_id_then_index_then_source() -> None:
-    assert history.cell_key(rec(1, cid="abc")) == "abc"
-    assert history.cell_key(rec(1, idx=3, src="y")) == "#3:h-y"
-    assert history.cell_key(rec(1, src="y")) == "src:h-y"
+    assert cell_key(rec(1, cid="abc")) == "abc"
+    assert cell_key(rec(1, idx=3, src="y")) == "#3:h-y"
+    assert cell_key(rec(1, src="y")) == "src:h-y"
 
 
 def test_identical_runs_are_same() -> None:
     a = [rec(1, cid="a", rng={"numpy": "1"}, values={"x": {"hash": "h1"}})]
     b = [rec(9, cid="a", rng={"numpy": "1"}, values={"x": {"hash": "h1"}})]
-    result = history.compare_runs(a, b)
+    result = compare_runs(a, b)
     assert result.first_divergent is None and result.counts() == {"same": 1}
 
 
@@ -55,7 +65,7 @@ def test_first_divergent_names_rng_values_files() -> None:
         rec(5, cid="b", src="b", rng={"numpy": "2", "torch": "1"}, values={"w": {"hash": "2"}}),
         rec(6, cid="c", src="c", files=[{"path": "d.csv", "mode": "r", "sha256": "s2"}]),
     ]
-    result = history.compare_runs(ref, act)
+    result = compare_runs(ref, act)
     first = result.first_divergent
     assert first is not None and first.cell_id == "b"
     assert first.rng_differs == ["numpy"] and first.values_differ == ["w"]
@@ -70,7 +80,7 @@ def test_matching_falls_back_to_source_hash_and_reports_new_missing_error() -> N
         rec(5, src="b", status="error", error_name="ValueError", error_value="bad"),
         rec(6, src="new"),
     ]
-    states = {c.excerpt: c.state for c in history.compare_runs(ref, act).cells}
+    states = {c.excerpt: c.state for c in compare_runs(ref, act).cells}
     assert states == {"a": "same", "b": "error", "new": "new", "gone": "missing"}
 
 
@@ -80,7 +90,7 @@ def test_reruns_compare_latest_execution() -> None:
         rec(2, cid="a", values={"x": {"hash": "0"}}),
         rec(3, cid="a", values={"x": {"hash": "1"}}),
     ]
-    assert history.compare_runs(ref, act).first_divergent is None
+    assert compare_runs(ref, act).first_divergent is None
 
 
 def _store_with_runs(tmp_path: Path) -> tuple[Store, list[int]]:
@@ -96,20 +106,20 @@ def _store_with_runs(tmp_path: Path) -> tuple[Store, list[int]]:
 
 def test_baseline_is_first_run_until_pinned(tmp_path: Path) -> None:
     store, sids = _store_with_runs(tmp_path)
-    assert history.baseline_session(store, "nb.ipynb") == sids[0]
-    history.set_baseline(store, "nb.ipynb", sids[2])
-    assert history.baseline_session(store, "nb.ipynb") == sids[2]
-    assert [r.is_baseline for r in history.list_runs(store, "nb.ipynb")] == [
+    assert baseline_session(store, "nb.ipynb") == sids[0]
+    set_baseline(store, "nb.ipynb", sids[2])
+    assert baseline_session(store, "nb.ipynb") == sids[2]
+    assert [r.is_baseline for r in list_runs(store, "nb.ipynb")] == [
         False,
         False,
         True,
         False,
     ]
-    assert history.latest_session(store, "nb.ipynb") == sids[2]
+    assert latest_session(store, "nb.ipynb") == sids[2]
     with pytest.raises(UsageProblem, match=r"is not a run of nb\.ipynb\. Pick one of its runs"):
-        history.set_baseline(store, "nb.ipynb", 999)
-    history.set_baseline(store, "nb.ipynb", None)
-    assert history.baseline_session(store, "nb.ipynb") == sids[0]
+        set_baseline(store, "nb.ipynb", 999)
+    set_baseline(store, "nb.ipynb", None)
+    assert baseline_session(store, "nb.ipynb") == sids[0]
 
 
 def test_status_checklist(tmp_path: Path) -> None:
@@ -141,7 +151,7 @@ def test_status_checklist(tmp_path: Path) -> None:
         files=[{"path": "d.csv", "mode": "r", "sha256": "s"}],
     )
     store.add_cell(sid, source_hash="h1", started=2.0, status="ok", cell_id="c1")
-    status = history.notebook_status(store, "nb.ipynb", notebook_path=nb)
+    status = notebook_status(store, "nb.ipynb", notebook_path=nb)
     items = {c.name: c for c in status.checklist}
     assert items["seeded"].ok and items["deterministic"].ok
     assert items["data hashed"].ok
@@ -152,7 +162,7 @@ def test_status_checklist(tmp_path: Path) -> None:
     assert items["git clean"].ok is None
     assert status.score == (3, 5)
     assert "baseline" in status.summary
-    empty = history.notebook_status(store, "other.ipynb")
+    empty = notebook_status(store, "other.ipynb")
     assert not empty.has_record and "no record yet" in empty.summary
 
 
@@ -195,10 +205,10 @@ def test_signature_comparison_matches_full_record_comparison(tmp_path: Path) -> 
                 files=[{"path": p, "mode": m, "sha256": h} for p, m, h in files],
             )
         sids.append(sid)
-    fast = history.compare_sessions(store, sids[0], sids[1]).to_dict()
-    full = history.compare_runs(
-        history.run_cells(store, sids[0]),
-        history.run_cells(store, sids[1]),
+    fast = compare_sessions(store, sids[0], sids[1]).to_dict()
+    full = compare_runs(
+        run_cells(store, sids[0]),
+        run_cells(store, sids[1]),
         reference_session=sids[0],
         actual_session=sids[1],
     ).to_dict()

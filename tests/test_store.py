@@ -151,7 +151,7 @@ def test_many_threads_opening_a_new_store_at_once(tmp_path: Path) -> None:
 
 def test_schema_1_store_is_migrated_and_signatures_backfilled(tmp_path: Path) -> None:
     """Stores written before the signature column open as schema 2 and compare as before."""
-    from repro_nb.compare import history
+    from repro_nb.compare.history import compare_sessions
     from repro_nb.store import MIGRATIONS, _statements, parse_signature
 
     path = tmp_path / "old.sqlite"
@@ -187,5 +187,5 @@ def test_schema_1_store_is_migrated_and_signatures_backfilled(tmp_path: Path) ->
         {"x": "h1"},
         {("d,1=2.csv", "r"): "s"},
     )
-    diff = history.compare_sessions(store, 1, 2).first_divergent
+    diff = compare_sessions(store, 1, 2).first_divergent
     assert diff is not None and diff.values_differ == ["x"]

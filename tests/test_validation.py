@@ -483,7 +483,7 @@ def test_record_check_against_baseline(store):
 
 
 def test_report_follows_a_repinned_baseline_and_last_value_wins(store):
-    from repro_nb.compare import history
+    from repro_nb.compare.history import set_baseline
     from repro_nb.compare.validation import record_check, validation_report
 
     s1 = new_run(store)
@@ -492,7 +492,7 @@ def test_report_follows_a_repinned_baseline_and_last_value_wins(store):
     record_check(store, s2, None, "loss", 5.0)
     record_check(store, s2, None, "loss", 2.0)  # cell re-run: the last value counts
     assert validation_report(store, "nb.ipynb", s2)["loss"].status == "fail"
-    history.set_baseline(store, "nb.ipynb", s2)
+    set_baseline(store, "nb.ipynb", s2)
     s3 = new_run(store)
     assert record_check(store, s3, None, "loss", 2.0).passed is True
     rep = validation_report(store, "nb.ipynb", s3)

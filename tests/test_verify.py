@@ -10,9 +10,9 @@ import pytest
 from nbhelpers import NOTEBOOKS, copy_notebook, store_beside_notebooks_env
 
 from repro_nb.bundle import export_bundle
-from repro_nb.record import source_hash
 from repro_nb.compare.history import CellRecord
 from repro_nb.errors import ReproWarning, UsageProblem
+from repro_nb.record import source_hash
 from repro_nb.verification import _compare_run, fix_notebook, verify
 
 pytestmark = pytest.mark.usefixtures("store_beside_notebooks")

@@ -42,7 +42,7 @@ def test_dask_local_cluster_runs_and_compares(
 def test_unreachable_scheduler_is_could_not_run(tmp_path: Path) -> None:
     pytest.importorskip("dask.distributed")
     from repro_nb.errors import ExecutionFailed
-    from repro_nb.verification.kernels import RunSpec, run_many
+    from repro_nb.execution import RunSpec, run_many
 
     with pytest.raises(
         ExecutionFailed, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
@@ -80,7 +80,7 @@ def test_process_pool_from_inside_ipython(ip, tmp_path: Path) -> None:
 def test_inject_seed_three_ways() -> None:
     import nbformat
 
-    from repro_nb.verification.kernels import INJECTED_MARK, inject_seed
+    from repro_nb.execution import INJECTED_MARK, inject_seed
 
     nb = nbformat.read(NOTEBOOKS / "params.ipynb", as_version=4)
     assert inject_seed(nb, 7) == "parameters"
@@ -109,7 +109,7 @@ def test_unknown_kernel_lists_the_installed_ones(
 ) -> None:
     import sys
 
-    from repro_nb.verification.kernels import resolve_kernel
+    from repro_nb.execution import resolve_kernel
 
     monkeypatch.delenv("REPRO_NB_STORE", raising=False)
     res = verify(NOTEBOOKS / "seeded.ipynb", kernel="no-such-kernel")
@@ -127,7 +127,7 @@ def test_kernel_environment_and_path(tmp_path: Path) -> None:
 
     import nbformat
 
-    from repro_nb.verification.kernels import RunSpec, run_notebook
+    from repro_nb.execution import RunSpec, run_notebook
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [

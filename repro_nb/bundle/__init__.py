@@ -224,7 +224,7 @@ def run_problems(nb: Mapping[str, Any], records: list[Any]) -> list[str]:
     nb
         The notebook (JSON dict).
     records
-        ``history.CellRecord`` objects of one run, in execution order.
+        ``CellRecord`` objects of one run, in execution order.
 
     Returns
     -------
@@ -287,19 +287,19 @@ class _Reference:
     store: Any
     key: str
     session: dict[str, Any]
-    cells: list[Any]  # history.CellRecord
+    cells: list[Any]  # CellRecord
     environment: dict[str, Any] | None
     git: dict[str, Any] | None
 
 
 def _find_clean_run(store: Any, key: str, nb: Mapping[str, Any]) -> tuple[int | None, list[str]]:
-    from repro_nb.compare import history
+    from repro_nb.compare.history import list_runs, run_cells
 
     latest_problems: list[str] | None = None
-    for run in reversed(history.list_runs(store, key)):
+    for run in reversed(list_runs(store, key)):
         if run.n_cells == 0:
             continue
-        problems = run_problems(nb, history.run_cells(store, run.id))
+        problems = run_problems(nb, run_cells(store, run.id))
         if not problems:
             return run.id, []
         if latest_problems is None:
@@ -308,14 +308,14 @@ def _find_clean_run(store: Any, key: str, nb: Mapping[str, Any]) -> tuple[int | 
 
 
 def _load_reference(store: Any, key: str, session_id: int) -> _Reference:
-    from repro_nb.compare import history
+    from repro_nb.compare.history import run_cells
 
     session = store.session(session_id) or {}
     return _Reference(
         store=store,
         key=key,
         session=session,
-        cells=history.run_cells(store, session_id),
+        cells=run_cells(store, session_id),
         environment=store.environment(session.get("environment_id")),
         git=store.git_state(session.get("git_id")),
     )
@@ -702,11 +702,11 @@ def _cell_entry(
 
 def _nondeterminism(ref: _Reference, nb: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Cells that differed between clean recorded runs with the same seed settings."""
-    from repro_nb.compare import history
+    from repro_nb.compare.history import compare_runs, list_runs, run_cells
 
     found: dict[str, dict[str, Any]] = {}
     seed = (ref.session.get("seed") or {}).get("requested")
-    for run in history.list_runs(ref.store, ref.key):
+    for run in list_runs(ref.store, ref.key):
         if run.id == ref.session.get("id") or not run.n_cells:
             continue
         if ((run.seed or {}).get("requested")) != seed:
@@ -714,10 +714,10 @@ def _nondeterminism(ref: _Reference, nb: Mapping[str, Any]) -> list[dict[str, An
         # another environment explains differences by itself (that is drift, not chance)
         if run.environment_id != ref.session.get("environment_id"):
             continue
-        cells = history.run_cells(ref.store, run.id)
+        cells = run_cells(ref.store, run.id)
         if run_problems(nb, cells):
             continue
-        comparison = history.compare_runs(ref.cells, cells)
+        comparison = compare_runs(ref.cells, cells)
         for diff in comparison.cells:
             if diff.state in ("different", "error") and diff.key not in found:
                 found[diff.key] = {
@@ -734,7 +734,7 @@ def _nondeterminism(ref: _Reference, nb: Mapping[str, Any]) -> list[dict[str, An
 
 def _spread(ref: _Reference) -> dict[str, Any]:
     """Per check, statistics over recorded runs with different seeds (when there are >= 2)."""
-    from repro_nb.compare import validation
+    from repro_nb.compare.validation import decode_value, stats
 
     per_seed: dict[str, dict[Any, float]] = {}
     for session in ref.store.sessions(ref.key):
@@ -744,7 +744,7 @@ def _spread(ref: _Reference) -> dict[str, Any]:
             continue
         for chk in ref.store.checks(session_id=session["id"]):
             try:
-                value = validation.decode_value(chk["value"])
+                value = decode_value(chk["value"])
                 number = float(value)
             except Exception:  # only scalar numeric checks have a spread
                 continue
@@ -753,7 +753,7 @@ def _spread(ref: _Reference) -> dict[str, Any]:
     for name, values in per_seed.items():
         if len(values) < 2:
             continue
-        st = validation.stats(list(values.values()), name=name)
+        st = stats(list(values.values()), name=name)
         out[name] = {**st.to_dict(), "seeds": sorted(values)}
     return out
 
@@ -949,7 +949,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
     checks = ctx["checks"]
     spread = ctx["spread"]
     if checks:
-        from repro_nb.compare import validation
+        from repro_nb.compare.validation import stored_value_text
 
         header = "| cell | check | expected value | tolerance |" + (
             " spread over seeds |" if spread else ""
@@ -961,7 +961,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
                 if c.get("rtol") is not None
                 else "default"
             )
-            row = f"| {c['cell_index']} | `{md_escape(c['name'])}` | {md_escape(validation.stored_value_text(c['value']))} | {tol} |"
+            row = f"| {c['cell_index']} | `{md_escape(c['name'])}` | {md_escape(stored_value_text(c['value']))} | {tol} |"
             if spread:
                 s = spread.get(c["name"])
                 row += (
@@ -1108,7 +1108,7 @@ def export_bundle(
     """
     t0 = time.perf_counter()
     from repro_nb import __version__
-    from repro_nb.compare import history
+    from repro_nb.compare.history import run_cells
     from repro_nb.secrets import check_files, scan_file
     from repro_nb.store import Store
 
@@ -1126,7 +1126,7 @@ def export_bundle(
         executed_nb: dict[str, Any] | None = None
         why: str | None = None
         if session_id is not None:
-            problems = run_problems(nb, history.run_cells(store, session_id))
+            problems = run_problems(nb, run_cells(store, session_id))
             if problems:
                 raise BundleError(
                     f"Run {session_id} of {nb_path.name} cannot be exported: {problems[0]}. "
@@ -1258,24 +1258,24 @@ def _check_output(out: Path, overwrite: bool) -> None:
 def _execute_for_export(
     nb_path: Path, store_path: Path, kernel: str | None, timeout: float | None
 ) -> tuple[int, dict[str, Any]]:
-    from repro_nb.compare import history
+    from repro_nb.compare.history import latest_session
     from repro_nb.store import Store
-    from repro_nb.verification import kernels as executors
+    from repro_nb.execution import DEFAULT_TIMEOUT, RunSpec, run_notebook
 
     kenv = {
         "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
         "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8"),
     }
-    spec = executors.RunSpec(
+    spec = RunSpec(
         notebook=str(nb_path),
         label="export",
         kind="export",
         kernel=kernel,
-        timeout=timeout or executors.DEFAULT_TIMEOUT,
+        timeout=timeout or DEFAULT_TIMEOUT,
         env=kenv,
         store_path=str(store_path),
     )
-    result = executors.run_notebook(spec)
+    result = run_notebook(spec)
     if result.status != "ok":
         err = result.error or {}
         where = err.get("cell_index")
@@ -1288,7 +1288,7 @@ def _execute_for_export(
         session = store.session_by_uuid(run_uuid) if run_uuid else None
         if session is None:
             key = store.notebook_key(nb_path)
-            sid = history.latest_session(store, key)
+            sid = latest_session(store, key)
         else:
             sid = session["id"]
     if sid is None or result.notebook is None:

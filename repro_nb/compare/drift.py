@@ -940,10 +940,10 @@ def notebook_drift(
     UsageProblem
         When the notebook has no baseline run, or it has no captured environment.
     """
-    from repro_nb.compare import history
+    from repro_nb.compare.history import baseline_session
     from repro_nb.errors import UsageProblem
 
-    base = history.baseline_session(store, notebook)
+    base = baseline_session(store, notebook)
     base_row = store.session(base) if base is not None else None
     before = store.environment(base_row.get("environment_id")) if base_row else None
     if base is None or base_row is None or before is None:

@@ -1965,14 +1965,14 @@ def evaluate_check(
     encoded value, the tolerances used, the verdict, the expected value and the error), so a
     caller can store them its own way (the recorder queues them to link the check to its cell).
     """
-    from repro_nb.compare import history
+    from repro_nb.compare.history import baseline_session
 
     validate_check_args(name, rtol, atol)
     session = store.session(session_id)
     if session is None:
         raise UsageProblem(f"Run {session_id} is not in {store.path}: start a run first.")
     encoded = encode_value(value)
-    base = history.baseline_session(store, session["notebook"])
+    base = baseline_session(store, session["notebook"])
     previous = None
     if base is not None and base != session_id:
         previous = _last_per_name(store.checks(session_id=base, name=name)).get(name)
@@ -2047,9 +2047,9 @@ def record_check(
 
 
 def _latest_session(store: Any, notebook: str) -> int | None:
-    from repro_nb.compare import history
+    from repro_nb.compare.history import latest_session
 
-    sid = history.latest_session(store, notebook)
+    sid = latest_session(store, notebook)
     if sid is None:  # runs that recorded checks but no cells (scripts) still count
         runs = store.sessions(notebook)
         sid = runs[-1]["id"] if runs else None
@@ -2086,10 +2086,10 @@ def validation_report(
     -------
     ValidationReport
     """
-    from repro_nb.compare import history
+    from repro_nb.compare.history import baseline_session
 
     sid = session_id if session_id is not None else _latest_session(store, notebook)
-    base = history.baseline_session(store, notebook)
+    base = baseline_session(store, notebook)
     report = ValidationReport(notebook=notebook, session_id=sid, baseline_id=base)
     if sid is None:
         return report

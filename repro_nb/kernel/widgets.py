@@ -496,13 +496,13 @@ class Panel:
                     self._idle.set()
 
     def _update(self) -> None:
-        from repro_nb.compare import history
+        from repro_nb.compare.history import compare_sessions, notebook_status, run_cells
 
         if self.flush is not None:
             self.flush()
         sid = self.session_id()
         live = getattr(self.recorder, "capturing", None)
-        status = history.notebook_status(
+        status = notebook_status(
             self.store, self.notebook, notebook_path=self.notebook_path, session_id=sid
         )
         self.overview_html.value = render_overview(status, live)
@@ -531,10 +531,10 @@ class Panel:
         self._render_plot(self.validation)
         # Cells
         if sid is not None and base is not None and base != sid:
-            cmp = history.compare_sessions(self.store, base, sid)
+            cmp = compare_sessions(self.store, base, sid)
             self.cells_html.value = render_cells(cmp)
         elif sid is not None:
-            n = len(history.run_cells(self.store, sid))
+            n = len(run_cells(self.store, sid))
             self.cells_html.value = (
                 f"<div class='repro-nb-cells'>Run {sid} is the baseline ({n} cells recorded): "
                 "later runs are compared with it cell by cell.</div>"

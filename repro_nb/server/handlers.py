@@ -52,7 +52,14 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
-from repro_nb.compare import history
+from repro_nb.compare.history import (
+    RunInfo,
+    baseline_session,
+    compare_sessions,
+    latest_session,
+    list_runs,
+    notebook_status,
+)
 from repro_nb.errors import ReproError, StoreError, UsageProblem
 from repro_nb.store import Store, resolve_store_path
 
@@ -356,13 +363,13 @@ class Read(Generic[T]):
     value: T | None
 
 
-def _run_info(runs: list[history.RunInfo], run_id: int | None) -> dict[str, Any] | None:
+def _run_info(runs: list[RunInfo], run_id: int | None) -> dict[str, Any] | None:
     return next((r.to_dict() for r in runs if r.id == run_id), None)
 
 
 def read_status(ref: NotebookRef, store: Store, key: str) -> dict[str, Any]:
     """The ``status`` reply body (without path and revision)."""
-    runs = history.list_runs(store, key)
+    runs = list_runs(store, key)
     if not runs:
         return {
             "recorded": False,
@@ -371,27 +378,27 @@ def read_status(ref: NotebookRef, store: Store, key: str) -> dict[str, Any]:
             "baseline_run": None,
             "status": None,
         }
-    status = history.notebook_status(store, key, notebook_path=ref.file)
-    latest = history.latest_session(store, key) or runs[-1].id
+    status = notebook_status(store, key, notebook_path=ref.file)
+    latest = latest_session(store, key) or runs[-1].id
     return {
         "recorded": True,
         "n_runs": len(runs),
         "latest_run": _run_info(runs, latest),
-        "baseline_run": _run_info(runs, history.baseline_session(store, key)),
+        "baseline_run": _run_info(runs, baseline_session(store, key)),
         "status": status.to_dict(),
     }
 
 
 def read_runs(store: Store, key: str) -> dict[str, Any]:
     """The ``runs`` reply body."""
-    runs = history.list_runs(store, key)
-    return {"runs": [r.to_dict() for r in runs], "baseline": history.baseline_session(store, key)}
+    runs = list_runs(store, key)
+    return {"runs": [r.to_dict() for r in runs], "baseline": baseline_session(store, key)}
 
 
 def _check_run(store: Store, key: str, run: int) -> None:
     session = store.session(run)
     if session is None or session["notebook"] != key:
-        ids = ", ".join(str(r.id) for r in history.list_runs(store, key)) or "none"
+        ids = ", ".join(str(r.id) for r in list_runs(store, key)) or "none"
         raise RouteError(404, f"Run {run} is not a run of {key}; its runs are: {ids}.")
 
 
@@ -399,15 +406,15 @@ def read_cells(store: Store, key: str, run: int | None) -> dict[str, Any]:
     """A run (default the latest) vs the baseline run: ids and the ``RunComparison``."""
     if run is not None:
         _check_run(store, key, run)
-    actual = run if run is not None else history.latest_session(store, key)
-    baseline = history.baseline_session(store, key)
+    actual = run if run is not None else latest_session(store, key)
+    baseline = baseline_session(store, key)
     if actual is None:
         return {"run": None, "baseline": baseline, "comparison": None}
     reference = baseline if baseline is not None else actual
     return {
         "run": actual,
         "baseline": baseline,
-        "comparison": history.compare_sessions(store, reference, actual),
+        "comparison": compare_sessions(store, reference, actual),
     }
 
 
@@ -440,8 +447,8 @@ def read_drift(store: Store, key: str) -> dict[str, Any]:
     """The ``drift`` reply body: the baseline run's environment, git and data vs the latest run's."""
     from repro_nb.compare.drift import notebook_drift
 
-    baseline = history.baseline_session(store, key)
-    latest = history.latest_session(store, key)
+    baseline = baseline_session(store, key)
+    latest = latest_session(store, key)
     reply: dict[str, Any] = {"baseline": baseline, "run": latest, "report": None}
     if baseline is None or latest is None:
         return reply
@@ -458,7 +465,7 @@ def read_checks(store: Store, key: str) -> dict[str, Any]:
     """The ``checks`` reply body: the latest run's checks vs the baseline, with stats over runs."""
     from repro_nb.compare.validation import validation_report
 
-    latest = history.latest_session(store, key)
+    latest = latest_session(store, key)
     report = validation_report(store, key, session_id=latest)
     return {"run": latest, "report": report.to_dict()}
 

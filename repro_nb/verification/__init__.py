@@ -586,7 +586,7 @@ def _normalized(
 # --------------------------------------------------------------------------- checks
 def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcome]:
     """Checks of ``actual`` vs ``reference`` (matched by cell key and name, then by name)."""
-    from repro_nb.compare import validation
+    from repro_nb.compare.validation import compare, decode_value, stored_value_text
 
     def flat(records: list[Any]) -> list[tuple[str, int | None, dict[str, Any]]]:
         return [(cell_key(r), r.cell_index, c) for r in records for c in r.checks]
@@ -619,7 +619,7 @@ def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcom
                     chk["name"],
                     "new",
                     None,
-                    validation.stored_value_text(chk.get("value")),
+                    stored_value_text(chk.get("value")),
                     cell_index=index,
                     cell_key=key,
                 )
@@ -630,9 +630,9 @@ def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcom
         rtol = rchk.get("rtol")
         atol = rchk.get("atol") or 0.0
         try:
-            expected = validation.decode_value(rchk["value"])
-            got = validation.decode_value(chk["value"])
-            res = validation.compare(
+            expected = decode_value(rchk["value"])
+            got = decode_value(chk["value"])
+            res = compare(
                 expected,
                 got,
                 rtol=rtol,
@@ -654,8 +654,8 @@ def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcom
             CheckOutcome(
                 chk["name"],
                 "pass" if passed else "fail",
-                validation.stored_value_text(rchk.get("value")),
-                validation.stored_value_text(chk.get("value")),
+                stored_value_text(rchk.get("value")),
+                stored_value_text(chk.get("value")),
                 rtol,
                 atol,
                 None if passed else (reason or "outside tolerance"),
@@ -670,7 +670,7 @@ def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcom
                 CheckOutcome(
                     rchk["name"],
                     "missing",
-                    validation.stored_value_text(rchk.get("value")),
+                    stored_value_text(rchk.get("value")),
                     None,
                     rchk.get("rtol"),
                     rchk.get("atol"),
@@ -704,9 +704,9 @@ def _compare_run(
     data_changes: Mapping[str, tuple[str | None, str | None]],
 ) -> tuple[Divergence | None, dict[str, int], list[CheckOutcome]]:
     """First divergent cell of ``actual`` vs ``reference``, cell state counts, and checks."""
-    from repro_nb.compare import history
+    from repro_nb.compare.history import compare_runs
 
-    comparison = history.compare_runs(reference, actual)
+    comparison = compare_runs(reference, actual)
     checks = _compare_checks(reference, actual)
     failing = [c for c in checks if c.status in ("fail", "missing")]
     has_checks = any(c.status in ("pass", "fail") for c in checks)
@@ -813,7 +813,7 @@ def _divergence(
 
 def _determinism(runs: list[list[Any]]) -> list[CellDeterminism]:
     """Per cell of the first run: identical in every other run?"""
-    from repro_nb.compare import history
+    from repro_nb.compare.history import compare_runs
 
     if not runs:
         return []
@@ -825,7 +825,7 @@ def _determinism(runs: list[list[Any]]) -> list[CellDeterminism]:
         varying.setdefault(key, set())
         info[key] = (rec.cell_index, rec.excerpt)
     for other in runs[1:]:
-        comp = history.compare_runs(base, other)
+        comp = compare_runs(base, other)
         for d in comp.cells:
             if d.key not in varying:
                 continue
@@ -985,7 +985,7 @@ def verify(
     UsageProblem
         For bad arguments (runs < 1, bad seeds, unknown executor, missing target).
     """
-    from repro_nb.verification import kernels as executors
+    from repro_nb.execution import DEFAULT_TIMEOUT
 
     t0 = time.perf_counter()
     if runs < 1:
@@ -998,7 +998,7 @@ def verify(
         raise UsageProblem(
             f"{path} does not exist: pass a bundle folder, a bundle .zip or a notebook."
         )
-    timeout = executors.DEFAULT_TIMEOUT if timeout is None else timeout
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     opts = dict(
         runs=runs,
         seeds=seed_list,
@@ -1029,7 +1029,7 @@ def _specs(
     kernel: str | None,
     timeout: float,
 ) -> list[Any]:
-    from repro_nb.verification import kernels as executors
+    from repro_nb.execution import RunSpec
 
     source = nb_file.read_text(encoding="utf-8")
     common: dict[str, Any] = dict(
@@ -1042,14 +1042,14 @@ def _specs(
         kind="verify",
     )
     if seeds is not None:
-        return [executors.RunSpec(label=f"seed {s}", seed=s, **common) for s in seeds]
-    return [executors.RunSpec(label=f"run {i + 1}", **common) for i in range(runs)]
+        return [RunSpec(label=f"seed {s}", seed=s, **common) for s in seeds]
+    return [RunSpec(label=f"run {i + 1}", **common) for i in range(runs)]
 
 
 def _execute(
     specs: list[Any], *, jobs: int | None, executor: str, scheduler: Any, on_progress: Any
 ) -> list[Any]:
-    from repro_nb.verification import kernels as executors
+    from repro_nb.execution import run_many
 
     done = [0]
 
@@ -1062,9 +1062,7 @@ def _execute(
     if on_progress is not None:
         with contextlib.suppress(Exception):
             on_progress(0, len(specs), None)
-    return executors.run_many(
-        specs, jobs=jobs, executor=executor, scheduler=scheduler, on_result=progress
-    )
+    return run_many(specs, jobs=jobs, executor=executor, scheduler=scheduler, on_result=progress)
 
 
 def _could_not_run(target: Path, kind: str, reason: str, **kw: Any) -> VerifyResult:
@@ -1151,7 +1149,7 @@ def _verify_notebook(
         project_root,
         sha256_path,
     )
-    from repro_nb.compare import history
+    from repro_nb.compare.history import list_runs, run_cells
     from repro_nb.store import Store, resolve_store_path
 
     nb = read_notebook_json(path)
@@ -1168,12 +1166,12 @@ def _verify_notebook(
             sid, problems = _find_clean_run(store, key, nb)
             if sid is not None:
                 session = store.session(sid) or {}
-                reference = history.run_cells(store, sid)
+                reference = run_cells(store, sid)
                 recorded_env = store.environment(session.get("environment_id"))
                 git = store.git_state(session.get("git_id"))
                 ref_label = f"recorded run {sid} ({session.get('run_uuid')}) in {store_path}"
                 ref_seed = ((session.get("seed") or {}).get("requested") or {}).get("seed")
-            elif history.list_runs(store, key):
+            elif list_runs(store, key):
                 notes.append(
                     "the recorded runs are not usable as a reference ("
                     + "; ".join(problems[:2])
@@ -1404,7 +1402,7 @@ def _assess(
 
 
 def _seed_stats(runs_recs: list[list[Any]], results: list[Any]) -> dict[str, dict[str, Any]]:
-    from repro_nb.compare import validation
+    from repro_nb.compare.validation import decode_value, stats
 
     values: dict[str, list[float]] = {}
     seeds_of: dict[str, list[int | None]] = {}
@@ -1412,14 +1410,14 @@ def _seed_stats(runs_recs: list[list[Any]], results: list[Any]) -> dict[str, dic
         for rec in recs:
             for chk in rec.checks:
                 try:
-                    x = float(validation.decode_value(chk.get("value")))
+                    x = float(decode_value(chk.get("value")))
                 except Exception:  # non-scalar checks have no spread
                     continue
                 values.setdefault(chk["name"], []).append(x)
                 seeds_of.setdefault(chk["name"], []).append(r.seed)
     out = {}
     for name, vals in values.items():
-        st = validation.stats(vals, name=name)
+        st = stats(vals, name=name)
         out[name] = {**st.to_dict(), "seeds": seeds_of[name]}
     return out
 

@@ -258,10 +258,10 @@ class RunResult:
     store_path
         The store the kernel wrote, when it was kept (``RunSpec.store_path``).
     cells
-        Cell records read from the store (``history.CellRecord.to_dict()``), injected
+        Cell records read from the store (``CellRecord.to_dict()``), injected
         cells dropped; ``None`` when capture was off or recorded nothing.
     session
-        The run's session row (``history.RunInfo.to_dict()``), when recorded.
+        The run's session row (``RunInfo.to_dict()``), when recorded.
     environment
         The environment the kernel recorded, when recorded.
     host
@@ -504,7 +504,7 @@ def _read_records(
 ) -> tuple[list[dict] | None, dict | None, dict | None]:
     """Cells, session and environment recorded by the run (history is the lead's read side)."""
     try:
-        from repro_nb.compare import history
+        from repro_nb.compare.history import list_runs, run_cells
         from repro_nb.store import Store
     except ImportError:
         return None, None, None
@@ -512,17 +512,13 @@ def _read_records(
         return None, None, None
     store = Store(store_path)
     try:
-        runs = history.list_runs(store, os.path.abspath(notebook))
+        runs = list_runs(store, os.path.abspath(notebook))
         if not runs:
-            runs = history.list_runs(store, None)  # type: ignore[arg-type]
+            runs = list_runs(store, None)  # type: ignore[arg-type]
         if not runs:
             return None, None, None
         run = max(runs, key=lambda r: r.started or 0)
-        cells = [
-            c.to_dict()
-            for c in history.run_cells(store, run.id)
-            if not is_injected_source(c.source)
-        ]
+        cells = [c.to_dict() for c in run_cells(store, run.id) if not is_injected_source(c.source)]
         env = None
         if run.environment_id is not None:
             with contextlib.suppress(Exception):
