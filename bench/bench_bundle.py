@@ -51,9 +51,9 @@ def _plain_nbclient(nb_path: Path, store: Path) -> float:
 def run(rounds: int = 3) -> list[dict[str, Any]]:
     """Measure and return the table rows."""
     from repro_nb.bundle import export_bundle
+    from repro_nb.execution import RunSpec, run_notebook
     from repro_nb.store import resolve_store_path
     from repro_nb.verification import verify
-    from repro_nb.execution import RunSpec, run_notebook
 
     saved = os.environ.pop("REPRO_NB_STORE", None)
     tmp = Path(tempfile.mkdtemp(prefix="repro-nb-bench-bundle-"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repro_nb.capture.recorder import CaptureOptions, Recorder, active_recorder
+from repro_nb.capture.recorder import CaptureOptions, Recorder, active_recorder, set_active_recorder
 from repro_nb.compare.history import (
     NotebookStatus,
     RunInfo,
@@ -303,9 +303,7 @@ def _recorder_for_checks() -> Recorder:
     recorder = active_recorder()
     if recorder is None:
         recorder = Recorder(_caller_globals(3))
-        from repro_nb.capture import recorder as _rec
-
-        _rec._ACTIVE = recorder
+        set_active_recorder(recorder)
     return recorder
 
 

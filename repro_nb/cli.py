@@ -107,9 +107,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _parse_seed_arg(text: str | None) -> list[int] | None:
     if text is None:
         return None
-    from repro_nb.verification import _parse_seeds
+    from repro_nb.verification import parse_seeds
 
-    return _parse_seeds(text)
+    return parse_seeds(text)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -230,9 +230,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo notebook with capture, export its bundle, verify it, print the report."""
     from repro_nb.bundle import export_bundle
     from repro_nb.errors import UsageProblem
+    from repro_nb.execution import RunSpec, run_notebook
     from repro_nb.store import resolve_store_path
     from repro_nb.verification import verify
-    from repro_nb.execution import RunSpec, run_notebook
 
     nb = Path(args.notebook).resolve()
     if not nb.is_file():

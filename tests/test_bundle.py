@@ -435,8 +435,8 @@ def test_atomic_write_failure_leaves_nothing(
 
 @pytest.mark.slow
 def test_reproduce_md_shows_spread_over_recorded_seeds(tmp_path: Path) -> None:
-    from repro_nb.store import resolve_store_path
     from repro_nb.execution import RunSpec, run_many
+    from repro_nb.store import resolve_store_path
 
     nb = copy_notebook("params.ipynb", tmp_path)
     store = str(resolve_store_path(nb))

@@ -292,7 +292,7 @@ class _Reference:
     git: dict[str, Any] | None
 
 
-def _find_clean_run(store: Any, key: str, nb: Mapping[str, Any]) -> tuple[int | None, list[str]]:
+def find_clean_run(store: Any, key: str, nb: Mapping[str, Any]) -> tuple[int | None, list[str]]:
     from repro_nb.compare.history import list_runs, run_cells
 
     latest_problems: list[str] | None = None
@@ -366,7 +366,7 @@ _NOISE_HOME = (
 )
 
 
-def _is_noise(path: str, env: Mapping[str, Any] | None) -> bool:
+def is_library_noise(path: str, env: Mapping[str, Any] | None) -> bool:
     """Files the interpreter and libraries read on their own (not the notebook's data)."""
     if any(part in _NOISE_PARTS for part in Path(path).parts):
         return True
@@ -430,7 +430,7 @@ def _data_entries(
     for rec in cells:
         for f in normalize_files(rec.files, nb_dir, root):
             path = f["abspath"]
-            if _is_noise(path, env):
+            if is_library_noise(path, env):
                 continue
             if f.get("mode") in ("w", "rw", "a"):
                 written.add(path)
@@ -605,7 +605,7 @@ def _environment_yml(env: Mapping[str, Any], dists: list[str], name: str) -> str
     return "\n".join(lines) + "\n"
 
 
-def _kernel_env(env: Mapping[str, Any] | None) -> dict[str, str]:
+def kernel_env_vars(env: Mapping[str, Any] | None) -> dict[str, str]:
     """Variables that must be set before the kernel starts, as recorded."""
     out: dict[str, str] = {}
     if not env:
@@ -691,7 +691,7 @@ def _cell_entry(
     d["files"] = [
         {k: v for k, v in f.items() if k != "abspath"}
         for f in normalize_files(rec.files, nb_dir, root)
-        if not _is_noise(f["abspath"], env)
+        if not is_library_noise(f["abspath"], env)
     ]
     d["checks"] = [
         {k: c.get(k) for k in ("name", "value", "rtol", "atol", "equal_nan", "passed", "expected")}
@@ -1134,7 +1134,7 @@ def export_bundle(
                 )
             sid: int | None = session_id
         else:
-            sid, problems = _find_clean_run(store, key, nb)
+            sid, problems = find_clean_run(store, key, nb)
         if sid is None:
             why = "; ".join(problems)
             if not execute:
@@ -1259,8 +1259,8 @@ def _execute_for_export(
     nb_path: Path, store_path: Path, kernel: str | None, timeout: float | None
 ) -> tuple[int, dict[str, Any]]:
     from repro_nb.compare.history import latest_session
-    from repro_nb.store import Store
     from repro_nb.execution import DEFAULT_TIMEOUT, RunSpec, run_notebook
+    from repro_nb.store import Store
 
     kenv = {
         "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
@@ -1328,7 +1328,7 @@ def _build_files(
         if e["copied"]:
             with open(e["original"], "rb") as f:
                 files[e["bundle_path"]] = f.read()
-    kenv = _kernel_env(env)
+    kenv = kernel_env_vars(env)
     nb_cells = code_cells(nb)
     by_id = {c.cell_id: c for c in nb_cells if c.cell_id}
     by_hash = {c.source_hash: c for c in nb_cells}

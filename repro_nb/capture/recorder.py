@@ -46,6 +46,12 @@ def active_recorder() -> Recorder | None:
     return _ACTIVE
 
 
+def set_active_recorder(recorder: Recorder | None) -> None:
+    """Make ``recorder`` the one :func:`active_recorder` returns (checks and magics use it)."""
+    global _ACTIVE
+    _ACTIVE = recorder
+
+
 def detect_notebook(namespace: Mapping[str, Any] | None = None) -> str | None:
     """Find the notebook path of this kernel.
 
@@ -171,7 +177,7 @@ class Recorder:
         self._store_lock = threading.Lock()
         self._warned: set[str] = set()
         self._pending_warnings: list[str] = []
-        self._writer = _Writer(self._report_error)
+        self._writer = _Writer(self.report_error)
         self._cell: dict[str, Any] | None = None
         self._force_next = False
         self._tracker: Any = None
@@ -286,14 +292,14 @@ class Recorder:
 
             fields["environment_id"] = self.store.add_environment(capture_environment())
         except Exception as exc:
-            self._report_error("environment capture", exc)
+            self.report_error("environment capture", exc)
         try:
             from repro_nb.capture.git import capture_git
 
             where = Path(self._raw_notebook).parent if self._raw_notebook else Path.cwd()
             fields["git_id"] = self.store.add_git_state(capture_git(where, refresh=refresh_git))
         except Exception as exc:
-            self._report_error("git capture", exc)
+            self.report_error("git capture", exc)
         if fields and self.session_id is not None:
             self.store.update_session(self.session_id, **fields)
 
@@ -304,7 +310,7 @@ class Recorder:
                 self.namespace, "", exclude=self.options.exclude, max_bytes=self.options.max_bytes
             )
         except Exception as exc:
-            self._report_error("variable capture", exc)
+            self.report_error("variable capture", exc)
 
     def _ensure_trackers(self) -> None:
         if self._tracker is None:
@@ -319,14 +325,14 @@ class Recorder:
                 self._files = FileTracker(ignore=[str(self.store_path.parent)])
             except Exception as exc:
                 self.options.files = False  # carry on without file tracking
-                self._report_error("file tracking", exc)
+                self.report_error("file tracking", exc)
         if self._env_watcher is None:
             try:
                 from repro_nb.capture.environment import EnvironmentWatcher
 
                 self._env_watcher = EnvironmentWatcher()
             except Exception as exc:
-                self._report_error("environment capture", exc)
+                self.report_error("environment capture", exc)
 
     def ensure_session(self) -> int:
         """Open this run's session if needed (in the writer, to keep order) and return its id."""
@@ -364,14 +370,14 @@ class Recorder:
         try:
             self._pre(info)
         except Exception as exc:
-            self._report_error("pre-cell capture", exc)
+            self.report_error("pre-cell capture", exc)
 
     def post_run_cell(self, result: Any) -> None:
         """IPython ``post_run_cell`` callback: never raises."""
         try:
             self._post(result)
         except Exception as exc:
-            self._report_error("post-cell capture", exc)
+            self.report_error("post-cell capture", exc)
         finally:
             self._cell = None
             self._emit_pending_warnings()
@@ -516,7 +522,7 @@ class Recorder:
             try:
                 env_changed = bool(self._env_watcher.changed())
             except Exception as exc:
-                self._report_error("environment capture", exc)
+                self.report_error("environment capture", exc)
         self.cells_recorded += 1
         self.last_cell = record
 
@@ -534,7 +540,7 @@ class Recorder:
         return record
 
     # ------------------------------------------------------------------ errors
-    def _report_error(self, what: str, exc: BaseException) -> None:
+    def report_error(self, what: str, exc: BaseException) -> None:
         """Warn once per kind of failure; details go to $REPRO_NB_DEBUG when set."""
         if os.environ.get("REPRO_NB_DEBUG"):
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
@@ -583,7 +589,7 @@ def _notify_listeners(recorder: Recorder) -> None:
         try:
             callback(recorder)
         except Exception as exc:
-            recorder._report_error("panel update", exc)
+            recorder.report_error("panel update", exc)
 
 
 # A cell can rebind a name it does not mention only by running code: a call, an import, a

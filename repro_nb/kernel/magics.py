@@ -21,7 +21,13 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Int, List, Unicode
 
 from repro_nb import api
-from repro_nb.capture.recorder import AUTOCAPTURE_ENV, CaptureOptions, Recorder, active_recorder
+from repro_nb.capture.recorder import (
+    AUTOCAPTURE_ENV,
+    CaptureOptions,
+    Recorder,
+    active_recorder,
+    set_active_recorder,
+)
 from repro_nb.errors import ReproError, UsageProblem
 from repro_nb.seeding import parse_phases, reset_seeding
 
@@ -79,9 +85,7 @@ class ReproMagics(Magics):
             return recorder  # %reload_ext keeps the run going
         options = CaptureOptions(exclude=list(self.exclude), max_bytes=self.max_bytes)
         recorder = Recorder(self.shell.user_ns, store_path=self.store_path or None, options=options)
-        from repro_nb.capture import recorder as _rec
-
-        _rec._ACTIVE = recorder
+        set_active_recorder(recorder)
         return recorder
 
     # ------------------------------------------------------------------ %repro_seed

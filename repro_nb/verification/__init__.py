@@ -572,13 +572,13 @@ def _normalized(
     records: list[Any], nb_dir: Path, root: Path, env: Mapping[str, Any] | None
 ) -> list[Any]:
     """Records with file paths relative to the notebook folder and library noise dropped."""
-    from repro_nb.bundle import _is_noise, normalize_files
+    from repro_nb.bundle import is_library_noise, normalize_files
 
     for rec in records:
         rec.files = [
             {k: v for k, v in f.items() if k != "abspath"}
             for f in normalize_files(rec.files, nb_dir, root)
-            if not _is_noise(f["abspath"], env)
+            if not is_library_noise(f["abspath"], env)
         ]
     return records
 
@@ -910,7 +910,7 @@ def _nb_depth(bundle: Any) -> int:
     return ups
 
 
-def _parse_seeds(seeds: Sequence[int] | str | None) -> list[int] | None:
+def parse_seeds(seeds: Sequence[int] | str | None) -> list[int] | None:
     if seeds is None:
         return None
     if isinstance(seeds, str):
@@ -990,7 +990,7 @@ def verify(
     t0 = time.perf_counter()
     if runs < 1:
         raise UsageProblem(f"runs={runs} must be at least 1.")
-    seed_list = _parse_seeds(seeds)
+    seed_list = parse_seeds(seeds)
     if executor not in ("local", "process", "dask"):
         raise UsageProblem(f"Unknown executor {executor!r}: use 'local', 'process' or 'dask'.")
     path = Path(target).expanduser()
@@ -1144,8 +1144,8 @@ def _verify_notebook(
     on_progress: Any,
 ) -> VerifyResult:
     from repro_nb.bundle import (
-        _find_clean_run,
-        _kernel_env,
+        find_clean_run,
+        kernel_env_vars,
         project_root,
         sha256_path,
     )
@@ -1163,7 +1163,7 @@ def _verify_notebook(
     if store_path.exists():
         with Store(store_path) as store:
             key = store.notebook_key(path)
-            sid, problems = _find_clean_run(store, key, nb)
+            sid, problems = find_clean_run(store, key, nb)
             if sid is not None:
                 session = store.session(sid) or {}
                 reference = run_cells(store, sid)
@@ -1207,7 +1207,7 @@ def _verify_notebook(
                 )
                 if status != "ok":
                     changes[f["path"]] = (f["sha256"], actual)
-    kenv = _kernel_env(recorded_env)
+    kenv = kernel_env_vars(recorded_env)
     specs = _specs(path, nb_dir, kenv, runs=runs, seeds=seeds, kernel=kernel, timeout=timeout)
     results = _execute(
         specs, jobs=jobs, executor=executor, scheduler=scheduler, on_progress=on_progress
@@ -1482,7 +1482,7 @@ def fix_notebook(
 
     if output is not None and in_place:
         raise UsageProblem("Pass either an output path or in_place=True, not both.")
-    _parse_seeds([seed])
+    parse_seeds([seed])
     src = Path(notebook).expanduser().resolve()
     nb = read_notebook_json(src)
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
