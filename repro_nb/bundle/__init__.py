@@ -1107,7 +1107,7 @@ def export_bundle(
         When a file holds something that looks like a secret and ``redact`` is false.
     """
     t0 = time.perf_counter()
-    from repro_nb import __version__
+    from repro_nb._version import __version__
     from repro_nb.compare.history import run_cells
     from repro_nb.secrets import check_files, scan_file
     from repro_nb.store import Store

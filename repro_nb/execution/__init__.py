@@ -449,7 +449,7 @@ def _repro_nb_import_root() -> str | None:
     try:
         distribution("repro_nb")
     except PackageNotFoundError:
-        return str(Path(__file__).resolve().parent.parent)
+        return str(Path(__file__).resolve().parents[2])
     return None
 
 
