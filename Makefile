@@ -29,6 +29,7 @@ browser-deps:
 lint: install
 	$(BIN)/ruff check repro_nb tests bench
 	$(BIN)/ruff format --check repro_nb tests bench
+	$(BIN)/mypy repro_nb
 	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm lint
 
 test: install browser-deps lint
