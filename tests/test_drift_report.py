@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from repro_nb.compare.drift import (
-    DriftReport,
-    diff_environments,
-    file_changes,
-    notebook_drift,
-    package_severity,
-)
+from repro_nb.compare.drift import DriftReport
+from repro_nb.compare.drift_baseline import notebook_drift
+from repro_nb.compare.drift_items import diff_environments, file_changes, package_severity
 from repro_nb.errors import UsageProblem
 from repro_nb.store import Store
 

@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from repro_nb.compare.history import (
+from repro_nb.compare.cells import compare_runs, compare_sessions
+from repro_nb.compare.checklist import notebook_status
+from repro_nb.errors import UsageProblem
+from repro_nb.record import CellRecord, cell_key
+from repro_nb.store import (
+    Store,
     baseline_session,
-    compare_runs,
-    compare_sessions,
     latest_session,
     list_runs,
-    notebook_status,
     run_cells,
     set_baseline,
 )
-from repro_nb.errors import UsageProblem
-from repro_nb.record import CellRecord, cell_key
-from repro_nb.store import Store
 
 
 def rec(

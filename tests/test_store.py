@@ -151,12 +151,12 @@ def test_many_threads_opening_a_new_store_at_once(tmp_path: Path) -> None:
 
 def test_schema_1_store_is_migrated_and_signatures_backfilled(tmp_path: Path) -> None:
     """Stores written before the signature column open as schema 2 and compare as before."""
-    from repro_nb.compare.history import compare_sessions
-    from repro_nb.store import MIGRATIONS, _statements, parse_signature
+    from repro_nb.compare.cells import compare_sessions
+    from repro_nb.store import MIGRATIONS, parse_signature, split_statements
 
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)
-    for statement in _statements(MIGRATIONS[0]):
+    for statement in split_statements(MIGRATIONS[0]):
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
     for sid in (1, 2):

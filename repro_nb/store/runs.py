@@ -1,0 +1,109 @@
+"""A notebook's runs: which runs it has, which is the baseline and which the latest, their cells.
+
+Reads over :class:`~repro_nb.store.database.Store` (the SQL stays in its methods) that turn rows
+into :class:`RunInfo` and :class:`~repro_nb.record.CellRecord` objects. Used by the panel, the
+server routes, the CLI, export and verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from repro_nb.errors import UsageProblem
+from repro_nb.record import CellRecord, LightCell
+from repro_nb.store.database import Store
+
+__all__ = [
+    "RunInfo",
+    "baseline_session",
+    "iter_notebooks",
+    "latest_session",
+    "light_cells",
+    "list_runs",
+    "run_cells",
+    "set_baseline",
+]
+
+
+@dataclass
+class RunInfo:
+    """One run (kernel session) of a notebook."""
+
+    id: int
+    run_uuid: str
+    notebook: str
+    kind: str
+    started: float
+    ended: float | None
+    n_cells: int
+    n_errors: int
+    seed: dict[str, Any] | None
+    capture: bool
+    environment_id: int | None
+    git_id: int | None
+    label: str | None
+    is_baseline: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def list_runs(store: Store, notebook: str) -> list[RunInfo]:
+    """Runs of ``notebook`` (a store key, see :meth:`Store.notebook_key`), oldest first."""
+    baseline = baseline_session(store, notebook)
+    fields = set(RunInfo.__dataclass_fields__)
+    runs = []
+    for row in store.sessions(notebook):
+        info = RunInfo(**{k: v for k, v in row.items() if k in fields and k != "is_baseline"})
+        info.is_baseline = info.id == baseline
+        runs.append(info)
+    return runs
+
+
+def baseline_session(store: Store, notebook: str) -> int | None:
+    """The baseline run: the pinned one, else the first run that recorded cells."""
+    pinned = store.baseline(notebook)
+    if pinned is not None and store.session(pinned) is not None:
+        return pinned
+    return store.recorded_session(notebook)
+
+
+def latest_session(store: Store, notebook: str) -> int | None:
+    """The most recent run of ``notebook`` that recorded cells."""
+    return store.recorded_session(notebook, latest=True)
+
+
+def set_baseline(store: Store, notebook: str, session_id: int | None) -> None:
+    """Pin ``session_id`` as the baseline of ``notebook``; ``None`` clears the pin.
+
+    Raises
+    ------
+    UsageProblem
+        When ``session_id`` is not a run of ``notebook``.
+    """
+    if session_id is not None:
+        session = store.session(session_id)
+        if session is None or session["notebook"] != notebook:
+            runs = ", ".join(str(r.id) for r in list_runs(store, notebook)) or "none"
+            raise UsageProblem(
+                f"Run {session_id} is not a run of {notebook}. Pick one of its runs: {runs}."
+            )
+    store.set_baseline(notebook, session_id)
+
+
+def run_cells(store: Store, session_id: int) -> list[CellRecord]:
+    """Cells recorded in a run, in execution order."""
+    return [CellRecord.from_row(row) for row in store.cells(session_id)]
+
+
+def light_cells(store: Store, session_id: int) -> list[LightCell]:
+    """Cells of a run without values, files and checks, each with its ``signature``."""
+    return [LightCell(row) for row in store.cell_signatures(session_id)]
+
+
+def iter_notebooks(store: Store) -> Iterable[str]:
+    """Notebook keys with runs in the store."""
+    return store.notebooks()
