@@ -53,7 +53,7 @@ def _envs(n: int = 500) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def bench_drift(reps: int = 200) -> list[dict[str, Any]]:
-    from repro_nb.compare.drift import diff_environments
+    from repro_nb.compare.drift_items import diff_environments
 
     before, after = _envs(500)
     t0 = time.perf_counter()

@@ -17,17 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.capture.recorder import CaptureOptions, Recorder, active_recorder, set_active_recorder
-from repro_nb.compare.history import (
-    NotebookStatus,
-    RunInfo,
-    baseline_session,
-    latest_session,
-    list_runs,
-    notebook_status,
-    set_baseline,
-)
+from repro_nb.compare.checklist import NotebookStatus, notebook_status
 from repro_nb.errors import UsageProblem
-from repro_nb.store import Store
+from repro_nb.store import RunInfo, Store, baseline_session, latest_session, list_runs, set_baseline
 
 __all__ = [
     "Snapshot",
@@ -470,7 +462,8 @@ def drift(
     DriftReport
         Items with kind, name, before, after, severity and why it matters.
     """
-    from repro_nb.compare.drift import diff_environments, notebook_drift
+    from repro_nb.compare.drift_baseline import notebook_drift
+    from repro_nb.compare.drift_items import diff_environments
 
     if baseline is not None:
         now = dict(current) if current is not None else capture_environment(refresh=True)

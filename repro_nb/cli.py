@@ -171,7 +171,7 @@ def _open_store(notebook: str) -> tuple[Any, str]:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from repro_nb.compare.history import notebook_status
+    from repro_nb.compare.checklist import notebook_status
 
     store, key = _open_store(args.notebook)
     with store:
@@ -191,7 +191,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from repro_nb.compare.history import list_runs
+    from repro_nb.store import list_runs
 
     store, key = _open_store(args.notebook)
     with store:
@@ -214,7 +214,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
-    from repro_nb.compare.drift import notebook_drift
+    from repro_nb.compare.drift_baseline import notebook_drift
 
     store, key = _open_store(args.notebook)
     with store:

@@ -10,9 +10,8 @@ import pytest
 from nbhelpers import NOTEBOOKS, copy_notebook, store_beside_notebooks_env
 
 from repro_nb.bundle import export_bundle
-from repro_nb.compare.history import CellRecord
 from repro_nb.errors import ReproWarning, UsageProblem
-from repro_nb.record import source_hash
+from repro_nb.record import CellRecord, source_hash
 from repro_nb.verification import _compare_run, fix_notebook, verify
 
 pytestmark = pytest.mark.usefixtures("store_beside_notebooks")
@@ -114,7 +113,7 @@ def test_error_rng_and_data_causes() -> None:
 
 
 def test_drift_items_explain_a_value_difference() -> None:
-    from repro_nb.compare.drift import diff_environments
+    from repro_nb.compare.drift_items import diff_environments
 
     before = {
         "packages": {"numpy": {"name": "numpy", "version": "1.26.4", "origin": "index"}},

@@ -293,7 +293,7 @@ class _Reference:
 
 
 def find_clean_run(store: Any, key: str, nb: Mapping[str, Any]) -> tuple[int | None, list[str]]:
-    from repro_nb.compare.history import list_runs, run_cells
+    from repro_nb.store import list_runs, run_cells
 
     latest_problems: list[str] | None = None
     for run in reversed(list_runs(store, key)):
@@ -308,7 +308,7 @@ def find_clean_run(store: Any, key: str, nb: Mapping[str, Any]) -> tuple[int | N
 
 
 def _load_reference(store: Any, key: str, session_id: int) -> _Reference:
-    from repro_nb.compare.history import run_cells
+    from repro_nb.store import run_cells
 
     session = store.session(session_id) or {}
     return _Reference(
@@ -702,7 +702,8 @@ def _cell_entry(
 
 def _nondeterminism(ref: _Reference, nb: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Cells that differed between clean recorded runs with the same seed settings."""
-    from repro_nb.compare.history import compare_runs, list_runs, run_cells
+    from repro_nb.compare.cells import compare_runs
+    from repro_nb.store import list_runs, run_cells
 
     found: dict[str, dict[str, Any]] = {}
     seed = (ref.session.get("seed") or {}).get("requested")
@@ -1108,9 +1109,8 @@ def export_bundle(
     """
     t0 = time.perf_counter()
     from repro_nb._version import __version__
-    from repro_nb.compare.history import run_cells
     from repro_nb.secrets import check_files, scan_file
-    from repro_nb.store import Store
+    from repro_nb.store import Store, run_cells
 
     nb_path = Path(notebook).expanduser().resolve()
     if nb_path.suffix != ".ipynb":
@@ -1258,9 +1258,8 @@ def _check_output(out: Path, overwrite: bool) -> None:
 def _execute_for_export(
     nb_path: Path, store_path: Path, kernel: str | None, timeout: float | None
 ) -> tuple[int, dict[str, Any]]:
-    from repro_nb.compare.history import latest_session
     from repro_nb.execution import DEFAULT_TIMEOUT, RunSpec, run_notebook
-    from repro_nb.store import Store
+    from repro_nb.store import Store, latest_session
 
     kenv = {
         "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),

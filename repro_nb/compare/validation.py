@@ -1965,7 +1965,7 @@ def evaluate_check(
     encoded value, the tolerances used, the verdict, the expected value and the error), so a
     caller can store them its own way (the recorder queues them to link the check to its cell).
     """
-    from repro_nb.compare.history import baseline_session
+    from repro_nb.store import baseline_session
 
     validate_check_args(name, rtol, atol)
     session = store.session(session_id)
@@ -2047,7 +2047,7 @@ def record_check(
 
 
 def _latest_session(store: Any, notebook: str) -> int | None:
-    from repro_nb.compare.history import latest_session
+    from repro_nb.store import latest_session
 
     sid = latest_session(store, notebook)
     if sid is None:  # runs that recorded checks but no cells (scripts) still count
@@ -2086,7 +2086,7 @@ def validation_report(
     -------
     ValidationReport
     """
-    from repro_nb.compare.history import baseline_session
+    from repro_nb.store import baseline_session
 
     sid = session_id if session_id is not None else _latest_session(store, notebook)
     base = baseline_session(store, notebook)

@@ -504,8 +504,7 @@ def _read_records(
 ) -> tuple[list[dict] | None, dict | None, dict | None]:
     """Cells, session and environment recorded by the run (history is the lead's read side)."""
     try:
-        from repro_nb.compare.history import list_runs, run_cells
-        from repro_nb.store import Store
+        from repro_nb.store import Store, list_runs, run_cells
     except ImportError:
         return None, None, None
     if not os.path.exists(store_path):

@@ -31,7 +31,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from repro_nb.compare.drift import DriftReport, notebook_drift, render_html
+from repro_nb.compare.drift import DriftReport, render_html
+from repro_nb.compare.drift_baseline import notebook_drift
 from repro_nb.compare.validation import (
     RunStats,
     ValidationReport,
@@ -473,7 +474,7 @@ class Panel:
         """The run shown: the provider's, else the latest run of the notebook."""
         sid = self.session_provider() if self.session_provider else None
         if sid is None:
-            from repro_nb.compare.history import latest_session
+            from repro_nb.store import latest_session
 
             sid = latest_session(self.store, self.notebook)
         return sid
@@ -496,7 +497,9 @@ class Panel:
                     self._idle.set()
 
     def _update(self) -> None:
-        from repro_nb.compare.history import compare_sessions, notebook_status, run_cells
+        from repro_nb.compare.cells import compare_sessions
+        from repro_nb.compare.checklist import notebook_status
+        from repro_nb.store import run_cells
 
         if self.flush is not None:
             self.flush()

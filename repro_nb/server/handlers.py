@@ -52,16 +52,17 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
-from repro_nb.compare.history import (
+from repro_nb.compare.cells import compare_sessions
+from repro_nb.compare.checklist import notebook_status
+from repro_nb.errors import ReproError, StoreError, UsageProblem
+from repro_nb.store import (
     RunInfo,
+    Store,
     baseline_session,
-    compare_sessions,
     latest_session,
     list_runs,
-    notebook_status,
+    resolve_store_path,
 )
-from repro_nb.errors import ReproError, StoreError, UsageProblem
-from repro_nb.store import Store, resolve_store_path
 
 __all__ = ["JobManager", "RecordReader", "RouteError", "setup_route_handlers"]
 
@@ -445,7 +446,7 @@ def cells_page(body: dict[str, Any] | None, offset: int, limit: int) -> dict[str
 
 def read_drift(store: Store, key: str) -> dict[str, Any]:
     """The ``drift`` reply body: the baseline run's environment, git and data vs the latest run's."""
-    from repro_nb.compare.drift import notebook_drift
+    from repro_nb.compare.drift_baseline import notebook_drift
 
     baseline = baseline_session(store, key)
     latest = latest_session(store, key)

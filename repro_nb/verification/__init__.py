@@ -704,7 +704,7 @@ def _compare_run(
     data_changes: Mapping[str, tuple[str | None, str | None]],
 ) -> tuple[Divergence | None, dict[str, int], list[CheckOutcome]]:
     """First divergent cell of ``actual`` vs ``reference``, cell state counts, and checks."""
-    from repro_nb.compare.history import compare_runs
+    from repro_nb.compare.cells import compare_runs
 
     comparison = compare_runs(reference, actual)
     checks = _compare_checks(reference, actual)
@@ -813,7 +813,7 @@ def _divergence(
 
 def _determinism(runs: list[list[Any]]) -> list[CellDeterminism]:
     """Per cell of the first run: identical in every other run?"""
-    from repro_nb.compare.history import compare_runs
+    from repro_nb.compare.cells import compare_runs
 
     if not runs:
         return []
@@ -1149,8 +1149,7 @@ def _verify_notebook(
         project_root,
         sha256_path,
     )
-    from repro_nb.compare.history import list_runs, run_cells
-    from repro_nb.store import Store, resolve_store_path
+    from repro_nb.store import Store, list_runs, resolve_store_path, run_cells
 
     nb = read_notebook_json(path)
     reference: list[Any] | None = None
@@ -1254,7 +1253,7 @@ def _assess(
     seeds: list[int] | None,
 ) -> VerifyResult:
     """Turn run results into a verdict."""
-    from repro_nb.compare.drift import diff_environments
+    from repro_nb.compare.drift_items import diff_environments
 
     res = VerifyResult(
         str(target), kind, "reproduced", "", ref_label, integrity=integrity, data=data
