@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from repro_nb.capture.environment import strip_url_credentials
+from repro_nb.secrets import strip_url_credentials
 
 __all__ = ["capture_git", "find_repo_root", "read_head", "read_head_ref"]
 
