@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from repro_nb.capture.environment import EnvironmentWatcher, capture_environment, find_secrets
+from repro_nb.capture.environment import EnvironmentWatcher, capture_environment
 from repro_nb.capture.git import capture_git, read_head
+from repro_nb.secrets import find_secrets
 
 
 def _row(name: str, value: float, unit: str, target: str, ok: bool) -> dict[str, Any]:

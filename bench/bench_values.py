@@ -24,7 +24,8 @@ import numpy as np
 import xxhash
 
 from repro_nb.capture import files
-from repro_nb.capture.variables import VariableTracker, hash_value
+from repro_nb.capture.hashing import hash_value
+from repro_nb.capture.variables import VariableTracker
 
 GIB = 2**30
 
@@ -61,7 +62,7 @@ def bench_hash_throughput(repeats: int = 7) -> list[dict[str, Any]]:
 
 def bench_tracker(cells: int = 2000) -> list[dict[str, Any]]:
     """Median µs of VariableTracker.changed after a trivial cell, 200 user variables."""
-    files._install()  # the kernel has the audit hook: id() would cost an event each
+    files.install_audit_hook()  # the kernel has the audit hook: id() would cost an event each
     ns: dict[str, Any] = {"__name__": "__main__", "In": [], "Out": {}, "np": np}
     for i in range(200):
         ns[f"v{i}"] = np.arange(i + 10, dtype=np.float64) if i % 2 else i

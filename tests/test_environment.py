@@ -17,16 +17,20 @@ from packaging.utils import canonicalize_name as packaging_canonicalize
 
 from repro_nb.capture.environment import (
     ENV_ALLOWLIST,
-    REDACTED,
     EnvironmentWatcher,
-    canonicalize_name,
     capture_environment,
-    distributions_for_modules,
     environment_hash,
-    find_secrets,
+)
+from repro_nb.capture.packages import (
+    canonicalize_name,
+    distributions_for_modules,
     imported_distributions,
-    looks_secret,
     package_pins,
+)
+from repro_nb.secrets import (
+    REDACTED,
+    find_secrets,
+    looks_secret,
     redact_secrets,
     strip_url_credentials,
 )
@@ -227,7 +231,8 @@ def test_imported_by_distribution_without_importing_torch() -> None:
         """
         import json, sys
         import yaml, git, dateutil.parser
-        from repro_nb.capture.environment import capture_environment, imported_distributions
+        from repro_nb.capture.environment import capture_environment
+        from repro_nb.capture.packages import imported_distributions
         env = capture_environment()
         print(json.dumps({"imported": env["imported"], "dists": imported_distributions(env),
                           "torch": "torch" in sys.modules, "gpu": env["gpu"]["source"],

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repro_nb.capture.variables import TrackResult, ValueHash, VariableTracker, hash_value
+from repro_nb.capture.hashing import ValueHash, hash_value
+from repro_nb.capture.variables import TrackResult, VariableTracker
 
 torch = pytest.importorskip("torch")
 

@@ -40,6 +40,8 @@ __all__ = [
     "FileTracker",
     "deactivate",
     "hook_installed",
+    "ignore_this_thread",
+    "install_audit_hook",
     "sha256_cache_clear",
     "sha256_cache_info",
     "sha256_file",
@@ -96,19 +98,19 @@ def _state() -> dict[str, Any]:
     return st
 
 
-_S = _state()
+_AUDIT_STATE = _state()
 
 
-def _hook(event: str, args: tuple[Any, ...], _s: dict[str, Any] = _S) -> None:
+def _hook(event: str, args: tuple[Any, ...], state: dict[str, Any] = _AUDIT_STATE) -> None:
     # Runs for every audit event in the process: keep the inactive path to one lookup.
-    if not _s["sinks"] or event != "open":
+    if not state["sinks"] or event != "open":
         return
-    tls = _s["tls"]
+    tls = state["tls"]
     if getattr(tls, "busy", False):
         return
     tls.busy = True
     try:
-        _s["cb"](args)
+        state["cb"](args)
     except Exception:  # never disturb the user's open()
         pass
     finally:
@@ -121,7 +123,7 @@ def _on_open(args: tuple[Any, ...]) -> None:
     if isinstance(path, int):
         return
     path = os.fsdecode(path)
-    tls = _S["tls"]
+    tls = _AUDIT_STATE["tls"]
     if path.endswith(".pyc") or "__pycache__" in path:
         tls.last_pyc = path  # an import probes its .pyc first, then maybe reads the .py
         return
@@ -137,22 +139,26 @@ def _on_open(args: tuple[Any, ...]) -> None:
             except Exception:
                 pass
     item = (path, mode, flags)
-    for sink in _S["sinks"]:
+    for sink in _AUDIT_STATE["sinks"]:
         sink.append(item)
 
 
-_S["cb"] = _on_open  # rebinding on reload: the installed hook calls the newest code
+_AUDIT_STATE["cb"] = _on_open  # rebinding on reload: the installed hook calls the newest code
 
 
-def _install() -> None:
-    if not _S["installed"]:
+def install_audit_hook() -> None:
+    """Install the ``open`` audit hook once per process (trackers do it when they start).
+
+    The hook cannot be removed again; while no tracker records it returns at once.
+    """
+    if not _AUDIT_STATE["installed"]:
         sys.addaudithook(_hook)
-        _S["installed"] = True
+        _AUDIT_STATE["installed"] = True
 
 
 def hook_installed() -> bool:
     """Whether this process has the audit hook (it stays for the life of the process)."""
-    return bool(_S["installed"])
+    return bool(_AUDIT_STATE["installed"])
 
 
 def ignore_this_thread() -> None:
@@ -161,12 +167,12 @@ def ignore_this_thread() -> None:
     The audit hook sees every thread; the recorder's git and environment capture read
     ``.git/HEAD``, dist-info metadata and the like, which are not the cell's data.
     """
-    _S["tls"].busy = True
+    _AUDIT_STATE["tls"].busy = True
 
 
 def deactivate() -> None:
     """Stop every recording tracker; the hook stays installed but returns at once."""
-    _S["sinks"].clear()
+    _AUDIT_STATE["sinks"].clear()
 
 
 # ---------------------------------------------------------------- sha256 with a stat cache
@@ -220,7 +226,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
             _COUNTS["hits"] += 1
             return digest
         _COUNTS["misses"] += 1
-    tls = _S["tls"]
+    tls = _AUDIT_STATE["tls"]
     busy = getattr(tls, "busy", False)
     tls.busy = True  # our own read is not the user's
     try:
@@ -367,17 +373,17 @@ class FileTracker:
     @property
     def active(self) -> bool:
         """Whether this tracker is recording."""
-        return self._events is not None and any(s is self._events for s in _S["sinks"])
+        return self._events is not None and any(s is self._events for s in _AUDIT_STATE["sinks"])
 
     def start(self) -> None:
         """Begin recording (installs the process-wide hook the first time)."""
-        _install()
+        install_audit_hook()
         self._detach()
         self._events = []
-        _S["sinks"].append(self._events)
+        _AUDIT_STATE["sinks"].append(self._events)
 
     def _detach(self) -> None:
-        sinks = _S["sinks"]
+        sinks = _AUDIT_STATE["sinks"]
         for i, s in enumerate(sinks):
             if s is self._events:
                 del sinks[i]
@@ -451,6 +457,7 @@ class FileTracker:
             return None
         rel = os.path.relpath(path, self.root)
         relpath = None if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+        note: str | None
         if self.max_hash_bytes is not None and st.st_size > self.max_hash_bytes:
             note = f"{st.st_size} bytes exceed max_hash_bytes={self.max_hash_bytes}; not hashed"
             return FileRecord(path, mode, st.st_size, st.st_mtime_ns, None, relpath, note)

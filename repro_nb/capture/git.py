@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from repro_nb.capture.environment import strip_url_credentials
+from repro_nb.secrets import strip_url_credentials
 
 __all__ = ["capture_git", "find_repo_root", "read_head", "read_head_ref"]
 
@@ -194,7 +194,9 @@ def read_head(path: str | os.PathLike[str] | None = None) -> str | None:
 # --------------------------------------------------------------------------------------
 
 
-class _Result:
+class _GitOutput:
+    """What one time-boxed ``git`` run gave: exit code, (capped) stdout, and why it stopped."""
+
     __slots__ = ("error", "out", "rc", "timed_out", "truncated")
 
     def __init__(self) -> None:
@@ -216,10 +218,10 @@ def _git_env() -> dict[str, str]:
     return env
 
 
-def _run_git(root: str, args: list[str], deadline: float, max_bytes: int | None) -> _Result:
+def _run_git(root: str, args: list[str], deadline: float, max_bytes: int | None) -> _GitOutput:
     """Run ``git -C root ARGS`` until ``deadline`` (time.monotonic), keeping at most
     ``max_bytes`` of stdout; the process is killed on timeout or once the cap is hit."""
-    res = _Result()
+    res = _GitOutput()
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         res.timed_out = True

@@ -1,10 +1,10 @@
 """Per-cell recording: timing, cell identity, RNG fingerprints, changed values and files.
 
 The recorder is driven by IPython's ``pre_run_cell`` / ``post_run_cell`` events (registered by
-:mod:`repro_nb.magics`) or, in scripts, by explicit :meth:`Recorder.record` calls. It imports no
+:mod:`repro_nb.kernel.magics`) or, in scripts, by explicit :meth:`Recorder.record` calls. It imports no
 IPython: the shell hands it the event objects and the user namespace.
 
-Writes go through one background thread (:class:`_Writer`), so the cell pays only for the
+Writes go through one background thread (:class:`~repro_nb.capture.writer.BackgroundWriter`), so the cell pays only for the
 capture itself (tens of microseconds), not for SQLite. Environment and git capture at session
 start also run there. Nothing here may raise into a user's cell: every hook catches, warns once
 per kind of failure, and carries on.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import queue
 import re
 import sys
 import threading
@@ -25,10 +24,20 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from repro_nb.capture.writer import BackgroundWriter
 from repro_nb.record import source_hash
 from repro_nb.store import Store, resolve_store_path
+
+if TYPE_CHECKING:
+    from repro_nb.capture.environment import EnvironmentWatcher
+    from repro_nb.capture.files import FileTracker
+    from repro_nb.capture.variables import VariableTracker
+
+# The capture machinery (environment, git, variables, files: ~30 ms of imports) and seeding
+# are imported on first use, inside the methods: `%load_ext repro_nb` without capture, and
+# scripts importing repro_nb.api, must not pay for them.
 
 __all__ = ["CaptureOptions", "Recorder", "active_recorder", "detect_notebook", "source_hash"]
 
@@ -94,47 +103,6 @@ class CaptureOptions:
     files: bool = True
 
 
-class _Writer:
-    """A daemon thread that runs store writes in order, off the cell's critical path."""
-
-    def __init__(self, on_error: Callable[[str, BaseException], None]) -> None:
-        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._on_error = on_error
-        self._thread = threading.Thread(target=self._run, name="repro_nb-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        self._queue.put(job)
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every job submitted so far has run; False on timeout."""
-        if not self._thread.is_alive():
-            return True
-        done = threading.Event()
-        self._queue.put(done.set)
-        return done.wait(timeout)
-
-    def close(self, timeout: float = 30.0) -> None:
-        self.flush(timeout)
-        self._queue.put(None)
-
-    def _run(self) -> None:
-        try:
-            from repro_nb.capture.files import ignore_this_thread
-
-            ignore_this_thread()  # what this thread reads (git, metadata) is not the cell's data
-        except Exception as exc:
-            self._on_error("file tracking", exc)
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            try:
-                job()
-            except BaseException as exc:  # the writer must survive anything a job does
-                self._on_error("store write", exc)
-
-
 class Recorder:
     """Record cells of one kernel session (or script) into a store.
 
@@ -177,12 +145,12 @@ class Recorder:
         self._store_lock = threading.Lock()
         self._warned: set[str] = set()
         self._pending_warnings: list[str] = []
-        self._writer = _Writer(self.report_error)
+        self._writer = BackgroundWriter(self.report_error)
         self._cell: dict[str, Any] | None = None
         self._force_next = False
-        self._tracker: Any = None
-        self._files: Any = None
-        self._env_watcher: Any = None
+        self._tracker: VariableTracker | None = None
+        self._files: FileTracker | None = None
+        self._env_watcher: EnvironmentWatcher | None = None
         self.cells_recorded = 0
         self._env_checked = 0.0
         self._torch_seen = "torch" in sys.modules
@@ -225,21 +193,24 @@ class Recorder:
         self.capturing = False
         if self._files is not None:
             self._files.stop()
-        self._writer.submit(
-            lambda: self.session_id and self.store.update_session(self.session_id, capture=False)
-        )
+
+        def mark_stopped() -> None:
+            if self.session_id:
+                self.store.update_session(self.session_id, capture=False)
+
+        self._writer.submit(mark_stopped)
 
     def close(self) -> None:
         """Stop capture, mark the session ended and flush every pending write."""
         global _ACTIVE
         self.stop()
+
+        def mark_ended() -> None:
+            if self.session_id:
+                self.store.update_session(self.session_id, ended=time.time())
+
         if self.session_id is not None or self.cells_recorded:
-            self._writer.submit(
-                lambda: (
-                    self.session_id
-                    and self.store.update_session(self.session_id, ended=time.time())
-                )
-            )
+            self._writer.submit(mark_ended)
         self._writer.close()
         if self._store is not None:
             self._store.close()
@@ -305,6 +276,8 @@ class Recorder:
 
     def _prime_tracker(self) -> None:
         """Take the namespace as it is now as the baseline: only later changes are recorded."""
+        if self._tracker is None:
+            return
         try:
             self._tracker.changed(
                 self.namespace, "", exclude=self.options.exclude, max_bytes=self.options.max_bytes
@@ -312,7 +285,8 @@ class Recorder:
         except Exception as exc:
             self.report_error("variable capture", exc)
 
-    def _ensure_trackers(self) -> None:
+    def _ensure_trackers(self) -> VariableTracker:
+        """Create the trackers not made yet; return the variable tracker."""
         if self._tracker is None:
             from repro_nb.capture.variables import VariableTracker
 
@@ -333,6 +307,7 @@ class Recorder:
                 self._env_watcher = EnvironmentWatcher()
             except Exception as exc:
                 self.report_error("environment capture", exc)
+        return self._tracker
 
     def ensure_session(self) -> int:
         """Open this run's session if needed (in the writer, to keep order) and return its id."""
@@ -479,18 +454,18 @@ class Recorder:
         """
         from repro_nb.seeding import rng_fingerprints
 
-        self._ensure_trackers()
-        result = self._tracker.changed(
+        tracker = self._ensure_trackers()
+        result = tracker.changed(
             self.namespace,
             source,
             scan=full or _may_run_code(source),
             names=self.options.vars,
             exclude=self.options.exclude,
             max_bytes=self.options.max_bytes,
-            **({"full": True} if full else {}),
+            full=full,
         )
         values = [{"name": name, **asdict(vh)} for name, vh in result.changed.items()]
-        record = {
+        record: dict[str, Any] = {
             "cell_id": cell_id,
             "cell_index": cell_index,
             "execution_count": execution_count,
