@@ -398,10 +398,7 @@ def check(
     CheckResult
         ``passed`` is ``None`` when there is no baseline value yet.
     """
-    from repro_nb.compare.validation import (
-        evaluate_check,
-        validate_check_args,
-    )
+    from repro_nb.compare.checks import evaluate_check, validate_check_args
 
     validate_check_args(name, rtol, atol)  # before a run is opened for it
     recorder = _recorder_for_checks()
@@ -416,9 +413,7 @@ def stats(
     name: str, *, notebook: str | os.PathLike[str] | None = None, threshold: float | None = None
 ) -> Any:
     """Statistics of a check over the runs of a notebook (n, mean, std, CV, 95% CI, stable)."""
-    from repro_nb.compare.validation import (
-        check_stats,
-    )
+    from repro_nb.compare.run_stats import check_stats
 
     store, key, owned = _open(notebook)
     try:
@@ -434,9 +429,7 @@ def validation_report(
     notebook: str | os.PathLike[str] | None = None, *, session_id: int | None = None
 ) -> Any:
     """Every check of a run vs the baseline: pass, fail (with numbers), new, or missing."""
-    from repro_nb.compare.validation import (
-        validation_report,
-    )
+    from repro_nb.compare.checks import validation_report
 
     store, key, owned = _open(notebook)
     try:

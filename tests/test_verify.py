@@ -52,7 +52,7 @@ def rec(i: int, source: str, **kw: object) -> CellRecord:
 
 
 def check(name: str, value: float, rtol: float = 1e-6) -> dict:
-    from repro_nb.compare.validation import encode_value
+    from repro_nb.compare.codec import encode_value
 
     return {
         "name": name,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from repro_nb.capture import recorder as rec
-from repro_nb.compare.validation import stats
+from repro_nb.compare.run_stats import stats
 from repro_nb.kernel import widgets
 
 

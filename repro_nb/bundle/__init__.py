@@ -523,7 +523,7 @@ _KERNEL_STACK = frozenset(
 
 def _imported_dists(env: Mapping[str, Any], nb: Mapping[str, Any]) -> list[str]:
     """Distributions the notebook needs: imported in its kernel, plus its import statements."""
-    from repro_nb.capture.environment import canonicalize_name, imported_distributions
+    from repro_nb.capture.packages import canonicalize_name, imported_distributions
 
     names = set(imported_distributions(env)) - _KERNEL_STACK
     packages = env.get("packages", {})
@@ -561,7 +561,7 @@ def _local_version_index(pins: list[str]) -> list[str]:
 
 
 def _requirements(env: Mapping[str, Any], dists: list[str]) -> str:
-    from repro_nb.capture.environment import package_pins
+    from repro_nb.capture.packages import package_pins
 
     pins = package_pins(env, dists)
     head = [
@@ -573,7 +573,7 @@ def _requirements(env: Mapping[str, Any], dists: list[str]) -> str:
 
 
 def _freeze(env: Mapping[str, Any]) -> str:
-    from repro_nb.capture.environment import package_pins
+    from repro_nb.capture.packages import package_pins
 
     pins = package_pins(env)
     return "\n".join(["# Every distribution installed in the recorded environment", *pins]) + "\n"
@@ -586,7 +586,7 @@ def _py_version(env: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _environment_yml(env: Mapping[str, Any], dists: list[str], name: str) -> str:
-    from repro_nb.capture.environment import package_pins
+    from repro_nb.capture.packages import package_pins
 
     _, mm = _py_version(env)
     pins = package_pins(env, dists)
@@ -735,7 +735,8 @@ def _nondeterminism(ref: _Reference, nb: Mapping[str, Any]) -> list[dict[str, An
 
 def _spread(ref: _Reference) -> dict[str, Any]:
     """Per check, statistics over recorded runs with different seeds (when there are >= 2)."""
-    from repro_nb.compare.validation import decode_value, stats
+    from repro_nb.compare.codec import decode_value
+    from repro_nb.compare.run_stats import stats
 
     per_seed: dict[str, dict[Any, float]] = {}
     for session in ref.store.sessions(ref.key):
@@ -950,7 +951,7 @@ def _reproduce_md(ctx: dict[str, Any]) -> str:
     checks = ctx["checks"]
     spread = ctx["spread"]
     if checks:
-        from repro_nb.compare.validation import stored_value_text
+        from repro_nb.compare.preview import stored_value_text
 
         header = "| cell | check | expected value | tolerance |" + (
             " spread over seeds |" if spread else ""

@@ -55,14 +55,7 @@ from tornado.ioloop import IOLoop
 from repro_nb.compare.cells import compare_sessions
 from repro_nb.compare.checklist import notebook_status
 from repro_nb.errors import ReproError, StoreError, UsageProblem
-from repro_nb.store import (
-    RunInfo,
-    Store,
-    baseline_session,
-    latest_session,
-    list_runs,
-    resolve_store_path,
-)
+from repro_nb.store import RunInfo, Store, baseline_session, latest_session, list_runs, resolve_store_path
 
 __all__ = ["JobManager", "RecordReader", "RouteError", "setup_route_handlers"]
 
@@ -464,7 +457,7 @@ def read_drift(store: Store, key: str) -> dict[str, Any]:
 
 def read_checks(store: Store, key: str) -> dict[str, Any]:
     """The ``checks`` reply body: the latest run's checks vs the baseline, with stats over runs."""
-    from repro_nb.compare.validation import validation_report
+    from repro_nb.compare.checks import validation_report
 
     latest = latest_session(store, key)
     report = validation_report(store, key, session_id=latest)

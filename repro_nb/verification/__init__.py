@@ -586,7 +586,9 @@ def _normalized(
 # --------------------------------------------------------------------------- checks
 def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcome]:
     """Checks of ``actual`` vs ``reference`` (matched by cell key and name, then by name)."""
-    from repro_nb.compare.validation import compare, decode_value, stored_value_text
+    from repro_nb.compare.values import compare
+    from repro_nb.compare.codec import decode_value
+    from repro_nb.compare.preview import stored_value_text
 
     def flat(records: list[Any]) -> list[tuple[str, int | None, dict[str, Any]]]:
         return [(cell_key(r), r.cell_index, c) for r in records for c in r.checks]
@@ -1401,7 +1403,8 @@ def _assess(
 
 
 def _seed_stats(runs_recs: list[list[Any]], results: list[Any]) -> dict[str, dict[str, Any]]:
-    from repro_nb.compare.validation import decode_value, stats
+    from repro_nb.compare.codec import decode_value
+    from repro_nb.compare.run_stats import stats
 
     values: dict[str, list[float]] = {}
     seeds_of: dict[str, list[int | None]] = {}

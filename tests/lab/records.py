@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from repro_nb.compare.validation import encode_value
+from repro_nb.compare.codec import encode_value
 from repro_nb.store import Store
 
 
