@@ -483,8 +483,8 @@ def test_record_check_against_baseline(store):
 
 
 def test_report_follows_a_repinned_baseline_and_last_value_wins(store):
-    from repro_nb.compare.history import set_baseline
     from repro_nb.compare import record_check, validation_report
+    from repro_nb.compare.history import set_baseline
 
     s1 = new_run(store)
     record_check(store, s1, None, "loss", 1.0)

@@ -22,7 +22,7 @@ from repro_nb.compare.codec import (
 )
 from repro_nb.compare.kinds import DEFAULT_ATOL, DEFAULT_RTOL, default_rtol
 from repro_nb.compare.results import CheckResult, ReportItem, ValidationReport
-from repro_nb.compare.stats import DEFAULT_THRESHOLD_CV, RunStats, check_stats, stats
+from repro_nb.compare.run_stats import DEFAULT_THRESHOLD_CV, RunStats, check_stats, stats
 from repro_nb.compare.summaries import ArraySummary, FrameSummary
 from repro_nb.compare.values import compare
 

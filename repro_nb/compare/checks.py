@@ -14,7 +14,7 @@ from repro_nb.compare.codec import check_row_value, encode_value, jsonable
 from repro_nb.compare.history import baseline_session, latest_session
 from repro_nb.compare.kinds import DEFAULT_ATOL
 from repro_nb.compare.results import CheckResult, ReportItem, ValidationReport
-from repro_nb.compare.stats import DEFAULT_THRESHOLD_CV, stats, values_per_run
+from repro_nb.compare.run_stats import DEFAULT_THRESHOLD_CV, stats, values_per_run
 from repro_nb.compare.values import compare
 from repro_nb.errors import UsageProblem
 
@@ -56,9 +56,10 @@ def evaluate_check(
 ) -> tuple[CheckResult, dict[str, Any]]:
     """Compare ``value`` with the baseline run's check of the same name, without storing it.
 
-    Returns the :class:`CheckResult` and the fields :meth:`Store.add_check` takes (the
-    encoded value, the tolerances used, the verdict, the expected value and the error), so a
-    caller can store them its own way (the recorder queues them to link the check to its cell).
+    Returns the :class:`~repro_nb.compare.results.CheckResult` and the fields
+    :meth:`repro_nb.store.Store.add_check` takes (the encoded value, the tolerances used, the
+    verdict, the expected value and the error), so a caller can store them its own way (the
+    recorder queues them to link the check to its cell).
     """
     validate_check_args(name, rtol, atol)
     session = store.session(session_id)
@@ -107,10 +108,10 @@ def record_check(
 ) -> CheckResult:
     """Compare ``value`` with the baseline run's check of the same name and store both.
 
-    The baseline is :func:`repro_nb.history.baseline_session` of the session's notebook. With no
-    baseline (or when this session is the baseline, or the baseline has no such check)
-    ``passed`` is None. Tolerances not given here are taken from the baseline's record, else the
-    defaults.
+    The baseline is :func:`repro_nb.compare.history.baseline_session` of the session's
+    notebook. With no baseline (or when this session is the baseline, or the baseline has no
+    such check) ``passed`` is None. Tolerances not given here are taken from the baseline's
+    record, else the defaults.
 
     Parameters
     ----------
@@ -123,7 +124,7 @@ def record_check(
     name, value
         The check.
     rtol, atol, equal_nan
-        Tolerances (see :func:`compare`).
+        Tolerances (see :func:`repro_nb.compare.values.compare`).
 
     Returns
     -------
@@ -169,7 +170,8 @@ def validation_report(
     session_id
         The run to report on; the latest run by default.
     with_stats
-        Attach :class:`RunStats` over all runs to each numeric check recorded in two or more runs.
+        Attach :class:`~repro_nb.compare.run_stats.RunStats` over all runs to each numeric check
+        recorded in two or more runs.
     threshold_cv
         Stability threshold for those statistics.
 

@@ -581,7 +581,7 @@ def jsonable(v: Any) -> Any:
     Parameters
     ----------
     v
-        A :attr:`repro_nb.compare.results.CheckResult.error` dict (or any nesting of dicts, lists and scalars).
+        A comparison detail dict (or any nesting of dicts, lists and scalars).
 
     Returns
     -------

@@ -14,7 +14,7 @@ from typing import Any
 
 from repro_nb.compare.codec import format_number, jsonable, preview_value
 from repro_nb.compare.kinds import DEFAULT_ATOL, default_rtol
-from repro_nb.compare.stats import RunStats
+from repro_nb.compare.run_stats import RunStats
 from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED, markdown_table
 
 __all__ = ["CheckResult", "ReportItem", "ValidationReport"]
@@ -31,7 +31,7 @@ class CheckResult:
     passed
         True/False, or None when there is nothing to compare with (no baseline yet).
     expected, actual
-        The two values (``expected`` may be an :class:`ArraySummary`/:class:`FrameSummary` when
+        The two values (``expected`` may be a summary (:mod:`repro_nb.compare.summaries`) when
         the baseline stored only a summary).
     error
         Structured detail, or None when there was no comparison. Always has ``reason`` (one line,
@@ -62,7 +62,7 @@ class CheckResult:
         return "new" if self.passed is None else ("pass" if self.passed else "fail")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (values as previews, see :func:`preview_value`)."""
+        """JSON-ready dict (values as previews: :func:`repro_nb.compare.codec.preview_value`)."""
         return {
             "name": self.name,
             "passed": self.passed,

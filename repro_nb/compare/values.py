@@ -63,7 +63,25 @@ _MAX_FAILURES = 20  # failing leaves kept in a nested comparison's error
 
 
 class Comparison:
-    """Options and the collected failures of one comparison."""
+    """The tolerances of one comparison and the failures it collected, leaf by leaf.
+
+    A nested comparison visits every leaf (number, array, frame, string...) once; each reports
+    here whether it passed, with its detail.
+
+    Parameters
+    ----------
+    rtol, atol, equal_nan
+        The tolerances (see :func:`compare`).
+
+    Attributes
+    ----------
+    failures
+        The first failing leaves (at most 20), each its detail plus its ``path``.
+    n_failed, n_leaves
+        Failing leaves and all leaves compared.
+    detail
+        The detail of the last leaf (the whole result when the value is not a container).
+    """
 
     __slots__ = ("atol", "detail", "equal_nan", "failures", "n_failed", "n_leaves", "rtol")
 
@@ -75,6 +93,7 @@ class Comparison:
         self.detail: dict[str, Any] | None = None  # detail of the last leaf (top-level use)
 
     def leaf(self, path: str, ok: bool, detail: dict[str, Any]) -> None:
+        """Record one compared leaf: its path (e.g. ``metrics["acc"]``), verdict and detail."""
         self.n_leaves += 1
         self.detail = detail
         if not ok:
@@ -101,8 +120,8 @@ def compare(
     actual
         The value of this run.
     rtol
-        Relative tolerance, applied to ``|expected|``. None: :func:`default_rtol` (1e-7, wider for
-        float32 and narrower floats).
+        Relative tolerance, applied to ``|expected|``. None:
+        :func:`repro_nb.compare.kinds.default_rtol` (1e-7, wider for float32 and narrower floats).
     atol
         Absolute tolerance.
     equal_nan
@@ -279,8 +298,10 @@ def _compare_numbers(
         )
     else:
         reason = (
-            f"{format_number(ef)} expected, got {format_number(af)}: |diff| {format_number(diff)} > allowed {format_number(allowed)}"
-            f" (atol {format_number(comparison.atol)} + rtol {format_number(comparison.rtol)}·|expected|)"
+            f"{format_number(ef)} expected, got {format_number(af)}: "
+            f"|diff| {format_number(diff)} > allowed {format_number(allowed)}"
+            f" (atol {format_number(comparison.atol)} + "
+            f"rtol {format_number(comparison.rtol)}·|expected|)"
         )
     return ok, {"reason": reason, "abs": diff, "rel": rel, "allowed": allowed}
 
@@ -356,7 +377,8 @@ def _compare_arrays(e: Any, a: Any, comparison: Comparison) -> tuple[bool, dict[
         ex, ax = e[idx] if e.ndim else e[()], a[idx] if a.ndim else a[()]
         problems.append(
             f"{n_off} of {e.size} elements off ({100 * n_off / e.size:.3g}%), "
-            f"first at {list(idx)}: {format_number(ex.item())} expected, got {format_number(ax.item())}"
+            f"first at {list(idx)}: "
+            f"{format_number(ex.item())} expected, got {format_number(ax.item())}"
             + (f"; max abs error {format_number(detail['max_abs'])}" if "max_abs" in detail else "")
             + (
                 f"; {detail['nan_pairs']} are NaN on both sides (pass equal_nan=True to accept)"

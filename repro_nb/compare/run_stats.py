@@ -87,7 +87,8 @@ class RunStats:
             ("CV", "–" if self.cv is None else f"{100 * self.cv:.3g}%"),
             (
                 "min / median / max",
-                f"{format_number(self.min)} / {format_number(self.median)} / {format_number(self.max)}",
+                f"{format_number(self.min)} / {format_number(self.median)} / "
+                f"{format_number(self.max)}",
             ),
             (
                 f"{100 * self.confidence:g}% CI",
@@ -218,7 +219,8 @@ def stats(
         cv = None
         stable = std <= atol
         rule = (
-            f"mean within atol {format_number(atol)} of 0, so CV is undefined: std {format_number(std)} "
+            f"mean within atol {format_number(atol)} of 0, so CV is undefined: "
+            f"std {format_number(std)} "
             + ("<=" if stable else ">")
             + f" atol {format_number(atol)}"
         )
