@@ -14,13 +14,11 @@ from repro_nb.compare.codec import (
     ENCODE_MAX_ELEMENTS,
     decode_value,
     encode_value,
-    jsonable,
-    preview_value,
-    stored_value_text,
     summarize_array,
     summarize_frame,
 )
 from repro_nb.compare.kinds import DEFAULT_ATOL, DEFAULT_RTOL, default_rtol
+from repro_nb.compare.preview import jsonable, preview_value, stored_value_text
 from repro_nb.compare.results import CheckResult, ReportItem, ValidationReport
 from repro_nb.compare.run_stats import DEFAULT_THRESHOLD_CV, RunStats, check_stats, stats
 from repro_nb.compare.summaries import ArraySummary, FrameSummary

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from repro_nb.compare.codec import check_row_value, encode_value, jsonable
+from repro_nb.compare.codec import check_row_value, encode_value
 from repro_nb.compare.history import baseline_session, latest_session
 from repro_nb.compare.kinds import DEFAULT_ATOL
+from repro_nb.compare.preview import jsonable
 from repro_nb.compare.results import CheckResult, ReportItem, ValidationReport
 from repro_nb.compare.run_stats import DEFAULT_THRESHOLD_CV, stats, values_per_run
 from repro_nb.compare.values import compare

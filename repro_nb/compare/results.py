@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from repro_nb.compare.codec import format_number, jsonable, preview_value
 from repro_nb.compare.kinds import DEFAULT_ATOL, default_rtol
+from repro_nb.compare.preview import format_number, jsonable, preview_value
 from repro_nb.compare.run_stats import RunStats
 from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED, markdown_table
 
@@ -62,7 +62,7 @@ class CheckResult:
         return "new" if self.passed is None else ("pass" if self.passed else "fail")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (values as previews: :func:`repro_nb.compare.codec.preview_value`)."""
+        """JSON-ready dict (values as previews: :func:`repro_nb.compare.preview.preview_value`)."""
         return {
             "name": self.name,
             "passed": self.passed,

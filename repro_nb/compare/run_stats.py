@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from repro_nb.compare.codec import check_row_value, format_number, jsonable, short_repr
+from repro_nb.compare.codec import check_row_value
 from repro_nb.compare.kinds import NUMBER_KINDS, as_array, type_name, value_kind
+from repro_nb.compare.preview import format_number, jsonable, short_repr
 from repro_nb.errors import UsageProblem
 from repro_nb.render import GREEN, GREY, RED, md_escape
 

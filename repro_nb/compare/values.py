@@ -35,13 +35,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from repro_nb.compare.codec import (
-    ENCODE_MAX_ELEMENTS,
-    format_number,
-    short_repr,
-    summarize_array,
-    summarize_frame,
-)
+from repro_nb.compare.codec import ENCODE_MAX_ELEMENTS, summarize_array, summarize_frame
 from repro_nb.compare.kinds import (
     DEFAULT_ATOL,
     NUMBER_KINDS,
@@ -52,6 +46,7 @@ from repro_nb.compare.kinds import (
     type_name,
     value_kind,
 )
+from repro_nb.compare.preview import format_number, short_repr
 from repro_nb.compare.results import CheckResult
 from repro_nb.compare.summaries import ArraySummary, FrameSummary
 from repro_nb.errors import UsageProblem
