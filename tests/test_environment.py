@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name as packaging_canonicalize
 
-from repro_nb.capture.environment import ENV_ALLOWLIST, EnvironmentWatcher, capture_environment, environment_hash
+from repro_nb.capture.environment import (
+    ENV_ALLOWLIST,
+    EnvironmentWatcher,
+    capture_environment,
+    environment_hash,
+)
 from repro_nb.capture.packages import (
     canonicalize_name,
     distributions_for_modules,

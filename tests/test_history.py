@@ -11,7 +11,14 @@ from repro_nb.compare.cells import compare_runs, compare_sessions
 from repro_nb.compare.checklist import notebook_status
 from repro_nb.errors import UsageProblem
 from repro_nb.record import CellRecord, cell_key
-from repro_nb.store import Store, baseline_session, latest_session, list_runs, run_cells, set_baseline
+from repro_nb.store import (
+    Store,
+    baseline_session,
+    latest_session,
+    list_runs,
+    run_cells,
+    set_baseline,
+)
 
 
 def rec(

@@ -1,4 +1,4 @@
-"""Tolerance semantics, structured errors, store encoding and run statistics of repro_nb.validation."""
+"""Tolerance semantics, structured errors, store encoding and run statistics of repro_nb.compare."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repro_nb.compare.validation import (
+from repro_nb.compare import (
     ArraySummary,
     CheckResult,
     FrameSummary,
@@ -443,7 +443,7 @@ def new_run(store, notebook="nb.ipynb") -> int:
 
 
 def test_record_check_against_baseline(store):
-    from repro_nb.compare.validation import check_stats, record_check, validation_report
+    from repro_nb.compare import check_stats, record_check, validation_report
 
     s1 = new_run(store)
     r = record_check(store, s1, None, "acc", 0.91, rtol=1e-3)
@@ -483,7 +483,7 @@ def test_record_check_against_baseline(store):
 
 
 def test_report_follows_a_repinned_baseline_and_last_value_wins(store):
-    from repro_nb.compare.validation import record_check, validation_report
+    from repro_nb.compare import record_check, validation_report
     from repro_nb.store import set_baseline
 
     s1 = new_run(store)
@@ -501,7 +501,7 @@ def test_report_follows_a_repinned_baseline_and_last_value_wins(store):
 
 
 def test_record_check_errors(store):
-    from repro_nb.compare.validation import record_check
+    from repro_nb.compare import record_check
 
     s1 = new_run(store)
     with pytest.raises(UsageProblem, match="non-empty string"):

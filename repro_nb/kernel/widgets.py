@@ -31,11 +31,11 @@ from typing import Any
 
 import ipywidgets as w
 
+from repro_nb.compare.checks import validation_report
 from repro_nb.compare.drift import DriftReport, render_html
 from repro_nb.compare.drift_baseline import notebook_drift
-from repro_nb.compare.run_stats import RunStats
 from repro_nb.compare.results import ValidationReport
-from repro_nb.compare.checks import validation_report
+from repro_nb.compare.run_stats import RunStats
 from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED
 
 __all__ = ["Panel", "displayed_panels", "panel", "refresh_all", "spread_png"]

@@ -55,7 +55,14 @@ from tornado.ioloop import IOLoop
 from repro_nb.compare.cells import compare_sessions
 from repro_nb.compare.checklist import notebook_status
 from repro_nb.errors import ReproError, StoreError, UsageProblem
-from repro_nb.store import RunInfo, Store, baseline_session, latest_session, list_runs, resolve_store_path
+from repro_nb.store import (
+    RunInfo,
+    Store,
+    baseline_session,
+    latest_session,
+    list_runs,
+    resolve_store_path,
+)
 
 __all__ = ["JobManager", "RecordReader", "RouteError", "setup_route_handlers"]
 

@@ -586,9 +586,9 @@ def _normalized(
 # --------------------------------------------------------------------------- checks
 def _compare_checks(reference: list[Any], actual: list[Any]) -> list[CheckOutcome]:
     """Checks of ``actual`` vs ``reference`` (matched by cell key and name, then by name)."""
-    from repro_nb.compare.values import compare
     from repro_nb.compare.codec import decode_value
     from repro_nb.compare.preview import stored_value_text
+    from repro_nb.compare.values import compare
 
     def flat(records: list[Any]) -> list[tuple[str, int | None, dict[str, Any]]]:
         return [(cell_key(r), r.cell_index, c) for r in records for c in r.checks]
