@@ -239,7 +239,9 @@ class PhaseSwitch:
         The seed it applied.
     """
 
-    def __init__(self, name: str, seed: int, previous: tuple[Any, ...]) -> None:
+    def __init__(
+        self, name: str, seed: int, previous: tuple[str | None, int | None, dict[str, Any]]
+    ) -> None:
         self.name = name
         self.seed = seed
         self._previous = previous
