@@ -6,6 +6,7 @@ hook) runs a subprocess. Training-loop reproducibility lives in test_seeding_tor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -32,6 +33,8 @@ from repro_nb.seeding import (
     seed_everything,
     validate_seed,
 )
+from repro_nb.seeding.state import SEEDING_STATE
+from repro_nb.seeding.torch_support import cublas_status
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,19 +68,23 @@ def _torch_flags(torch):
 @pytest.fixture
 def clean_seeding():
     """A clean seeding state for the test; the previous state (and torch flags) come back after."""
-    state = seeding._STATE
-    saved = {k: (v.copy() if isinstance(v, (dict, list, set)) else v) for k, v in state.items()}
+    state = SEEDING_STATE
+    saved = {}
+    for f in dataclasses.fields(state):
+        value = getattr(state, f.name)
+        saved[f.name] = value.copy() if isinstance(value, (dict, list, set)) else value
     hook_in = saved["hook"] is not None and saved["hook"] in sys.meta_path
     torch = sys.modules.get("torch")
     flags = _torch_flags(torch) if torch is not None else None
     cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     seeding.reset_seeding()
-    state.update(det_applied=False, det_previous=None)
+    state.det_applied, state.det_previous = False, None
     yield
     seeding.reset_seeding()
-    state.update(saved)
+    for name, value in saved.items():
+        setattr(state, name, value)
     if hook_in:
-        sys.meta_path.insert(0, state["hook"])
+        sys.meta_path.insert(0, state.hook)
     torch = sys.modules.get("torch")
     if torch is not None:
         algorithms, warn_only, cudnn_det, bench = flags or (False, False, False, False)
@@ -245,7 +252,7 @@ def test_hash_seed_truth_in_fresh_interpreters():
 def test_cublas_status_is_torch_version_aware(
     version, cuda_build, initialised, env, confirmed, expected
 ):
-    ok, note = seeding._cublas_status(version, cuda_build, initialised, env, confirmed)
+    ok, note = cublas_status(version, cuda_build, initialised, env, confirmed)
     assert ok is expected
     assert note
 
@@ -299,7 +306,7 @@ def test_phase_switching_uses_phase_seeds(clean_seeding):
     assert derived.seed == derive_seed(0, "phase", "eval")
     assert float(np.random.rand()) == np.random.RandomState(derived.seed).rand()
     # Per-cell seeds depend on the phase.
-    seeding._STATE["config"].per_cell = True
+    SEEDING_STATE.config.per_cell = True
     phase("data")
     data_cell = (reseed_for_cell("c1"), draws())
     phase("train")
@@ -380,7 +387,7 @@ def test_fingerprints_track_state(clean_seeding):
     seed_everything(2, deterministic=False)
     assert rng_fingerprints() == before
     # The in-place numpy read passed its one-time layout check.
-    assert seeding._STATE["np_view"][1] is not False
+    assert SEEDING_STATE.numpy_view[1] is not False
 
 
 def test_checkpoint_round_trip_with_model_and_optimizer(clean_seeding, tmp_path):
@@ -510,17 +517,17 @@ def test_python_fingerprint_same_with_and_without_the_in_place_view() -> None:
     compares fingerprints recorded on other interpreters)."""
     import random
 
-    from repro_nb import seeding
+    from repro_nb.seeding import rngstate
 
     random.seed(11)
     random.gauss(0, 1)  # sets gauss_next, which the digest includes
-    fast = seeding._fingerprint_python()
-    assert seeding._python_state_view() is not False  # CPython here: the view is in use
-    saved = seeding._STATE["py_view"]
+    fast = rngstate._fingerprint_python()
+    assert rngstate._python_state_view() is not False  # CPython here: the view is in use
+    saved = SEEDING_STATE.python_view
     try:
-        seeding._STATE["py_view"] = (random._inst, False)  # force the fallback
-        assert seeding._fingerprint_python() == fast
+        SEEDING_STATE.python_view = (random._inst, False)  # force the fallback
+        assert rngstate._fingerprint_python() == fast
     finally:
-        seeding._STATE["py_view"] = saved
+        SEEDING_STATE.python_view = saved
     random.random()
-    assert seeding._fingerprint_python() != fast
+    assert rngstate._fingerprint_python() != fast

@@ -22,6 +22,7 @@ import pytest
 from test_seeding import clean_seeding  # noqa: F401  (fixture, shared with the unit tests)
 
 from repro_nb import seeding
+from repro_nb.seeding import torch_support
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -369,7 +370,7 @@ print(json.dumps({"version": torch.__version__, "ok": r.effective.cublas_determi
     data = json.loads(out)
     if data == "skip":
         pytest.skip("torch sees no CUDA device")
-    relaxed = seeding._torch_version_tuple(data["version"]) >= seeding.CUBLAS_RELAXED_TORCH
+    relaxed = torch_support._torch_version_tuple(data["version"]) >= seeding.CUBLAS_RELAXED_TORCH
     assert data["ok"] is relaxed
     assert bool(data["warn"]) is not relaxed
     assert data["same"]
