@@ -17,6 +17,7 @@ __all__ = [
     "GREY",
     "RED",
     "html_table",
+    "human_size",
     "markdown_table",
     "md_escape",
     "shorten",
@@ -66,3 +67,14 @@ def show(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+def human_size(n: int | float | None) -> str:
+    """A byte count as a person reads it: ``512 B``, ``1.5 KiB`` ... ``2.0 GiB``; ``?`` for none."""
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

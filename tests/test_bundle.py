@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from nbhelpers import NOTEBOOKS, copy_notebook, store_beside_notebooks_env
 
-from repro_nb import bundle as bundle_mod
 from repro_nb.bundle import (
     MANIFEST,
+    archive,
     export_bundle,
     read_bundle,
     run_problems,
 )
+from repro_nb.bundle.envfiles import dockerfile
 from repro_nb.errors import (
     BundleError,
     BundleIntegrityError,
@@ -425,11 +426,11 @@ def test_atomic_write_failure_leaves_nothing(
     def boom(*args: object, **kw: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(bundle_mod.os, "replace", boom)
+    monkeypatch.setattr(archive.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        bundle_mod._write_atomically(tmp_path / "out", files)
+        archive.write_atomically(tmp_path / "out", files)
     with pytest.raises(OSError, match="disk full"):
-        bundle_mod._write_atomically(tmp_path / "out.zip", files)
+        archive.write_atomically(tmp_path / "out.zip", files)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -463,9 +464,9 @@ def test_dockerfile_matches_python_and_cuda() -> None:
         "python": {"version": "3.11.7"},
         "gpu": {"devices": [{"name": "NVIDIA H100"}], "cuda": "12.1"},
     }
-    text, base = bundle_mod._dockerfile(env, {"PYTHONHASHSEED": "0"}, "repro-x")
+    text, base = dockerfile(env, {"PYTHONHASHSEED": "0"}, "repro-x")
     assert base == "nvidia/cuda:12.1.0-runtime-ubuntu22.04"
     assert "uv venv --python 3.11.7" in text and "ENV PYTHONHASHSEED=0" in text
     assert "CUBLAS_WORKSPACE_CONFIG=:4096:8" in text
-    text, base = bundle_mod._dockerfile({"python": {"version": "3.10.4"}, "gpu": {}}, {}, "repro-x")
+    text, base = dockerfile({"python": {"version": "3.10.4"}, "gpu": {}}, {}, "repro-x")
     assert base == "python:3.10.4-slim" and "pip install --no-cache-dir -r" in text

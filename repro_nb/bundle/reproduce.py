@@ -1,0 +1,382 @@
+"""``REPRODUCE.md``: the bundle's guide for a person, filled from ``templates/REPRODUCE.md.tmpl``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from repro_nb.bundle.envfiles import python_version
+from repro_nb.bundle.layout import DATA_FILES
+from repro_nb.compare.preview import stored_value_text
+from repro_nb.render import human_size, markdown_table, md_escape
+
+__all__ = ["ReproduceContext", "reproduce_md"]
+
+_TEMPLATE = Path(__file__).parent / "templates" / "REPRODUCE.md.tmpl"
+
+
+@dataclass
+class ReproduceContext:
+    """What REPRODUCE.md is written from.
+
+    Attributes
+    ----------
+    notebook_name
+        The source notebook's file name.
+    version
+        The repro_nb version writing the bundle.
+    env, session, git
+        The recorded environment, session row and git state of the reference run.
+    kernel_env
+        The variables the kernel must start with.
+    n_code_cells
+        Code cells in the notebook.
+    executed
+        Whether export executed the notebook to get the run.
+    requirements
+        The text of ``binder/requirements.txt``.
+    has_patch, patch_truncated
+        Whether the bundle holds ``git.patch``, and whether it was cut at its cap.
+    data
+        The data entries (``data/manifest.json``).
+    checks, spread, cells, nondeterminism
+        As in ``expected.json``.
+    n_same_seed_runs
+        Recorded runs with the reference run's seed settings.
+    files
+        The bundle's files to list (copied data files as one ``data/files/…`` line).
+    purposes
+        File -> what it is for.
+    env_name, docker_base
+        The conda environment / image name and the Dockerfile's base image.
+    """
+
+    notebook_name: str
+    version: str
+    env: Mapping[str, Any] | None
+    session: Mapping[str, Any]
+    git: Mapping[str, Any] | None
+    kernel_env: Mapping[str, str]
+    n_code_cells: int
+    executed: bool
+    requirements: str
+    has_patch: bool
+    patch_truncated: bool
+    data: list[dict[str, Any]]
+    checks: list[dict[str, Any]]
+    spread: Mapping[str, Any]
+    cells: list[dict[str, Any]]
+    nondeterminism: list[dict[str, Any]]
+    n_same_seed_runs: int
+    files: list[str]
+    purposes: Mapping[str, str]
+    env_name: str
+    docker_base: str
+
+
+def _what_ran(ctx: ReproduceContext) -> str:
+    session = ctx.session
+    git = ctx.git or {}
+    seed = session.get("seed") or {}
+    requested = seed.get("requested") or {}
+    effective = seed.get("effective") or {}
+    kenv = ctx.kernel_env
+    started = session.get("started")
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)) if started else "unknown"
+    what = [
+        (
+            "notebook",
+            f"`notebook.ipynb` (from `{ctx.notebook_name}`), {ctx.n_code_cells} code cells run top to bottom in one kernel",
+        ),
+        (
+            "recorded",
+            f"{when} on host `{session.get('hostname') or '?'}`, run `{session.get('run_uuid', '?')}`"
+            + (
+                " (executed by `repro-nb export`)"
+                if ctx.executed or session.get("kind") == "export"
+                else ""
+            ),
+        ),
+    ]
+    if requested:
+        det = requested.get("deterministic")
+        seed_text = f"`%repro_seed {requested.get('seed')}`" + (
+            " with deterministic algorithms requested" if det else ""
+        )
+        known = {
+            "deterministic algorithms": effective.get("deterministic_algorithms"),
+            "cuDNN deterministic": effective.get("cudnn_deterministic"),
+        }
+        known = {k: v for k, v in known.items() if v is not None}
+        if det and known:
+            seed_text += " (effective: " + ", ".join(f"{k} {v}" for k, v in known.items()) + ")"
+
+        what.append(("seed", seed_text))
+    else:
+        what.append(
+            ("seed", "not seeded with `%repro_seed` (random results may differ on every run)")
+        )
+    what.append(
+        (
+            "PYTHONHASHSEED",
+            f"`{kenv['PYTHONHASHSEED']}`" if "PYTHONHASHSEED" in kenv else "random (not set)",
+        )
+    )
+    if git.get("commit"):
+        what.append(
+            (
+                "git",
+                f"commit `{git['commit']}` on `{git.get('branch') or 'detached HEAD'}` "
+                f"({git.get('status')})"
+                + (f", remote `{git['remote']}`" if git.get("remote") else ""),
+            )
+        )
+    else:
+        what.append(("git", str(git.get("status") or "not in a git repository")))
+    return "\n".join(f"| {k} | {md_escape(v)} |" for k, v in what)
+
+
+def _hardware(ctx: ReproduceContext) -> str:
+    env: Mapping[str, Any] = ctx.env or {}
+    py = env.get("python", {})
+    plat = env.get("platform", {})
+    cpu = env.get("cpu", {})
+    mem = env.get("memory", {})
+    gpu = env.get("gpu") or {}
+    hw = [
+        f"- **Python** {py.get('version', '?')} ({py.get('implementation', '?')}), `{py.get('executable', '?')}`",
+        f"- **Platform** {plat.get('platform') or plat.get('system', '?')}"
+        + (f", libc {plat.get('libc')}" if plat.get("libc") else ""),
+        f"- **CPU** {cpu.get('model') or '?'}, {cpu.get('count') or '?'} logical cores; "
+        f"**RAM** {human_size(mem.get('total_bytes'))}",
+    ]
+    if gpu.get("devices"):
+        names = ", ".join(
+            f"{d.get('name')} (compute {d.get('capability')})" for d in gpu["devices"]
+        )
+        hw.append(
+            f"- **GPU** {names}; CUDA {gpu.get('cuda')}, cuDNN {gpu.get('cudnn')}, driver {gpu.get('driver')}; "
+            f"TF32 matmul {gpu.get('allow_tf32_matmul')}, TF32 cuDNN {gpu.get('allow_tf32_cudnn')}, "
+            f"float32 matmul precision {gpu.get('float32_matmul_precision')}"
+        )
+    else:
+        hw.append("- **GPU** none used")
+    blas = (env.get("blas") or {}).get("libraries") or []
+    if blas:
+        hw.append(
+            "- **BLAS** "
+            + "; ".join(
+                f"{b.get('prefix') or b.get('api')} {b.get('version') or ''} ({b.get('threading_layer') or '?'}, "
+                f"{b.get('num_threads')} threads)".replace("  ", " ")
+                for b in blas
+            )
+        )
+    threads = {k: v for k, v in (env.get("threads") or {}).items() if v is not None}
+    if threads:
+        hw.append("- **Threads** " + ", ".join(f"{k}={v}" for k, v in threads.items()))
+    key_pins = [p for p in ctx.requirements.splitlines() if p and not p.startswith(("#", "--"))]
+    if key_pins:
+        hw.append(
+            "- **Packages the notebook imported** "
+            + ", ".join(f"`{p}`" for p in key_pins[:25])
+            + (" …" if len(key_pins) > 25 else "")
+        )
+    return "\n".join(hw)
+
+
+def _pip_setup(env: Mapping[str, Any]) -> str:
+    full, mm = python_version(env)
+    return "\n".join(
+        [
+            f"python{mm} -m venv .venv          # Python {full} was used",
+            ". .venv/bin/activate",
+            "pip install -r binder/requirements.txt",
+        ]
+    )
+
+
+def _source_code(ctx: ReproduceContext) -> str:
+    git = ctx.git or {}
+    if not git.get("commit"):
+        return (
+            "The notebook did not run in a git repository; everything it needs is in this bundle."
+        )
+    remote = git.get("remote") or "<the repository>"
+    source_code = (
+        "The notebook ran in a git repository. To get the code it may import:\n\n"
+        f"```bash\ngit clone {remote} project && cd project\ngit checkout {git['commit']}\n"
+        + (
+            "git apply /path/to/bundle/git.patch     # the uncommitted changes of the run\n"
+            if ctx.has_patch
+            else ""
+        )
+        + "```"
+    )
+    if ctx.has_patch and ctx.patch_truncated:
+        source_code += "\n\n`git.patch` was cut at its size cap; some changes are missing."
+    if git.get("untracked"):
+        source_code += (
+            f"\n\nThe repository also had {len(git['untracked'])} untracked file(s) "
+            "(not in git.patch), e.g. `" + git["untracked"][0] + "`."
+        )
+    return source_code
+
+
+def _data_section(data: list[dict[str, Any]]) -> str:
+    if not data:
+        return "The notebook read no data files (none were recorded)."
+    rows = [
+        {
+            "file (as the notebook opens it)": f"`{e['path']}`",
+            "size": human_size(e["size"]),
+            "sha256": f"`{e['sha256']}`",
+            "in bundle": (
+                f"`{e['bundle_path']}`"
+                if e["copied"]
+                else "no (too large, or changed): bring it yourself"
+            ),
+            "read by cells": ", ".join(e["cells"][:4]),
+        }
+        for e in data
+    ]
+    data_section = (
+        "The notebook read these files (recorded when it opened them):\n\n"
+        + markdown_table(rows)
+        + "\n\n"
+        "`repro-nb verify .` puts the copied files where the notebook expects them (relative "
+        "to the notebook) and checks every hash. To check by hand, from the bundle folder:\n\n"
+        "```bash\n"
+        + (
+            f"grep ' {DATA_FILES}/' MANIFEST.sha256 | sha256sum -c -\n"
+            if any(e["copied"] for e in data)
+            else ""
+        )
+        + "".join(
+            f"echo '{e['sha256']}  {e['path']}' | sha256sum -c -\n" for e in data if not e["copied"]
+        )
+        + "```\n"
+    )
+    if any(not e["copied"] for e in data):
+        data_section += (
+            "\nFiles not in the bundle must be placed at their path relative to the folder you "
+            "verify from (the bundle folder by default), or pass `--data-dir DIR`; the last "
+            "command above checks them."
+        )
+    return data_section
+
+
+def _spread_text(s: Mapping[str, Any] | None) -> str:
+    if not s or s.get("std") is None:
+        return "–"
+    return (
+        f"{s['mean']:.6g} ± {s['std']:.2g} (95% CI [{s['ci_low']:.6g}, {s['ci_high']:.6g}], "
+        f"{s['n']} seeds)"
+    )
+
+
+def _expected_results(ctx: ReproduceContext) -> str:
+    if ctx.checks:
+        rows = []
+        for c in ctx.checks:
+            tol = (
+                f"rtol {c.get('rtol'):g}, atol {c.get('atol'):g}"
+                if c.get("rtol") is not None
+                else "default"
+            )
+            row = {
+                "cell": str(c["cell_index"]),
+                "check": f"`{c['name']}`",
+                "expected value": stored_value_text(c["value"]),
+                "tolerance": tol,
+            }
+            if ctx.spread:
+                row["spread over seeds"] = _spread_text(ctx.spread.get(c["name"]))
+            rows.append(row)
+        expected_results = (
+            "Checks recorded with `%repro_check` / `repro_nb.check(...)`. A value passes when "
+            "`|actual − expected| ≤ atol + rtol·|expected|`:\n\n" + markdown_table(rows)
+        )
+    else:
+        expected_results = "No checks were recorded (add `%repro_check NAME EXPR` to the notebook to get numbers with tolerances here)."
+    n_vals = sum(len(c["values"]) for c in ctx.cells)
+    n_rng = sum(1 for c in ctx.cells if c.get("rng"))
+    expected_results += (
+        f"\n\nBeyond the checks, `expected.json` fingerprints {len(ctx.cells)} cells: "
+        f"RNG states after {n_rng} of them and content hashes of {n_vals} variables. Exact "
+        "hashes can differ on other hardware or library builds; checks within tolerance "
+        "still pass then, and the report says so."
+    )
+    return expected_results
+
+
+def _nondeterminism(ctx: ReproduceContext) -> str:
+    seed = ctx.session.get("seed") or {}
+    gpu = (ctx.env or {}).get("gpu") or {}
+    lines = []
+    for item in ctx.nondeterminism:
+        lines.append(
+            f"- cell {item['cell_index']} `{md_escape(item['excerpt'])}` differed across recorded runs "
+            f"with the same seed: {item['reason']}"
+        )
+    ops = sorted({w for c in ctx.cells for w in c.get("warnings") or []})
+    for op in ops:
+        lines.append(f"- deterministic mode warned about a nondeterministic operation: {op}")
+    if "PYTHONHASHSEED" not in ctx.kernel_env:
+        lines.append(
+            "- PYTHONHASHSEED was random: the iteration order of sets of strings can change between runs."
+        )
+    for w in seed.get("warnings") or []:
+        lines.append(f"- seeding warned: {w}")
+    if not seed.get("requested"):
+        lines.append(
+            "- the notebook is not seeded: random numbers differ on every run. `repro-nb fix` adds a seed."
+        )
+    if gpu.get("devices") and (gpu.get("allow_tf32_matmul") or gpu.get("allow_tf32_cudnn")):
+        lines.append("- TF32 was enabled: float32 results differ across GPU generations.")
+    if not lines:
+        n_runs = ctx.n_same_seed_runs
+        lines.append(
+            f"None observed ({n_runs} recorded run(s) with the same seed settings)."
+            if n_runs > 1
+            else "None known (one recorded run; `repro-nb verify . --runs 3` would tell)."
+        )
+    return "\n".join(lines)
+
+
+def reproduce_md(ctx: ReproduceContext) -> str:
+    """The text of ``REPRODUCE.md``.
+
+    Parameters
+    ----------
+    ctx
+        What the guide is written from.
+
+    Returns
+    -------
+    str
+    """
+    env_exports = (
+        "\n".join(f"export {k}={v}" for k, v in ctx.kernel_env.items()) or "# (none were recorded)"
+    )
+    files_table = "\n".join(f"| `{f}` | {md_escape(ctx.purposes.get(f, ''))} |" for f in ctx.files)
+    template = Template(_TEMPLATE.read_text(encoding="utf-8"))
+    return template.substitute(
+        notebook_name=ctx.notebook_name,
+        repro_version=ctx.version,
+        created=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        what_ran=_what_ran(ctx),
+        hardware=_hardware(ctx),
+        pip_setup=_pip_setup(ctx.env or {}),
+        env_name=ctx.env_name,
+        docker_base=ctx.docker_base,
+        source_code=_source_code(ctx),
+        data_section=_data_section(ctx.data),
+        env_exports=env_exports,
+        expected_results=_expected_results(ctx),
+        nondeterminism=_nondeterminism(ctx),
+        files_table=files_table,
+    )
