@@ -12,7 +12,7 @@ from nbhelpers import NOTEBOOKS, copy_notebook, store_beside_notebooks_env
 from repro_nb.bundle import export_bundle
 from repro_nb.errors import ReproWarning, UsageProblem
 from repro_nb.record import CellRecord, source_hash
-from repro_nb.verification import _compare_run, fix_notebook, verify
+from repro_nb.verification import assess_run, fix_notebook, verify
 
 pytestmark = pytest.mark.usefixtures("store_beside_notebooks")
 
@@ -72,7 +72,7 @@ def test_hash_difference_within_tolerance_reproduces() -> None:
         rec(0, "x = f()", values={"x": {"hash": "2"}}),
         rec(1, "check", checks=[check("loss", 1.0 + 1e-9)]),
     ]
-    first, _, checks = _compare_run(ref, act, drift=None, data_changes={})
+    first, _, checks = assess_run(ref, act, drift=None, data_changes={})
     assert first is not None and first.within_tolerance
     assert first.cell_index == 0 and first.values_differ == ["x"]
     assert any("within its tolerance" in c for c in first.causes)
@@ -83,7 +83,7 @@ def test_hash_difference_within_tolerance_reproduces() -> None:
 def test_check_outside_tolerance_gives_the_numbers() -> None:
     ref = [rec(0, "check", checks=[check("loss", 1.0)])]
     act = [rec(0, "check", checks=[check("loss", 1.5)])]
-    first, _, checks = _compare_run(ref, act, drift=None, data_changes={})
+    first, _, checks = assess_run(ref, act, drift=None, data_changes={})
     assert first is not None and first.kind == "check" and not first.within_tolerance
     assert (
         checks[0].status == "fail" and "1.5" in first.causes[0] and "expected 1" in first.causes[0]
@@ -93,11 +93,11 @@ def test_check_outside_tolerance_gives_the_numbers() -> None:
 def test_error_rng_and_data_causes() -> None:
     ref = [rec(0, "a"), rec(1, "b")]
     act = [rec(0, "a"), rec(1, "b", status="error", error_name="KeyError", error_value="'k'")]
-    first, _, _ = _compare_run(ref, act, drift=None, data_changes={})
+    first, _, _ = assess_run(ref, act, drift=None, data_changes={})
     assert first.kind == "error" and first.cell_index == 1 and "KeyError: 'k'" in first.causes[0]
 
     act = [rec(0, "a", rng={"numpy": "bb"}), rec(1, "b")]
-    first, _, _ = _compare_run(ref, act, drift=None, data_changes={})
+    first, _, _ = assess_run(ref, act, drift=None, data_changes={})
     assert first.kind == "rng" and first.rng_differs == ["numpy"]
     assert any("unseeded randomness" in c for c in first.causes)
 
@@ -105,7 +105,7 @@ def test_error_rng_and_data_causes() -> None:
     f_act = [{"path": "data/x.csv", "mode": "r", "sha256": "b" * 64}]
     ref = [rec(0, "read", files=f_ref, values={"df": {"hash": "1"}})]
     act = [rec(0, "read", files=f_act, values={"df": {"hash": "2"}})]
-    first, _, _ = _compare_run(
+    first, _, _ = assess_run(
         ref, act, drift=None, data_changes={"data/x.csv": ("a" * 64, "b" * 64)}
     )
     assert first.kind == "data" and first.files_differ == ["data/x.csv"]
@@ -126,7 +126,7 @@ def test_drift_items_explain_a_value_difference() -> None:
     drift = diff_environments(before, after, imported=["numpy"])
     ref = [rec(0, "x = g()", values={"x": {"hash": "1"}})]
     act = [rec(0, "x = g()", values={"x": {"hash": "2"}})]
-    first, _, _ = _compare_run(ref, act, drift=drift, data_changes={})
+    first, _, _ = assess_run(ref, act, drift=drift, data_changes={})
     assert first.kind == "values" and first.drift and first.drift[0]["name"] == "numpy"
 
 

@@ -1,0 +1,117 @@
+"""Which kernel a notebook runs in: a named kernelspec, or this very interpreter."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+
+from repro_nb.errors import ExecutionFailed
+
+__all__ = ["KernelChoice", "resolve_kernel"]
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    """The kernel a notebook runs in.
+
+    Attributes
+    ----------
+    name
+        Kernelspec name, or ``"repro-nb-python"`` for the current interpreter.
+    argv
+        The command line with ``{connection_file}`` still to be filled in.
+    language
+        Kernel language (``"python"`` enables the extension argument).
+    bin_dir
+        Folder put first on the kernel's ``PATH`` (the kernel interpreter's ``bin/``).
+    env
+        Extra environment from the kernelspec.
+    python
+        The kernel's Python interpreter when known.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    language: str
+    bin_dir: str | None
+    env: dict[str, str] = field(default_factory=dict)
+    python: str | None = None
+
+    @property
+    def is_current_interpreter(self) -> bool:
+        """Whether the kernel runs the interpreter this process runs."""
+        return self.python is not None and _same_file(self.python, sys.executable)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def resolve_kernel(kernel: str | None = None) -> KernelChoice:
+    """Find the kernel to run notebooks in.
+
+    Parameters
+    ----------
+    kernel
+        A kernelspec name, or ``None`` for the interpreter running this process
+        (kernel names differ between machines, so this is the default).
+
+    Returns
+    -------
+    KernelChoice
+
+    Raises
+    ------
+    ExecutionFailed
+        When no kernelspec has that name (the message lists the available ones).
+    """
+    if kernel is None:
+        exe = sys.executable
+        return KernelChoice(
+            name="repro-nb-python",
+            argv=(exe, "-m", "ipykernel_launcher", "-f", "{connection_file}"),
+            language="python",
+            bin_dir=os.path.dirname(os.path.abspath(exe)),
+            python=exe,
+        )
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    ksm = KernelSpecManager()
+    try:
+        spec = ksm.get_kernel_spec(kernel)
+    except NoSuchKernel:
+        names = ", ".join(sorted(ksm.find_kernel_specs())) or "none"
+        raise ExecutionFailed(
+            None,
+            f"kernel {kernel!r} is not installed (available: {names}); "
+            "pass one of those to --kernel or leave it out to use this Python",
+        ) from None
+    argv = list(spec.argv)
+    python: str | None = None
+    if argv and argv[0] in {
+        "python",
+        f"python{sys.version_info[0]}",
+        "python{}.{}".format(*sys.version_info[:2]),
+    }:
+        # jupyter_client does the same substitution when it launches the kernel.
+        argv[0] = sys.executable
+    if argv:
+        found = argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0])
+        if found:
+            argv[0] = found
+            if "ipykernel" in " ".join(argv) or os.path.basename(found).startswith("python"):
+                python = found
+    bin_dir = os.path.dirname(argv[0]) if argv and os.path.isabs(argv[0]) else None
+    return KernelChoice(
+        name=kernel,
+        argv=tuple(argv),
+        language=(spec.language or "").lower(),
+        bin_dir=bin_dir,
+        env=dict(spec.env or {}),
+        python=python,
+    )

@@ -1,0 +1,518 @@
+"""What a verification found: checks, data files, the first divergent cell, runs, determinism,
+and the :class:`VerifyResult` that holds them with its renderings (terminal, Markdown, HTML).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+from repro_nb.render import AMBER, GREEN, RED, md_escape
+
+__all__ = [
+    "EXIT_CODES",
+    "CellDeterminism",
+    "CheckOutcome",
+    "DataCheck",
+    "Divergence",
+    "RunSummary",
+    "VerifyResult",
+    "short_sha",
+]
+
+#: Exit code per verdict (documented in ``repro-nb verify --help``).
+EXIT_CODES = {
+    "reproduced": 0,
+    "reproduced within tolerance": 0,
+    "diverged": 1,
+    "could not run": 2,
+}
+
+
+@dataclass
+class CheckOutcome:
+    """A check of this run compared with the reference.
+
+    Attributes
+    ----------
+    name
+        The check's name.
+    status
+        ``pass``, ``fail``, ``missing`` (not recorded in this run) or ``new`` (no reference).
+    expected, actual
+        Short previews of the two values.
+    rtol, atol
+        Tolerances used (the reference's).
+    reason
+        Why it failed, with numbers (``None`` when it passed).
+    cell_index, cell_key
+        Where the check was recorded.
+    exact
+        Whether the value was bit-identical (a ``pass`` that is not exact passed by tolerance).
+    """
+
+    name: str
+    status: str
+    expected: str | None = None
+    actual: str | None = None
+    rtol: float | None = None
+    atol: float | None = None
+    reason: str | None = None
+    cell_index: int | None = None
+    cell_key: str | None = None
+    exact: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class DataCheck:
+    """One data file the notebook read, checked before running.
+
+    Attributes
+    ----------
+    path
+        As the notebook opens it (relative to its folder, or absolute).
+    status
+        ``ok``, ``changed`` or ``missing``.
+    expected_sha256, actual_sha256
+        Recorded and found hashes.
+    found_at
+        Where the file was found (``None`` when missing).
+    copied
+        Whether the bundle carries a copy.
+    cells
+        Keys of the cells that read it.
+    """
+
+    path: str
+    status: str
+    expected_sha256: str | None
+    actual_sha256: str | None = None
+    found_at: str | None = None
+    copied: bool = False
+    cells: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Divergence:
+    """The first cell of a run that is not the same as in the reference, and why.
+
+    Attributes
+    ----------
+    cell_index, cell_id, key, excerpt
+        Which cell (index among all cells of the notebook, nbformat id, comparison key, and
+        the first line of its source).
+    state
+        ``different``, ``error``, ``missing``, ``new`` or ``could not run``.
+    causes
+        One line per cause, most telling first.
+    kind
+        The main cause: ``could not run``, ``error``, ``data``, ``check``, ``rng``,
+        ``values``, ``missing`` or ``new``.
+    rng_differs, values_differ, files_differ
+        Generators, variables and files that differ.
+    checks_failed
+        Checks of this cell outside tolerance.
+    drift
+        Drift items that plausibly explain it (``DriftItem.to_dict()``).
+    within_tolerance
+        True when every check of the run passes despite this difference.
+    """
+
+    cell_index: int | None
+    cell_id: str | None
+    key: str | None
+    excerpt: str
+    state: str
+    causes: list[str]
+    kind: str
+    rng_differs: list[str] = field(default_factory=list)
+    values_differ: list[str] = field(default_factory=list)
+    files_differ: list[str] = field(default_factory=list)
+    checks_failed: list[CheckOutcome] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    within_tolerance: bool = False
+
+    @property
+    def where(self) -> str:
+        """``cell 3 (id 'ab12'): `x = f()```."""
+        idx = "?" if self.cell_index is None else str(self.cell_index)
+        cid = f" (id {self.cell_id!r})" if self.cell_id else ""
+        ex = f": `{self.excerpt}`" if self.excerpt else ""
+        return f"cell {idx}{cid}{ex}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        d = dict(self.__dict__)
+        d["checks_failed"] = [c.to_dict() for c in self.checks_failed]
+        d["where"] = self.where
+        return d
+
+
+@dataclass
+class RunSummary:
+    """One execution of the notebook.
+
+    Attributes
+    ----------
+    label, seed
+        Which run.
+    status
+        ``ok``, ``error`` (a cell raised) or ``failed`` (could not run).
+    duration
+        Seconds, kernel start and shutdown included.
+    error
+        ``{"cell_index", "cell_id", "reason", ...}`` when not ok.
+    first_divergent
+        Compared with the reference: the first divergent cell, or ``None``.
+    counts
+        Cells per comparison state.
+    checks
+        Checks compared with the reference.
+    n_cells
+        Cells recorded.
+    """
+
+    label: str
+    seed: int | None
+    status: str
+    duration: float
+    error: dict[str, Any] | None = None
+    first_divergent: Divergence | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    checks: list[CheckOutcome] = field(default_factory=list)
+    n_cells: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        d = dict(self.__dict__)
+        d["first_divergent"] = self.first_divergent.to_dict() if self.first_divergent else None
+        d["checks"] = [c.to_dict() for c in self.checks]
+        return d
+
+
+@dataclass
+class CellDeterminism:
+    """Whether a cell gave the same fingerprints in every run (``--runs N``).
+
+    Attributes
+    ----------
+    key, cell_index, excerpt
+        Which cell.
+    deterministic
+        True when RNG states and value hashes were identical in all runs.
+    varying
+        Variables and generators (``rng:numpy``) that differed.
+    """
+
+    key: str
+    cell_index: int | None
+    excerpt: str
+    deterministic: bool
+    varying: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of :func:`verify`.
+
+    Attributes
+    ----------
+    target
+        The bundle or notebook verified.
+    kind
+        ``bundle`` or ``notebook``.
+    verdict
+        ``reproduced``, ``reproduced within tolerance``, ``diverged`` or ``could not run``.
+    reason
+        One line saying why.
+    reference
+        What the runs were compared with.
+    integrity
+        ``{"ok", "files", "file", "message", "extra"}`` for bundles.
+    data
+        Data files checked.
+    drift
+        ``DriftReport.to_dict()`` of the recorded environment vs the one that ran, or None.
+    runs
+        One summary per execution.
+    first_divergent
+        The first divergent cell of the first run that diverged.
+    checks
+        Checks of the first run compared with the reference.
+    determinism
+        Per cell, with ``--runs N`` (N >= 2).
+    seed_stats
+        Per check, statistics over ``--seeds`` (``RunStats.to_dict()``).
+    notes
+        Further things the reader should know.
+    seconds
+        Wall time of the whole verification.
+    """
+
+    target: str
+    kind: str
+    verdict: str
+    reason: str
+    reference: str = ""
+    integrity: dict[str, Any] | None = None
+    data: list[DataCheck] = field(default_factory=list)
+    drift: dict[str, Any] | None = None
+    runs: list[RunSummary] = field(default_factory=list)
+    first_divergent: Divergence | None = None
+    checks: list[CheckOutcome] = field(default_factory=list)
+    determinism: list[CellDeterminism] | None = None
+    seed_stats: dict[str, dict[str, Any]] | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 reproduced (exactly or within tolerance), 1 diverged, 2 could not run."""
+        return EXIT_CODES.get(self.verdict, 2)
+
+    @property
+    def ok(self) -> bool:
+        """Whether it reproduced."""
+        return self.exit_code == 0
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``--json``)."""
+        return {
+            "target": self.target,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            "reference": self.reference,
+            "integrity": self.integrity,
+            "data": [d.to_dict() for d in self.data],
+            "drift": self.drift,
+            "runs": [r.to_dict() for r in self.runs],
+            "first_divergent": self.first_divergent.to_dict() if self.first_divergent else None,
+            "checks": [c.to_dict() for c in self.checks],
+            "determinism": None
+            if self.determinism is None
+            else [d.to_dict() for d in self.determinism],
+            "seed_stats": self.seed_stats,
+            "notes": list(self.notes),
+            "seconds": self.seconds,
+        }
+
+    def _sections(self) -> list[tuple[str, list[str]]]:
+        """(title, lines) pairs shared by the Markdown and terminal renderings."""
+        out: list[tuple[str, list[str]]] = []
+        if self.integrity is not None:
+            if self.integrity.get("ok"):
+                line = f"ok: {self.integrity.get('files', 0)} files match MANIFEST.sha256"
+                if self.integrity.get("extra"):
+                    line += f"; not listed (ignored): {', '.join(self.integrity['extra'][:5])}"
+            else:
+                line = f"FAILED: {self.integrity.get('message')}"
+            out.append(("integrity", [line]))
+        if self.data:
+            bad = [d for d in self.data if d.status != "ok"]
+            lines = [f"{len(self.data) - len(bad)} of {len(self.data)} file(s) match"]
+            for d in bad:
+                if d.status == "missing":
+                    lines.append(
+                        f"missing: {d.path} (expected sha256 {short_sha(d.expected_sha256)})"
+                    )
+                else:
+                    lines.append(
+                        f"changed: {d.path} (sha256 {short_sha(d.expected_sha256)} → "
+                        f"{short_sha(d.actual_sha256)}), read by cell(s) {', '.join(d.cells[:4])}"
+                    )
+            out.append(("data", lines))
+        if self.drift is not None:
+            items = self.drift.get("items", [])
+            lines = [self.drift.get("summary_line") or ("no drift" if not items else "")]
+            for it in [i for i in items if i.get("severity") != "info"][:6]:
+                lines.append(
+                    f"{it['severity']}: {it['kind']} {it['name']}: {it.get('before')} → "
+                    f"{it.get('after')}"
+                )
+            out.append(("drift", lines))
+        if self.runs:
+            lines = []
+            for r in self.runs:
+                seed = f" (seed {r.seed})" if r.seed is not None else ""
+                state = r.status
+                if r.status == "ok" and r.first_divergent is not None:
+                    state = (
+                        "diverged" if not r.first_divergent.within_tolerance else "within tolerance"
+                    )
+                elif r.status == "ok" and r.counts:
+                    state = "same"
+                elif (
+                    r.status == "ok"
+                    and r is self.runs[0]
+                    and self.reference.startswith("the first")
+                ):
+                    state = "reference"
+                lines.append(f"{r.label}{seed}: {state}, {r.duration:.1f} s")
+            out.append(("runs", lines))
+        if self.first_divergent is not None:
+            fd = self.first_divergent
+            title = (
+                "first cell that differs (within tolerance)"
+                if fd.within_tolerance
+                else "first divergent cell"
+            )
+            lines = [fd.where, *[f"cause: {c}" for c in fd.causes]]
+            for item in fd.drift[:5]:
+                lines.append(
+                    f"drift that may explain it: {item['kind']} {item['name']} "
+                    f"{item.get('before')} → {item.get('after')} ({item['severity']})"
+                )
+            out.append((title, lines))
+        if self.checks:
+            passed = [c for c in self.checks if c.status == "pass"]
+            lines = [
+                f"{len(passed)} pass"
+                + (
+                    f" ({n_tol} within tolerance, not bit-identical)"
+                    if (n_tol := sum(1 for c in passed if c.exact is False))
+                    else (" (all bit-identical)" if passed else "")
+                )
+                + f", {sum(1 for c in self.checks if c.status == 'fail')} fail"
+                + (
+                    f", {sum(1 for c in self.checks if c.status == 'missing')} missing"
+                    if any(c.status == "missing" for c in self.checks)
+                    else ""
+                )
+            ]
+            for c in self.checks:
+                if c.status != "pass":
+                    lines.append(f"{c.status}: {c.name} in cell {c.cell_index}: {c.reason or ''}")
+            out.append(("checks", lines))
+        if self.determinism is not None:
+            nd = [c for c in self.determinism if not c.deterministic]
+            lines = [
+                f"{len(self.determinism) - len(nd)} of {len(self.determinism)} cells deterministic"
+            ]
+            for cd in nd:
+                lines.append(
+                    f"cell {cd.cell_index} `{cd.excerpt}` varies: {', '.join(cd.varying[:8])}"
+                )
+            out.append(("determinism", lines))
+        if self.seed_stats:
+            lines = []
+            for name, s in self.seed_stats.items():
+                ci = (
+                    f", 95% CI [{_num(s.get('ci_low'))}, {_num(s.get('ci_high'))}]"
+                    if s.get("ci_low") is not None
+                    else ""
+                )
+                lines.append(
+                    f"{name}: {_num(s.get('mean'))} ± {_num(s.get('std'))}{ci} (n={s.get('n')})"
+                )
+            out.append(("checks over seeds (mean ± std)", lines))
+        if self.notes:
+            out.append(("notes", list(self.notes)))
+        return out
+
+    def headline(self) -> str:
+        """``VERDICT: reason``."""
+        return f"{self.verdict.upper()}: {self.reason}"
+
+    def to_terminal(self, *, color: bool = False) -> str:
+        """Plain text for a terminal (ANSI colour optional)."""
+        colors = {0: "\033[32m", 1: "\033[31m", 2: "\033[33m"}
+        head = f"repro-nb verify {self.target}"
+        verdict = self.headline()
+        if color:
+            verdict = f"{colors[self.exit_code]}{verdict}\033[0m"
+        lines = [
+            head,
+            f"  {verdict}",
+            f"  compared with: {self.reference}" if self.reference else "",
+        ]
+        for title, body in self._sections():
+            lines.append(f"  {title}:")
+            lines.extend(f"    {b}" for b in body)
+        lines.append(f"  exit code {self.exit_code} ({self.seconds:.1f} s)")
+        return "\n".join(line for line in lines if line)
+
+    def __str__(self) -> str:
+        return self.to_terminal()
+
+    def to_markdown(self) -> str:
+        """A Markdown report (``--report FILE.md``)."""
+        lines = [
+            f"# Verification of `{self.target}`",
+            "",
+            f"**{self.verdict}** (exit code {self.exit_code}): {self.reason}",
+            "",
+        ]
+        if self.reference:
+            lines += [f"Compared with: {self.reference}", ""]
+        for title, body in self._sections():
+            lines += [f"## {title[0].upper()}{title[1:]}", ""]
+            lines += [f"- {md_escape(b)}" for b in body]
+            lines.append("")
+        if self.runs and self.runs[0].checks:
+            lines += [
+                "## Checks (first run)",
+                "",
+                "| cell | check | expected | actual | tolerance | result |",
+                "|---|---|---|---|---|---|",
+            ]
+            for c in self.runs[0].checks:
+                tol = "" if c.rtol is None else f"rtol {c.rtol:g}, atol {c.atol or 0:g}"
+                res = c.status + ("" if c.exact is not False else " (within tolerance)")
+                if c.reason and c.status != "pass":
+                    res += f": {c.reason}"
+                lines.append(
+                    f"| {c.cell_index} | `{md_escape(c.name)}` | {md_escape(c.expected or '')} | "
+                    f"{md_escape(c.actual or '')} | {tol} | {md_escape(res)} |"
+                )
+            lines.append("")
+        lines.append(f"_{self.seconds:.1f} s_")
+        return "\n".join(lines) + "\n"
+
+    def _repr_html_(self) -> str:
+        color = {0: GREEN, 1: RED, 2: AMBER}[self.exit_code]
+        parts = [
+            f"<div><b style='color:{color}'>{html.escape(self.verdict)}</b>: "
+            f"{html.escape(self.reason)}"
+        ]
+        if self.reference:
+            parts.append(f"<br><small>compared with: {html.escape(self.reference)}</small>")
+        for title, body in self._sections():
+            items = "".join(f"<li>{html.escape(b)}</li>" for b in body)
+            parts.append(f"<div><b>{html.escape(title)}</b><ul>{items}</ul></div>")
+        parts.append("</div>")
+        return "".join(parts)
+
+    def to_html(self) -> str:
+        """A standalone HTML page (``--report FILE.html``)."""
+        return (
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>repro-nb verify {html.escape(self.target)}</title></head>"
+            f"<body style='font-family:sans-serif'>{self._repr_html_()}</body></html>\n"
+        )
+
+
+def short_sha(sha: str | None) -> str:
+    """The first 12 hex digits of a sha256 and an ellipsis, or ``none``."""
+    return f"{sha[:12]}…" if sha else "none"
+
+
+def _num(x: Any) -> str:
+    return "–" if x is None else f"{x:.6g}" if isinstance(x, float) else str(x)

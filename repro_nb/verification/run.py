@@ -1,0 +1,380 @@
+"""Verify: re-execute a bundle or a notebook in fresh kernels and find the first divergent cell.
+
+Core module: no IPython, tornado or ipywidgets.
+
+For a **bundle** (folder or zip), in order:
+
+1. integrity: every file must match ``MANIFEST.sha256`` (a tampered file is named and
+   verification stops);
+2. data: the files the notebook read are put where it expects them (copies from the bundle,
+   or found under ``data_dir``) and their sha256 compared with ``data/manifest.json``
+   (:mod:`repro_nb.verification.data`);
+3. execution: the notebook runs in a fresh kernel (nbclient, capture on, the recorded
+   ``PYTHONHASHSEED`` / ``CUBLAS_WORKSPACE_CONFIG``), ``runs`` times or once per seed,
+   in parallel (:func:`repro_nb.execution.run_many`: local, process pool or Dask);
+4. assessment (:mod:`repro_nb.verification.assess`): drift of the environment, then cell by
+   cell with ``expected.json``: errors, RNG fingerprints, value hashes, files read and checks
+   within their tolerances.
+
+For a **plain notebook**, the reference is its newest recorded run that ran top to bottom
+(see :func:`repro_nb.bundle.find_clean_run`), else the first of the new runs; data files are
+used in place.
+
+Verdicts and exit codes (:attr:`VerifyResult.exit_code`, :data:`EXIT_CODES`):
+
+* ``reproduced`` (0): every cell matches exactly;
+* ``reproduced within tolerance`` (0): some hashes or RNG states differ, but the notebook
+  has checks and every one is within its tolerance (the report names the cells);
+* ``diverged`` (1): an error, a check outside tolerance, a missing cell, or differences
+  that no check covers; the first divergent cell is named with its causes;
+* ``could not run`` (2): the bundle failed its integrity check, a kernel died, a cell timed
+  out, the kernel could not start or recorded nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from repro_nb.bundle import (
+    NOTEBOOK,
+    find_clean_run,
+    kernel_env_vars,
+    project_root,
+    read_bundle,
+)
+from repro_nb.errors import BundleError, BundleIntegrityError, UsageProblem
+from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_many
+from repro_nb.notebook import read_notebook_json
+from repro_nb.record import CellRecord, records_from_dicts
+from repro_nb.store import Store, list_runs, resolve_store_path, run_cells
+from repro_nb.verification.assess import assess_runs
+from repro_nb.verification.data import (
+    DataChanges,
+    check_recorded_data,
+    normalize_records,
+    notebook_depth,
+    place_data,
+)
+from repro_nb.verification.result import DataCheck, VerifyResult
+
+__all__ = ["parse_seeds", "verify"]
+
+
+def parse_seeds(seeds: Sequence[int] | str | None) -> list[int] | None:
+    """The seeds to run with, checked.
+
+    Parameters
+    ----------
+    seeds
+        A sequence of integers, a string such as ``"0,1,2"`` or ``"0 1 2"``, or ``None``.
+
+    Returns
+    -------
+    list[int] | None
+        ``None`` when ``seeds`` is ``None``.
+
+    Raises
+    ------
+    UsageProblem
+        When a seed is not an integer or outside 0..2**32-1, or none is given.
+    """
+    if seeds is None:
+        return None
+    if isinstance(seeds, str):
+        try:
+            seeds = [int(s) for s in re.split(r"[,\s]+", seeds.strip()) if s]
+        except ValueError:
+            raise UsageProblem(
+                f"Seeds {seeds!r} must be integers separated by commas, e.g. 0,1,2."
+            ) from None
+    out = [int(s) for s in seeds]
+    if not out:
+        raise UsageProblem("No seeds given: pass at least one, e.g. --seeds 0,1,2.")
+    for s in out:
+        if not 0 <= s <= 2**32 - 1:
+            raise UsageProblem(
+                f"Seed {s} is out of range: numpy accepts 0..2**32-1. Pass a smaller seed."
+            )
+    return out
+
+
+def verify(
+    target: str | os.PathLike[str],
+    *,
+    runs: int = 1,
+    seeds: Sequence[int] | str | None = None,
+    jobs: int | None = None,
+    executor: str = "local",
+    scheduler: Any = None,
+    kernel: str | None = None,
+    timeout: float | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[int, int, Any], None] | None = None,
+) -> VerifyResult:
+    """Re-execute a bundle or notebook in fresh kernels and compare cell by cell.
+
+    Parameters
+    ----------
+    target
+        A bundle folder or zip, or an ``.ipynb`` notebook.
+    runs
+        Executions with the same seed; with N >= 2 every cell is marked deterministic or
+        not and the variables that vary are listed.
+    seeds
+        One execution per seed (a list or ``"0,1,2"``), injected through the notebook's
+        ``parameters`` cell or its ``%repro_seed`` line; reports mean ± std and a 95% CI
+        per check. Overrides ``runs``.
+    jobs
+        Parallel executions (default: CPUs, at most the number of runs).
+    executor
+        ``"local"`` (concurrent kernels driven from this process; default), ``"process"``
+        (a process pool) or ``"dask"``.
+    scheduler
+        Dask scheduler address, ``Client`` or cluster (``executor="dask"``).
+    kernel
+        Kernelspec name (default: this Python interpreter).
+    timeout
+        Per-cell timeout in seconds (default 600).
+    data_dir
+        Where to look for data files the bundle references but does not carry (default:
+        the bundle's folder, then the recorded absolute path).
+    on_progress
+        Called as ``on_progress(done, total, run_result)`` after each execution.
+
+    Returns
+    -------
+    VerifyResult
+        Use ``result.exit_code`` (0 reproduced, 1 diverged, 2 could not run).
+
+    Raises
+    ------
+    UsageProblem
+        For bad arguments (runs < 1, bad seeds, unknown executor, missing target).
+    """
+    t0 = time.perf_counter()
+    if runs < 1:
+        raise UsageProblem(f"runs={runs} must be at least 1.")
+    seed_list = parse_seeds(seeds)
+    if executor not in ("local", "process", "dask"):
+        raise UsageProblem(f"Unknown executor {executor!r}: use 'local', 'process' or 'dask'.")
+    path = Path(target).expanduser()
+    if not path.exists():
+        raise UsageProblem(
+            f"{path} does not exist: pass a bundle folder, a bundle .zip or a notebook."
+        )
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    opts: dict[str, Any] = dict(
+        runs=runs,
+        seeds=seed_list,
+        jobs=jobs,
+        executor=executor,
+        scheduler=scheduler,
+        kernel=kernel,
+        timeout=timeout,
+        on_progress=on_progress,
+    )
+    if path.suffix == ".ipynb" and path.is_file():
+        result = _verify_notebook(path.resolve(), **opts)
+    else:
+        result = _verify_bundle(
+            path.resolve(), data_dir=Path(data_dir).resolve() if data_dir else None, **opts
+        )
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _run_specs(
+    nb_file: Path,
+    cwd: Path,
+    env: Mapping[str, str],
+    *,
+    runs: int,
+    seeds: list[int] | None,
+    kernel: str | None,
+    timeout: float,
+) -> list[RunSpec]:
+    """One :class:`RunSpec` per run (``run 1``, ``run 2``, ...) or per seed (``seed 3``)."""
+    source = nb_file.read_text(encoding="utf-8")
+    common: dict[str, Any] = dict(
+        notebook=str(nb_file),
+        source=source,
+        kernel=kernel,
+        timeout=timeout,
+        env=dict(env),
+        cwd=str(cwd),
+        kind="verify",
+    )
+    if seeds is not None:
+        return [RunSpec(label=f"seed {s}", seed=s, **common) for s in seeds]
+    return [RunSpec(label=f"run {i + 1}", **common) for i in range(runs)]
+
+
+def _run(
+    specs: list[RunSpec],
+    *,
+    jobs: int | None,
+    executor: str,
+    scheduler: Any,
+    on_progress: Callable[[int, int, Any], None] | None,
+) -> list[RunResult]:
+    """Run the specs, reporting progress as ``on_progress(done, total, result)``."""
+    done = [0]
+
+    def progress(res: RunResult) -> None:
+        done[0] += 1
+        if on_progress is not None:
+            with contextlib.suppress(Exception):
+                on_progress(done[0], len(specs), res)
+
+    if on_progress is not None:
+        with contextlib.suppress(Exception):
+            on_progress(0, len(specs), None)
+    return run_many(specs, jobs=jobs, executor=executor, scheduler=scheduler, on_result=progress)
+
+
+def _could_not_run(target: Path, kind: str, reason: str, **kw: Any) -> VerifyResult:
+    """A result that stops before anything ran (the bundle is unreadable or tampered with)."""
+    return VerifyResult(str(target), kind, "could not run", reason, **kw)
+
+
+def _verify_bundle(
+    path: Path,
+    *,
+    runs: int,
+    seeds: list[int] | None,
+    jobs: int | None,
+    executor: str,
+    scheduler: Any,
+    kernel: str | None,
+    timeout: float,
+    on_progress: Callable[[int, int, Any], None] | None,
+    data_dir: Path | None,
+) -> VerifyResult:
+    try:
+        bundle = read_bundle(path)
+    except BundleIntegrityError as exc:
+        return _could_not_run(
+            path,
+            "bundle",
+            f"{exc.path}: {exc.message}",
+            integrity={"ok": False, "file": exc.path, "message": exc.message},
+        )
+    except BundleError as exc:
+        return _could_not_run(
+            path, "bundle", str(exc), integrity={"ok": False, "file": None, "message": str(exc)}
+        )
+    with bundle, tempfile.TemporaryDirectory(prefix="repro-nb-verify-") as tmp:
+        integrity = {"ok": True, "files": len(bundle.files), "extra": bundle.extra}
+        nb_dir = Path(tmp, "w", *[f"d{i}" for i in range(notebook_depth(bundle))])
+        nb_dir.mkdir(parents=True)
+        shutil.copyfile(bundle.notebook_path, nb_dir / NOTEBOOK)
+        data, changes = place_data(bundle, nb_dir, data_dir)
+        expected = bundle.expected
+        reference = records_from_dicts(expected.get("cells", []))
+        kenv = expected.get("kernel_env") or {}
+        specs = _run_specs(
+            nb_dir / NOTEBOOK, nb_dir, kenv, runs=runs, seeds=seeds, kernel=kernel, timeout=timeout
+        )
+        results = _run(
+            specs, jobs=jobs, executor=executor, scheduler=scheduler, on_progress=on_progress
+        )
+        ref_seed = ((expected.get("reference") or {}).get("seed") or {}).get("requested", {}) or {}
+        label = f"the recorded run in the bundle ({(expected.get('reference') or {}).get('run_uuid', '?')})"
+        return assess_runs(
+            path,
+            "bundle",
+            results,
+            reference,
+            label,
+            nb_dir=nb_dir,
+            root=Path(tmp, "w"),
+            recorded_env=bundle.environment,
+            data=data,
+            changes=changes,
+            integrity=integrity,
+            ref_seed=ref_seed.get("seed"),
+            seeds=seeds,
+        )
+
+
+def _verify_notebook(
+    path: Path,
+    *,
+    runs: int,
+    seeds: list[int] | None,
+    jobs: int | None,
+    executor: str,
+    scheduler: Any,
+    kernel: str | None,
+    timeout: float,
+    on_progress: Callable[[int, int, Any], None] | None,
+) -> VerifyResult:
+    nb = read_notebook_json(path)
+    reference: list[CellRecord] | None = None
+    recorded_env = None
+    ref_label = ""
+    ref_seed = None
+    notes: list[str] = []
+    git = None
+    store_path = resolve_store_path(path)
+    if store_path.exists():
+        with Store(store_path) as store:
+            key = store.notebook_key(path)
+            sid, problems = find_clean_run(store, key, nb)
+            if sid is not None:
+                session = store.session(sid) or {}
+                reference = run_cells(store, sid)
+                recorded_env = store.environment(session.get("environment_id"))
+                git = store.git_state(session.get("git_id"))
+                ref_label = f"recorded run {sid} ({session.get('run_uuid')}) in {store_path}"
+                ref_seed = ((session.get("seed") or {}).get("requested") or {}).get("seed")
+            elif list_runs(store, key):
+                notes.append(
+                    "the recorded runs are not usable as a reference ("
+                    + "; ".join(problems[:2])
+                    + "); "
+                    "the new runs are compared with each other"
+                )
+    nb_dir = path.parent
+    root = project_root(nb_dir, git)
+    data: list[DataCheck] = []
+    changes: DataChanges = {}
+    if reference is not None:
+        normalize_records(reference, nb_dir, root, recorded_env)
+        data, changes = check_recorded_data(reference, nb_dir)
+    kenv = kernel_env_vars(recorded_env)
+    specs = _run_specs(path, nb_dir, kenv, runs=runs, seeds=seeds, kernel=kernel, timeout=timeout)
+    results = _run(
+        specs, jobs=jobs, executor=executor, scheduler=scheduler, on_progress=on_progress
+    )
+    if reference is None:
+        ref_label = "the first new run (no usable recorded run)"
+        if not notes:
+            notes.append(
+                "no recorded run of this notebook: the new runs are compared with each other"
+            )
+    res = assess_runs(
+        path,
+        "notebook",
+        results,
+        reference,
+        ref_label,
+        nb_dir=nb_dir,
+        root=root,
+        recorded_env=recorded_env,
+        data=data,
+        changes=changes,
+        integrity=None,
+        ref_seed=ref_seed,
+        seeds=seeds,
+    )
+    res.notes = notes + res.notes
+    return res
