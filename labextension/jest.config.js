@@ -15,6 +15,7 @@ module.exports = {
           target: 'ES2018',
           strict: true,
           esModuleInterop: true,
+          resolveJsonModule: true,
           types: ['jest'],
           lib: ['DOM', 'ES2018', 'ES2020.Promise']
         }

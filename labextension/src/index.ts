@@ -11,37 +11,13 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Debouncer } from '@lumino/polling';
 
 import { ReproAPI } from './api';
+import { findCellIndex } from './cells';
 import { ReproModel } from './model';
 import { CommandIDs, ICellDiff, IReproModel } from './tokens';
 import { reproIcon } from './widgets/icon';
 import { ReproSidebar } from './widgets/sidebar';
 
 const PLUGIN_ID = 'repro-nb:plugin';
-
-/**
- * Find the notebook cell a row of the cells section stands for: by nbformat
- * cell id, else by recorded index, else by the start of its source.
- */
-function findCellIndex(panel: NotebookPanel, cell: ICellDiff): number {
-  const widgets = panel.content.widgets;
-  if (cell.cell_id) {
-    const byId = widgets.findIndex(w => w.model.id === cell.cell_id);
-    if (byId >= 0) {
-      return byId;
-    }
-  }
-  const excerpt = cell.excerpt.replace(/…$/, '').trim();
-  if (cell.index !== null && cell.index >= 0 && cell.index < widgets.length) {
-    const candidate = widgets[cell.index];
-    if (!excerpt || candidate.model.sharedModel.getSource().trim().startsWith(excerpt)) {
-      return cell.index;
-    }
-  }
-  if (excerpt) {
-    return widgets.findIndex(w => w.model.sharedModel.getSource().trim().startsWith(excerpt));
-  }
-  return -1;
-}
 
 const plugin: JupyterFrontEndPlugin<IReproModel> = {
   id: PLUGIN_ID,
@@ -70,7 +46,7 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
       if (!panel) {
         return;
       }
-      const index = findCellIndex(panel, cell);
+      const index = findCellIndex(panel.content.widgets, cell);
       if (index < 0) {
         return;
       }
@@ -83,7 +59,7 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
 
     const cellNumber = (cell: ICellDiff): number | null => {
       const panel = tracker.currentWidget;
-      const index = panel ? findCellIndex(panel, cell) : -1;
+      const index = panel ? findCellIndex(panel.content.widgets, cell) : -1;
       return index >= 0 ? index + 1 : null;
     };
 

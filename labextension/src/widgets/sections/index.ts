@@ -1,0 +1,11 @@
+/**
+ * The sidebar's sections, one file each; the sidebar imports them from here.
+ */
+export { ActionsSection } from './actions';
+export { CellsSection } from './cells';
+export { ChecksSection } from './checks';
+export { DriftSection } from './drift';
+export { JobView } from './job';
+export { Mark, Section } from './section';
+export type { ISectionProps } from './section';
+export { StatusSection } from './status';
