@@ -80,9 +80,9 @@ class CellRecord:
         return {**asdict(self), "key": cell_key(self), "excerpt": self.excerpt}
 
 
-def cell_key(rec: CellRecord | dict[str, Any]) -> str:
+def cell_key(rec: CellRecord | LightCell | Mapping[str, Any]) -> str:
     """A stable name for a cell: its nbformat id, else code-cell index plus source hash."""
-    get = rec.get if isinstance(rec, dict) else lambda k: getattr(rec, k)
+    get = rec.get if isinstance(rec, Mapping) else lambda k: getattr(rec, k)
     if get("cell_id"):
         return str(get("cell_id"))
     if get("cell_index") is not None:
@@ -124,7 +124,10 @@ class LightCell:
             self.signature,
         ) = row
 
-    excerpt = CellRecord.excerpt
+    @property
+    def excerpt(self) -> str:
+        """The first non-empty source line, shortened."""
+        return excerpt(self.source)
 
 
 def records_from_dicts(dicts: Sequence[Mapping[str, Any]]) -> list[CellRecord]:

@@ -161,7 +161,7 @@ def _latest_per_cell(cells: Sequence[ComparableCell]) -> list[ComparableCell]:
         if rec.status == "snapshot":
             continue
         # record.cell_key and LightCell.excerpt read a LightCell too; their hints say CellRecord.
-        key = cell_key(rec)  # type: ignore[arg-type]
+        key = cell_key(rec)
         order.setdefault(key, len(order))
         latest[key] = rec
     return [latest[k] for k in sorted(order, key=order.__getitem__)]
@@ -206,8 +206,8 @@ def _fingerprint(
 
 def _cell_diff(rec: ComparableCell, index: int, state: str, **fields: Any) -> CellDiff:
     """A :class:`CellDiff` named after ``rec`` (a full or light record)."""
-    excerpt = rec.excerpt  # type: ignore[misc]  # (see _latest_per_cell)
-    return CellDiff(cell_key(rec), index, rec.cell_id, excerpt, state, **fields)  # type: ignore[arg-type]
+    excerpt = rec.excerpt
+    return CellDiff(cell_key(rec), index, rec.cell_id, excerpt, state, **fields)
 
 
 def _diff_cell(ref: ComparableCell, act: ComparableCell, index: int) -> CellDiff:
