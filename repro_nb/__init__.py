@@ -91,7 +91,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from repro_nb.server.handlers import setup_route_handlers
+    from repro_nb.server import setup_route_handlers
 
     setup_route_handlers(serverapp.web_app)
     serverapp.log.info("repro_nb: server extension loaded (/repro-nb/api)")

@@ -16,10 +16,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repro_nb.capture.recorder import CaptureOptions, Recorder, active_recorder, set_active_recorder
-from repro_nb.compare.checklist import NotebookStatus, notebook_status
+from repro_nb.capture.recorder import (
+    CaptureOptions,
+    Recorder,
+    active_recorder,
+    detect_notebook,
+    set_active_recorder,
+)
+from repro_nb.compare.checklist import NotebookStatus
 from repro_nb.errors import UsageProblem
-from repro_nb.store import RunInfo, Store, baseline_session, latest_session, list_runs, set_baseline
+from repro_nb.seeding import current_report, seed_everything
+from repro_nb.store import (
+    RunInfo,
+    Store,
+    baseline_session,
+    latest_session,
+    list_runs,
+    resolve_store_path,
+    set_baseline,
+)
 
 __all__ = [
     "Snapshot",
@@ -71,11 +86,9 @@ def seed(
         Requested vs effective settings, and one-line warnings with the fix for anything a
         running kernel cannot change.
     """
-    from repro_nb import seeding
-
     if seed is None:
-        return seeding.current_report()
-    report = seeding.seed_everything(
+        return current_report()
+    report = seed_everything(
         seed, deterministic=deterministic, per_cell=per_cell, phases=dict(phases or {}), rank=rank
     )
     recorder = active_recorder()
@@ -269,8 +282,6 @@ def show() -> Snapshot:
     """The capture state and what the last recorded cell captured."""
     recorder = active_recorder()
     if recorder is None:
-        from repro_nb.store import resolve_store_path
-
         return Snapshot(notebook="<none>", store=str(resolve_store_path(None)), session_id=None)
     recorder.flush()
     return Snapshot.of(recorder, recorder.last_cell or {})
@@ -306,8 +317,6 @@ def _open(notebook: str | os.PathLike[str] | None) -> tuple[Store, str, bool]:
         recorder.flush()
         return recorder.store, recorder.notebook, False
     if notebook is None:
-        from repro_nb.capture.recorder import detect_notebook
-
         notebook = detect_notebook()
         if notebook is None:
             raise UsageProblem("No notebook given and none detected. Pass the notebook path.")
@@ -327,13 +336,14 @@ def runs(notebook: str | os.PathLike[str] | None = None) -> list[RunInfo]:
 
 def status(notebook: str | os.PathLike[str] | None = None) -> NotebookStatus:
     """Seed/determinism, capture, checklist and this run vs baseline, for a notebook."""
+    from repro_nb.compare.overview import overview  # drift and checks: not for %load_ext
+
     store, key, owned = _open(notebook)
     try:
         recorder = active_recorder()
         sid = recorder.session_id if recorder is not None and not owned else None
-        return notebook_status(
-            store, key, notebook_path=os.fspath(notebook) if notebook else None, session_id=sid
-        )
+        path = os.fspath(notebook) if notebook else None
+        return overview(store, key, sid, notebook_path=path).status
     finally:
         if owned:
             store.close()
@@ -417,9 +427,9 @@ def stats(
 
     store, key, owned = _open(notebook)
     try:
-        return check_stats(
-            store, key, name, **({"threshold": threshold} if threshold is not None else {})
-        )
+        if threshold is None:
+            return check_stats(store, key, name)
+        return check_stats(store, key, name, threshold=threshold)
     finally:
         if owned:
             store.close()
@@ -429,14 +439,14 @@ def validation_report(
     notebook: str | os.PathLike[str] | None = None, *, session_id: int | None = None
 ) -> Any:
     """Every check of a run vs the baseline: pass, fail (with numbers), new, or missing."""
-    from repro_nb.compare.checks import validation_report
+    from repro_nb.compare.overview import overview  # drift and checks: not for %load_ext
 
     store, key, owned = _open(notebook)
     try:
         recorder = active_recorder()
         if session_id is None and recorder is not None and not owned:
             session_id = recorder.session_id
-        return validation_report(store, key, session_id=session_id)
+        return overview(store, key, session_id).checks
     finally:
         if owned:
             store.close()
@@ -455,15 +465,15 @@ def drift(
     DriftReport
         Items with kind, name, before, after, severity and why it matters.
     """
-    from repro_nb.compare.drift_baseline import notebook_drift
     from repro_nb.compare.drift_items import diff_environments
+    from repro_nb.compare.overview import overview  # drift and checks: not for %load_ext
 
     if baseline is not None:
         now = dict(current) if current is not None else capture_environment(refresh=True)
         return diff_environments(dict(baseline), now, imported=now.get("imported"))
     store, key, owned = _open(notebook)
     try:
-        return notebook_drift(store, key, current=dict(current) if current is not None else None)
+        return overview(store, key, drift_now=True, current_environment=current).drift
     finally:
         if owned:
             store.close()

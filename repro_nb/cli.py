@@ -1,21 +1,33 @@
 """``repro-nb``: export, verify and fix notebooks from the command line.
 
-An adapter over the core (:mod:`repro_nb.bundle`, :mod:`repro_nb.verification`,
-:mod:`repro_nb.history`, :mod:`repro_nb.drift_report`): it parses arguments, calls one function,
-renders the returned dataclass, and turns errors into one stderr line and an exit code.
-Heavy imports happen inside the subcommands, so ``repro-nb --help`` is instant.
+An adapter over the core (:mod:`repro_nb.bundle`, :mod:`repro_nb.verification` and
+:func:`repro_nb.compare.overview.overview`): it parses arguments, calls one function, renders the
+returned dataclass, and turns errors into one stderr line and an exit code.
+
+``export`` and ``verify`` take ``--progress json`` for programs that follow them (the server's
+jobs): one JSON object per line on stderr (``{"progress": 0..1, "message": ...}``), then the
+result as JSON on stdout, with the warnings raised on the way in its ``job_warnings``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+from repro_nb.bundle import export_bundle
+from repro_nb.compare.overview import Overview, overview
+from repro_nb.errors import ReproError, UsageProblem
+from repro_nb.execution import RunSpec, run_notebook
+from repro_nb.store import Store, resolve_store_path
+from repro_nb.verification import fix_notebook, parse_seeds, verify
 
 __all__ = ["build_parser", "main"]
 
@@ -28,9 +40,8 @@ exit codes:
 """
 
 
-# --------------------------------------------------------------------------- output helpers
-class _Progress:
-    """A one-line progress bar on stderr, only when it is a terminal."""
+class ProgressBar:
+    """A one-line progress bar of verify's runs on stderr, only when it is a terminal."""
 
     def __init__(self, stream: TextIO, enabled: bool) -> None:
         self.stream = stream
@@ -53,10 +64,38 @@ class _Progress:
         self.stream.flush()
         self.last = text
 
+    def emit(self, progress: float, message: str) -> None:
+        """A stage of the command (a bar shows only the runs)."""
+
     def close(self) -> None:
         if self.enabled and self.last:
             self.stream.write("\r" + " " * len(self.last) + "\r")
             self.stream.flush()
+
+
+class JsonProgress:
+    """Progress as JSON lines on stderr (``--progress json``), for a program following along."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def emit(self, progress: float, message: str) -> None:
+        """One line: ``{"progress": 0..1, "message": ...}``."""
+        self.stream.write(json.dumps({"progress": round(progress, 4), "message": message}) + "\n")
+        self.stream.flush()
+
+    def __call__(self, done: int, total: int, result: Any) -> None:
+        what = f": {result.label} {result.status}" if result is not None else ""
+        self.emit(0.05 + 0.9 * done / max(total, 1), f"run {done}/{total} finished{what}")
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(args: argparse.Namespace) -> ProgressBar | JsonProgress:
+    if args.progress == "json":
+        return JsonProgress(sys.stderr)
+    return ProgressBar(sys.stderr, not args.json and not getattr(args, "no_progress", False))
 
 
 def _json_text(data: Any) -> str:
@@ -64,7 +103,10 @@ def _json_text(data: Any) -> str:
     return json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
 
 
-def _print_json(data: Any) -> None:
+def _print_json(data: Any, args: argparse.Namespace | None = None) -> None:
+    caught = getattr(args, "caught_warnings", None)
+    if caught is not None and isinstance(data, dict):
+        data = {**data, "job_warnings": list(dict.fromkeys(str(w.message) for w in caught))}
     sys.stdout.write(_json_text(data))
 
 
@@ -85,10 +127,11 @@ def _color_ok() -> bool:
     return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
 
 
-# --------------------------------------------------------------------------- commands
 def _cmd_export(args: argparse.Namespace) -> int:
-    from repro_nb.bundle import export_bundle
-
+    progress = _progress(args)
+    progress.emit(
+        0.05, "exporting: reading the record (a notebook without a usable run is executed)"
+    )
     info = export_bundle(
         args.notebook,
         args.output,
@@ -98,7 +141,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     if args.json:
-        _print_json(info.to_dict())
+        _print_json(info.to_dict(), args)
     else:
         print(info.to_markdown())
     return 0
@@ -107,15 +150,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _parse_seed_arg(text: str | None) -> list[int] | None:
     if text is None:
         return None
-    from repro_nb.verification import parse_seeds
-
     return parse_seeds(text)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from repro_nb.verification import verify
-
-    progress = _Progress(sys.stderr, not args.json and not args.no_progress)
+    progress = _progress(args)
+    progress.emit(0.05, f"verifying: {args.runs} run(s) in fresh kernels")
     try:
         result = verify(
             args.target,
@@ -134,15 +174,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.report:
         _write_report(args.report, result)
     if args.json:
-        _print_json(result.to_dict())
+        _print_json(result.to_dict(), args)
     else:
         print(result.to_terminal(color=_color_ok()))
     return result.exit_code
 
 
 def _cmd_fix(args: argparse.Namespace) -> int:
-    from repro_nb.verification import fix_notebook
-
     result = fix_notebook(args.notebook, args.output, in_place=args.in_place, seed=args.seed)
     if args.json:
         _print_json(result.to_dict())
@@ -153,10 +191,9 @@ def _cmd_fix(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_store(notebook: str) -> tuple[Any, str]:
-    from repro_nb.errors import UsageProblem
-    from repro_nb.store import Store, resolve_store_path
-
+@contextlib.contextmanager
+def _recorded(notebook: str) -> Iterator[Overview]:
+    """The latest run of a recorded notebook vs its baseline (drift: vs now); closes the store."""
     path = Path(notebook).expanduser()
     if not path.is_file():
         raise UsageProblem(f"{path} does not exist; pass a notebook path.")
@@ -166,16 +203,13 @@ def _open_store(notebook: str) -> tuple[Any, str]:
             f"{path.name} has no recorded runs ({store_path} does not exist): run it with "
             "%load_ext repro_nb and capture on, or `repro-nb verify` it."
         )
-    store = Store(store_path)
-    return store, store.notebook_key(path)
+    with Store(store_path) as store:
+        yield overview(store, store.notebook_key(path), notebook_path=notebook, drift_now=True)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from repro_nb.compare.checklist import notebook_status
-
-    store, key = _open_store(args.notebook)
-    with store:
-        status = notebook_status(store, key, notebook_path=args.notebook)
+    with _recorded(args.notebook) as view:
+        status = view.status
     if args.json:
         _print_json(status.to_dict())
         return 0
@@ -191,11 +225,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from repro_nb.store import list_runs
-
-    store, key = _open_store(args.notebook)
-    with store:
-        runs = list_runs(store, key)
+    with _recorded(args.notebook) as view:
+        runs, key = view.runs, view.notebook
     if args.json:
         _print_json([r.to_dict() for r in runs])
         return 0
@@ -214,11 +245,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
-    from repro_nb.compare.drift_baseline import notebook_drift
-
-    store, key = _open_store(args.notebook)
-    with store:
-        report = notebook_drift(store, key)
+    with _recorded(args.notebook) as view:
+        report = view.drift
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -228,12 +256,6 @@ def _cmd_drift(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo notebook with capture, export its bundle, verify it, print the report."""
-    from repro_nb.bundle import export_bundle
-    from repro_nb.errors import UsageProblem
-    from repro_nb.execution import RunSpec, run_notebook
-    from repro_nb.store import resolve_store_path
-    from repro_nb.verification import verify
-
     nb = Path(args.notebook).resolve()
     if not nb.is_file():
         raise UsageProblem(f"{nb} does not exist; run `repro-nb demo` from the repository root.")
@@ -267,7 +289,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     info = export_bundle(nb, bundle)
     print(f"    {len(info.files)} files, {info.size_bytes / 1024:.0f} KiB in {info.seconds:.2f} s")
     print("3/3 verifying the bundle in a fresh kernel ...", flush=True)
-    progress = _Progress(sys.stderr, True)
+    progress = ProgressBar(sys.stderr, True)
     try:
         result = verify(bundle, timeout=args.timeout, on_progress=progress)
     finally:
@@ -325,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, help="per-cell timeout in seconds when executing"
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--progress",
+        choices=("bar", "json"),
+        default="bar",
+        help="json: JSON progress lines on stderr and the result as JSON (for programs)",
+    )
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
@@ -394,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", metavar="FILE", help="also write the report to FILE (.md, .html or .json)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--progress",
+        choices=("bar", "json"),
+        default="bar",
+        help="json: JSON progress lines on stderr and the result as JSON (for programs)",
+    )
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser(
@@ -444,13 +478,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_followed(args: argparse.Namespace) -> int:
+    """``--progress json``: the result as JSON, warnings in it rather than on stderr."""
+    args.json = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        args.caught_warnings = caught
+        return int(args.func(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``repro-nb``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from repro_nb.errors import ReproError
-
     try:
+        if getattr(args, "progress", None) == "json":
+            return _run_followed(args)
         return int(args.func(args))
     except ReproError as exc:
         print(f"repro-nb {args.command}: {exc}", file=sys.stderr)

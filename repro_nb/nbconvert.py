@@ -16,6 +16,8 @@ from typing import Any
 from nbconvert.exporters import Exporter
 from traitlets import Bool, Float, Unicode
 
+from repro_nb.bundle import export_bundle
+
 __all__ = ["ReproExporter"]
 
 
@@ -60,8 +62,6 @@ class ReproExporter(Exporter):
     ) -> tuple[bytes, dict[str, Any]]:
         """Return the bundle zip as bytes (nbconvert's writer saves it as ``NAME.zip``)."""
         import nbformat
-
-        from repro_nb.bundle import export_bundle
 
         nb_copy, resources = super().from_notebook_node(nb, resources, **kw)
         with tempfile.TemporaryDirectory(prefix="repro-nb-nbconvert-") as tmp:

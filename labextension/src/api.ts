@@ -24,7 +24,7 @@ function query(params: Record<string, string | number | null | undefined>): stri
 
 /**
  * Typed calls of the repro_nb server extension, one per route in
- * repro_nb/routes.py.
+ * repro_nb/server/ (handlers.py, reader.py).
  */
 export class ReproAPI implements IReproAPI {
   constructor(

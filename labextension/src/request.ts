@@ -2,7 +2,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 /**
- * The URL namespace of the repro_nb server extension (see repro_nb/routes.py).
+ * The URL namespace of the repro_nb server extension (see repro_nb/server/ (handlers.py, reader.py)).
  */
 export const API_NAMESPACE = ['repro-nb', 'api'];
 

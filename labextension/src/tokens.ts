@@ -2,7 +2,7 @@ import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
 
 /**
- * Payloads of the repro_nb REST API. They mirror repro_nb/routes.py, which
+ * Payloads of the repro_nb REST API. They mirror repro_nb/server/ (handlers.py, reader.py), which
  * passes the core's `to_dict()` results through, so field names are snake_case.
  */
 

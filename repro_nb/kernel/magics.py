@@ -13,7 +13,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
@@ -29,26 +29,27 @@ from repro_nb.capture.recorder import (
     set_active_recorder,
 )
 from repro_nb.errors import ReproError, UsageProblem
-from repro_nb.seeding import parse_phases, reset_seeding
+from repro_nb.seeding import parse_phases, reset_seeding, write_kernelspec_env
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 __all__ = ["ReproMagics", "load_extension", "unload_extension"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+MagicMethod = TypeVar("MagicMethod", bound=Callable[..., Any])
 
 
-def _usage_errors(func: F) -> F:
-    """Turn bad-argument errors from the API into IPython's one-line ``UsageError``."""
+def _usage_errors(method: MagicMethod) -> MagicMethod:
+    """Turn errors from the API (bad arguments and the like) into IPython's one-line ``UsageError``."""
 
-    @functools.wraps(func)
+    @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
-        except UsageProblem as exc:
-            raise UsageError(str(exc)) from None
-        except ReproError as exc:
+            return method(*args, **kwargs)
+        except ReproError as exc:  # UsageProblem included
             raise UsageError(str(exc)) from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(MagicMethod, wrapper)
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -75,16 +76,18 @@ class ReproMagics(Magics):
         config=True
     )
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+    def __init__(self, shell: InteractiveShell, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
+        self.user_shell: InteractiveShell = shell
         self.recorder = self._recorder()
 
     def _recorder(self) -> Recorder:
+        namespace = self.user_shell.user_ns
         recorder = active_recorder()
-        if recorder is not None and recorder.namespace is self.shell.user_ns:
+        if recorder is not None and recorder.namespace is namespace:
             return recorder  # %reload_ext keeps the run going
         options = CaptureOptions(exclude=list(self.exclude), max_bytes=self.max_bytes)
-        recorder = Recorder(self.shell.user_ns, store_path=self.store_path or None, options=options)
+        recorder = Recorder(namespace, store_path=self.store_path or None, options=options)
         set_active_recorder(recorder)
         return recorder
 
@@ -142,8 +145,6 @@ class ReproMagics(Magics):
         """
         args = parse_argstring(self.repro_seed, line)
         if args.write_kernelspec:
-            from repro_nb.seeding import write_kernelspec_env
-
             path = write_kernelspec_env()
             print(f"Wrote the determinism env to {path}; restart the kernel to apply it.")
             if args.seed is None:
@@ -198,7 +199,7 @@ class ReproMagics(Magics):
             return None
         if action == "now":
             return api.snapshot(
-                self.shell.user_ns,
+                self.user_shell.user_ns,
                 vars=options["vars"],
                 exclude=options["exclude"] or (),
                 max_bytes=options["max_bytes"],
@@ -223,7 +224,7 @@ class ReproMagics(Magics):
         cell_id = self.recorder.force_next()
         try:
             # The nested run fires the hooks again; force_next makes that inner run the captured one.
-            self.shell.run_cell(cell, store_history=False, cell_id=cell_id)
+            self.user_shell.run_cell(cell, store_history=False, cell_id=cell_id)
         finally:
             (
                 self.recorder.options.vars,
@@ -251,7 +252,7 @@ class ReproMagics(Magics):
         args = parse_argstring(self.repro_check, line)
         expr = " ".join(args.expr)
         try:
-            value = self.shell.ev(expr)
+            value = self.user_shell.ev(expr)
         except Exception as exc:
             raise UsageProblem(
                 f"Cannot evaluate {expr!r}: {type(exc).__name__}: {exc}. Fix the expression."

@@ -31,12 +31,16 @@ from typing import Any
 
 import ipywidgets as w
 
-from repro_nb.compare.checks import validation_report
+from repro_nb.capture.recorder import add_listener, remove_listener
+from repro_nb.compare.cells import RunComparison
+from repro_nb.compare.checklist import NotebookStatus
 from repro_nb.compare.drift import DriftReport, render_html
-from repro_nb.compare.drift_baseline import notebook_drift
+from repro_nb.compare.overview import overview
 from repro_nb.compare.results import ValidationReport
 from repro_nb.compare.run_stats import RunStats
+from repro_nb.errors import UsageProblem
 from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED
+from repro_nb.store import Store, latest_session, run_cells
 
 __all__ = ["Panel", "displayed_panels", "panel", "refresh_all", "spread_png"]
 
@@ -72,14 +76,12 @@ def _on_cell(recorder: Any) -> None:
 
 def _listen(on: bool) -> None:
     global _LISTENING
-    from repro_nb.capture import recorder as rec
-
     with _LOCK:
         if on and not _LISTENING:
-            rec.add_listener(_on_cell)
+            add_listener(_on_cell)
             _LISTENING = True
         elif not on and _LISTENING and not _DISPLAYED:
-            rec.remove_listener(_on_cell)
+            remove_listener(_on_cell)
             _LISTENING = False
 
 
@@ -148,8 +150,8 @@ def _seed_rows(seed: dict[str, Any] | None) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
-def render_overview(status: Any, live_capture: bool | None = None) -> str:
-    """HTML of the Overview tab from a :class:`repro_nb.history.NotebookStatus`."""
+def render_overview(status: NotebookStatus, live_capture: bool | None = None) -> str:
+    """HTML of the Overview tab from a :class:`repro_nb.compare.checklist.NotebookStatus`."""
     parts = [f"<div class='repro-nb-overview'><div><b>{_esc(status.notebook)}</b></div>"]
     capture = live_capture if live_capture is not None else status.capture
     cap_txt = {True: "on", False: "off (%repro_snapshot on)", None: "no run yet"}[capture]
@@ -205,8 +207,8 @@ def render_validation(report: ValidationReport) -> str:
     return report._repr_html_()
 
 
-def render_cells(comparison: Any) -> str:
-    """HTML of the Cells tab from a :class:`repro_nb.history.RunComparison`."""
+def render_cells(comparison: RunComparison) -> str:
+    """HTML of the Cells tab from a :class:`repro_nb.compare.cells.RunComparison`."""
     first = comparison.first_divergent
     counts = comparison.counts()
     head = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no cells recorded"
@@ -330,7 +332,7 @@ class Panel:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         notebook: str,
         session_provider: Callable[[], int | None] | None = None,
         *,
@@ -471,11 +473,7 @@ class Panel:
     def session_id(self) -> int | None:
         """The run shown: the provider's, else the latest run of the notebook."""
         sid = self.session_provider() if self.session_provider else None
-        if sid is None:
-            from repro_nb.store import latest_session
-
-            sid = latest_session(self.store, self.notebook)
-        return sid
+        return sid if sid is not None else latest_session(self.store, self.notebook)
 
     def update(self) -> None:
         """Read the store and redraw every tab now (never raises; errors show in the header)."""
@@ -495,26 +493,22 @@ class Panel:
                     self._idle.set()
 
     def _update(self) -> None:
-        from repro_nb.compare.cells import compare_sessions
-        from repro_nb.compare.checklist import notebook_status
-        from repro_nb.store import run_cells
-
         if self.flush is not None:
             self.flush()
-        sid = self.session_id()
-        live = getattr(self.recorder, "capturing", None)
-        status = notebook_status(
-            self.store, self.notebook, notebook_path=self.notebook_path, session_id=sid
+        # The baseline's environment is compared with this process's now while the panel
+        # follows a live recorder, with the run's recorded environment otherwise.
+        view = overview(
+            self.store,
+            self.notebook,
+            self.session_provider() if self.session_provider else None,
+            notebook_path=self.notebook_path,
+            drift_now=self.recorder is not None,
         )
-        self.overview_html.value = render_overview(status, live)
-        base = status.baseline_id
-        # Drift: the baseline's environment vs this process's now (or the run shown, offline)
+        sid, base = view.run_id, view.baseline_id
+        live = getattr(self.recorder, "capturing", None)
+        self.overview_html.value = render_overview(view.status, live)
         try:
-            self.drift = notebook_drift(
-                self.store,
-                self.notebook,
-                session_id=None if self.recorder is not None or sid is None else sid,
-            )
+            self.drift = view.drift
         except Exception as exc:  # no baseline yet, no environment captured...
             self.drift = None
             self.drift_html.value = f"<div class='repro-nb-drift'>{_esc(exc)}</div>"
@@ -526,14 +520,12 @@ class Panel:
                 self.drift_kind.options = options
                 self.drift_kind.value = keep
             self._render_drift()
-        # Validation
-        self.validation = validation_report(self.store, self.notebook, sid)
+        self.validation = view.checks
         self.validation_html.value = render_validation(self.validation)
         self._render_plot(self.validation)
-        # Cells
-        if sid is not None and base is not None and base != sid:
-            cmp = compare_sessions(self.store, base, sid)
-            self.cells_html.value = render_cells(cmp)
+        comparison = None if view.run_is_baseline else view.comparison
+        if comparison is not None:
+            self.cells_html.value = render_cells(comparison)
         elif sid is not None:
             n = len(run_cells(self.store, sid))
             self.cells_html.value = (
@@ -544,7 +536,7 @@ class Panel:
             self.cells_html.value = "<div class='repro-nb-cells'>No run recorded yet.</div>"
         versus = (
             f"run {sid} vs baseline run {base}"
-            if base not in (None, sid)
+            if not view.run_is_baseline
             else (f"run {sid} (baseline)" if sid is not None else "no run yet")
         )
         drift_txt = self.drift.summary_line() if self.drift is not None else "drift unknown"
@@ -620,11 +612,7 @@ def panel(
             flush=recorder.flush,
             recorder=recorder,
         )
-    from repro_nb.store import Store
-
     if notebook is None and store is None:
-        from repro_nb.errors import UsageProblem
-
         raise UsageProblem(
             "No run to show: load the extension and turn capture on (%repro_snapshot on), "
             "or pass notebook=PATH."

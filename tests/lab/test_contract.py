@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 
 from repro_nb.seeding import SeedConfig, SeedEffect, SeedReport
-from repro_nb.server.handlers import JOBS_KEY, Job, JobManager
+from repro_nb.server.handlers import JOBS_KEY
+from repro_nb.server.jobs import Job, JobManager
 
 from .records import ENV_BEFORE, env_after, record_run
 

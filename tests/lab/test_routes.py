@@ -15,7 +15,9 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from repro_nb.server import handlers as routes
-from repro_nb.server.handlers import RouteError, resolve_notebook
+from repro_nb.server import reader
+from repro_nb.server.jobs import Job, JobManager
+from repro_nb.server.reader import RouteError, resolve_notebook
 
 from .records import ENV_BEFORE, env_after, record_run
 
@@ -232,14 +234,14 @@ async def test_store_reads_do_not_block_the_event_loop(
     import threading
 
     gate = threading.Event()
-    real = routes.read_runs
+    real = reader.read_runs
 
     def slow_runs(store: Any, key: str) -> dict[str, Any]:
         assert threading.current_thread() is not threading.main_thread()
         gate.wait(10)
         return real(store, key)
 
-    monkeypatch.setattr(routes, "read_runs", slow_runs)
+    monkeypatch.setattr(reader, "read_runs", slow_runs)
     monkeypatch.setattr(routes.RunsHandler, "get", _runs_get_with(slow_runs))
     pending = asyncio.ensure_future(get_json(jp_fetch, "runs", path="nb.ipynb"))
     status = await get_json(jp_fetch, "status", path="nb.ipynb")  # answered while runs waits
@@ -281,16 +283,16 @@ else:
 
 
 @pytest.fixture
-def fake_jobs(jp_web_app: Any, tmp_path: Path) -> routes.JobManager:
+def fake_jobs(jp_web_app: Any, tmp_path: Path) -> JobManager:
     """Jobs run a stand-in script speaking the CLI's protocol (stderr progress, JSON stdout)."""
     script = tmp_path / "fake_cli.py"
     script.write_text(FAKE_JOB)
 
-    def argv(job: routes.Job) -> list[str]:
+    def argv(job: Job) -> list[str]:
         extra = ["--output", str(job.output)] if job.output else []
         return [sys.executable, str(script), job.kind, str(job.file), *extra]
 
-    manager = routes.JobManager(argv=argv)
+    manager = JobManager(argv=argv)
     jp_web_app.settings[routes.JOBS_KEY] = manager
     return manager
 
@@ -311,7 +313,7 @@ async def wait_job(jp_fetch: Any, job_id: str, timeout: float = 120) -> dict[str
 
 
 async def test_job_lifecycle_export_download(
-    jp_fetch: Any, recorded: Any, fake_jobs: routes.JobManager
+    jp_fetch: Any, recorded: Any, fake_jobs: JobManager
 ) -> None:
     recorded("nb.ipynb", SOURCES)
     response = await jp_fetch(
@@ -330,7 +332,7 @@ async def test_job_lifecycle_export_download(
 
 
 async def test_job_lifecycle_verify_and_failure(
-    jp_fetch: Any, recorded: Any, fake_jobs: routes.JobManager
+    jp_fetch: Any, recorded: Any, fake_jobs: JobManager
 ) -> None:
     recorded("ok.ipynb", SOURCES)
     recorded("fail.ipynb", SOURCES)
@@ -353,7 +355,7 @@ async def test_job_lifecycle_verify_and_failure(
     assert "kernel died in cell 2" in job["message"]
 
 
-async def test_job_errors(jp_fetch: Any, recorded: Any, fake_jobs: routes.JobManager) -> None:
+async def test_job_errors(jp_fetch: Any, recorded: Any, fake_jobs: JobManager) -> None:
     code, message = await get_error(jp_fetch, "jobs", "f" * 32)
     assert code == 404 and "No job" in message
     code, message = await get_error(
