@@ -101,7 +101,7 @@ def run(rounds: int = 3) -> list[dict[str, Any]]:
             result = verify(bundle)
             checked.append(time.perf_counter() - t0)
             if result.exit_code != 0:
-                raise RuntimeError(f"the demo bundle did not verify: {result.headline()}")
+                raise RuntimeError(f"the demo bundle did not verify: {result.summary}")
         ratio = statistics.median(checked) / statistics.median(plain)
         rows.append(
             _row(

@@ -176,7 +176,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result.to_dict(), args)
     else:
-        print(result.to_terminal(color=_color_ok()))
+        print(result.to_text(color=_color_ok()))
     return result.exit_code
 
 
@@ -296,7 +296,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         progress.close()
     report = out / "verify-report.md"
     _write_report(str(report), result)
-    print(result.to_terminal(color=_color_ok()))
+    print(result.to_text(color=_color_ok()))
     print(f"Report: {report}   Bundle guide: {bundle / 'REPRODUCE.md'}")
     return result.exit_code
 

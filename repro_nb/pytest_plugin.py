@@ -73,7 +73,7 @@ class ReproFailure(Exception):
     """Raised by a :class:`ReproItem` whose target did not reproduce."""
 
     def __init__(self, result: Any) -> None:
-        super().__init__(result.headline())
+        super().__init__(result.summary)
         self.result = result
 
 
@@ -101,7 +101,7 @@ class ReproItem(pytest.Item):
     def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
         """The verdict, the first divergent cell and its causes (not a traceback)."""
         if isinstance(excinfo.value, ReproFailure):
-            return excinfo.value.result.to_terminal()
+            return excinfo.value.result.to_text()
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -85,7 +85,7 @@ def only(report: DriftReport, kind: str, name: str | None = None):
 def test_identical_environments_have_no_drift():
     env = make_env()
     report = diff_environments(env, copy.deepcopy(env))
-    assert len(report) == 0 and report.summary_line() == "no drift"
+    assert len(report) == 0 and report.summary == "no drift"
     assert report.max_severity is None
     assert "no drift" in report._repr_html_()
 
@@ -261,7 +261,7 @@ def test_filter_summary_and_rendering():
     r = diff_environments(
         before, after, imported=["numpy", "rich"], before_label="baseline run 1", after_label="now"
     )
-    assert r.summary == {"major": 1, "minor": 1, "info": 2}
+    assert r.counts == {"major": 1, "minor": 1, "info": 2}
     assert [i.name for i in r.filter(severity="info").items] == ["six", "count"]
     assert len(r.filter(min_severity="minor")) == 2
     assert [i.name for i in r.filter(kind="cpu").items] == ["count"]
@@ -269,7 +269,9 @@ def test_filter_summary_and_rendering():
     assert [i.name for i in r.filter(imported=True).items] == ["numpy", "rich"]
     d = r.to_dict()
     json.dumps(d)
-    assert d["summary"] == r.summary and d["items"][0]["name"] == "numpy"
+    assert (
+        d["counts"] == r.counts and d["summary"] == r.summary and d["items"][0]["name"] == "numpy"
+    )
     md = r.to_markdown()
     assert md.startswith("**Drift** (baseline run 1 → now): 1 major, 1 minor, 2 info")
     assert "| major | package | numpy (imported) | 1.26.4 | 2.0.0 |" in md

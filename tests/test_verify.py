@@ -167,12 +167,12 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.mark.slow
 def test_exported_bundle_verifies(seeded: dict) -> None:
     res = verify(seeded["bundle"])
-    assert res.verdict == "reproduced" and res.exit_code == 0, res.to_terminal()
+    assert res.verdict == "reproduced" and res.exit_code == 0, res.to_text()
     assert res.integrity["ok"] and [d.status for d in res.data] == ["ok"]
     assert res.first_divergent is None and [c.status for c in res.checks] == ["pass"]
     assert res.runs[0].counts == {"same": 4}
     # every rendering works and says the same
-    assert "REPRODUCED" in res.to_terminal() and "**reproduced**" in res.to_markdown()
+    assert "REPRODUCED" in res.to_text() and "**reproduced**" in res.to_markdown()
     assert "reproduced" in res._repr_html_()
     assert json.loads(json.dumps(res.to_dict()))["exit_code"] == 0
 
@@ -198,7 +198,7 @@ def test_changed_data_names_the_file_and_the_cell(seeded: dict, tmp_path: Path) 
     (data_dir / "data").mkdir(parents=True)
     (data_dir / "data/small.csv").write_text("name,value\na,1.5\nb,2.5\nc,4.5\n")
     res = verify(info.path, data_dir=data_dir)
-    assert res.verdict == "diverged" and res.exit_code == 1, res.to_terminal()
+    assert res.verdict == "diverged" and res.exit_code == 1, res.to_text()
     (dc,) = res.data
     assert dc.path == "data/small.csv" and dc.status == "changed" and not dc.copied
     d = res.first_divergent
@@ -235,7 +235,7 @@ def test_unseeded_runs_diverge_then_fix_reproduces(tmp_path: Path) -> None:
     assert "noise" in res.determinism[0].varying
     fixed = fix_notebook(nb).output
     res = verify(fixed, runs=2, jobs=2)
-    assert res.verdict == "reproduced", res.to_terminal()
+    assert res.verdict == "reproduced", res.to_text()
     assert res.determinism and all(x.deterministic for x in res.determinism)
 
 
@@ -265,7 +265,7 @@ def test_timeout_is_could_not_run_without_hanging() -> None:
 @pytest.mark.slow
 def test_runs_in_parallel_mark_every_cell_deterministic(seeded: dict) -> None:
     res = verify(seeded["bundle"], runs=2, jobs=2)
-    assert res.verdict == "reproduced", res.to_terminal()
+    assert res.verdict == "reproduced", res.to_text()
     assert len(res.runs) == 2 and all(r.counts == {"same": 4} for r in res.runs)
     assert res.determinism is not None and all(d.deterministic for d in res.determinism)
 
@@ -274,10 +274,10 @@ def test_runs_in_parallel_mark_every_cell_deterministic(seeded: dict) -> None:
 def test_seeds_report_spread_per_check(tmp_path: Path) -> None:
     nb = copy_notebook("params.ipynb", tmp_path)
     res = verify(nb, seeds="0,1,2", jobs=2)
-    assert [r.seed for r in res.runs] == [0, 1, 2] and res.exit_code == 0, res.to_terminal()
+    assert [r.seed for r in res.runs] == [0, 1, 2] and res.exit_code == 0, res.to_text()
     stats = res.seed_stats["score"]
     assert (
         stats["n"] == 3 and stats["std"] > 0 and stats["ci_low"] < stats["mean"] < stats["ci_high"]
     )
     assert len(set(stats["values"])) == 3  # the parameters cell made each run use its seed
-    assert "score: " in res.to_terminal()
+    assert "score: " in res.to_text()

@@ -33,7 +33,7 @@ def test_dask_local_cluster_runs_and_compares(
             tmp_path / "seeded.ipynb", runs=2, executor="dask", scheduler=cluster.scheduler_address
         )
         hosts = set(client.run(lambda: __import__("socket").gethostname()).values())
-    assert res.verdict == "reproduced", res.to_terminal()
+    assert res.verdict == "reproduced", res.to_text()
     assert [r.status for r in res.runs] == ["ok", "ok"]
     assert res.determinism and all(d.deterministic for d in res.determinism)
     assert hosts  # the cluster ran, and was closed cleanly by the context managers

@@ -139,7 +139,10 @@ export interface IDriftItem {
 export interface IDriftReport {
   before: string;
   after: string;
-  summary: Record<string, number>;
+  /** Item counts per severity (major, minor, info). */
+  counts: Record<string, number>;
+  /** One line, e.g. "2 major, 5 minor" or "no drift". */
+  summary: string;
   items: IDriftItem[];
 }
 

@@ -139,7 +139,9 @@ class Recorder:
         self.run_uuid = uuid.uuid4().hex
         self.capturing = False
         self.session_id: int | None = None
-        self._raw_notebook = raw_notebook
+        self.notebook_file: str | None = (
+            raw_notebook  # the path as detected (notebook is the store key)
+        )
         self.notebook: str = raw_notebook or "<interactive>"
         self._store: Store | None = None
         self._store_lock = threading.Lock()
@@ -166,8 +168,8 @@ class Recorder:
             with self._store_lock:  # the writer thread and a reader (panel) may race here
                 if self._store is None:
                     store = Store(self.store_path)
-                    if self._raw_notebook:
-                        self.notebook = store.notebook_key(self._raw_notebook)
+                    if self.notebook_file:
+                        self.notebook = store.notebook_key(self.notebook_file)
                     self._store = store
         return self._store
 
@@ -267,7 +269,7 @@ class Recorder:
         try:
             from repro_nb.capture.git import capture_git
 
-            where = Path(self._raw_notebook).parent if self._raw_notebook else Path.cwd()
+            where = Path(self.notebook_file).parent if self.notebook_file else Path.cwd()
             fields["git_id"] = self.store.add_git_state(capture_git(where, refresh=refresh_git))
         except Exception as exc:
             self.report_error("git capture", exc)

@@ -220,10 +220,10 @@ class DriftReport:
         return iter(self.items)
 
     def __bool__(self) -> bool:
-        return True  # a report with no items is still a report (use len() or .summary)
+        return True  # a report with no items is still a report (use len() or .counts)
 
     @property
-    def summary(self) -> dict[str, int]:
+    def counts(self) -> dict[str, int]:
         """Item counts per severity (``major``, ``minor``, ``info``)."""
         out = {"major": 0, "minor": 0, "info": 0}
         for it in self.items:
@@ -235,11 +235,12 @@ class DriftReport:
         """The most severe level present, or None when nothing changed."""
         return self.items[0].severity if self.items else None
 
-    def summary_line(self) -> str:
-        """E.g. ``"2 major, 5 minor, 1 info"`` or ``"no drift"``."""
+    @property
+    def summary(self) -> str:
+        """One line, e.g. ``"2 major, 5 minor, 1 info"`` or ``"no drift"``."""
         if not self.items:
             return "no drift"
-        return ", ".join(f"{n} {k}" for k, n in self.summary.items() if n)
+        return ", ".join(f"{n} {k}" for k, n in self.counts.items() if n)
 
     def filter(
         self,
@@ -288,13 +289,14 @@ class DriftReport:
         return {
             "before": self.before_label,
             "after": self.after_label,
+            "counts": self.counts,
             "summary": self.summary,
             "items": [it.to_dict() for it in self.items],
         }
 
     def to_markdown(self) -> str:
         """A summary line and a Markdown table."""
-        head = f"**Drift** ({self.before_label} → {self.after_label}): {self.summary_line()}"
+        head = f"**Drift** ({self.before_label} → {self.after_label}): {self.summary}"
         if not self.items:
             return head
         lines = [
@@ -342,7 +344,7 @@ def render_html(report: DriftReport, *, max_rows: int | None = None) -> str:
     """
     title = (
         f"<b>Drift</b> ({html.escape(report.before_label)} → {html.escape(report.after_label)}):"
-        f" {html.escape(report.summary_line())}"
+        f" {html.escape(report.summary)}"
     )
     if not report.items:
         return f"<div class='repro-nb-drift'>{title}</div>"

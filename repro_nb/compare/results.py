@@ -246,14 +246,15 @@ class ValidationReport:
             "items": [it.to_dict() for it in self.items],
         }
 
-    def summary_line(self) -> str:
-        """E.g. ``"3 pass, 1 fail, 0 new, 0 missing"``."""
+    @property
+    def summary(self) -> str:
+        """One line, e.g. ``"3 pass, 1 fail, 0 new, 0 missing"``."""
         return ", ".join(f"{v} {k}" for k, v in self.counts.items())
 
     def to_markdown(self) -> str:
         """Markdown: a summary line and a table of checks (with stats when present)."""
         verdict = "PASSED" if self.passed else "FAILED"
-        head = f"**Validation {verdict}**: {self.summary_line()}"
+        head = f"**Validation {verdict}**: {self.summary}"
         if self.baseline_id is not None:
             head += f" (run {self.session_id} vs baseline run {self.baseline_id})"
         if not self.items:
@@ -265,7 +266,7 @@ class ValidationReport:
         colour = GREEN if self.passed else RED
         title = (
             f"<b>Validation <span style='color:{colour}'>{verdict}</span></b>: "
-            f"{html.escape(self.summary_line())}"
+            f"{html.escape(self.summary)}"
         )
         if self.baseline_id is not None:
             title += (

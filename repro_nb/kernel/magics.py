@@ -329,7 +329,7 @@ class ReproMagics(Magics):
     def repro_export(self, line: str) -> Any:
         """Export this notebook's reproduction bundle (REPRODUCE.md, pins, Dockerfile, data manifest)."""
         args = parse_argstring(self.repro_export, line)
-        notebook = args.notebook or self.recorder._raw_notebook
+        notebook = args.notebook or self.recorder.notebook_file
         if not notebook:
             raise UsageProblem(
                 "Cannot tell which notebook this is; pass its path: %repro_export NOTEBOOK."
@@ -351,7 +351,7 @@ class ReproMagics(Magics):
     def repro_verify(self, line: str) -> Any:
         """Re-execute a bundle or notebook in fresh kernels and report the first divergent cell."""
         args = parse_argstring(self.repro_verify, line)
-        target = args.target or self.recorder._raw_notebook
+        target = args.target or self.recorder.notebook_file
         if not target:
             raise UsageProblem(
                 "Cannot tell which notebook this is; pass its path: %repro_verify PATH."

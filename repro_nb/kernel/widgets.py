@@ -539,8 +539,8 @@ class Panel:
             if not view.run_is_baseline
             else (f"run {sid} (baseline)" if sid is not None else "no run yet")
         )
-        drift_txt = self.drift.summary_line() if self.drift is not None else "drift unknown"
-        checks = self.validation.summary_line() if self.validation.items else "no checks"
+        drift_txt = self.drift.summary if self.drift is not None else "drift unknown"
+        checks = self.validation.summary if self.validation.items else "no checks"
         self.header.value = (
             f"<b>repro_nb</b> · {_esc(self.notebook)} · {_esc(versus)} · drift: "
             f"{_esc(drift_txt)} · checks: {_esc(checks)} · "
@@ -608,7 +608,7 @@ def panel(
             recorder.store,
             recorder.notebook,
             lambda: recorder.session_id,
-            notebook_path=getattr(recorder, "_raw_notebook", None),
+            notebook_path=getattr(recorder, "notebook_file", None),
             flush=recorder.flush,
             recorder=recorder,
         )

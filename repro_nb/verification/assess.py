@@ -107,7 +107,7 @@ def assess_runs(
     run_env = next((r.environment for r in results if r.environment), None)
     drift = _environment_drift(recorded_env, run_env, changes)
     if drift is not None:
-        res.drift = {**drift.to_dict(), "summary_line": drift.summary_line()}
+        res.drift = drift.to_dict()
     per_run: list[list[CellRecord] | None] = []
     for r in results:
         summary = RunSummary(r.label, r.seed, r.status, r.duration, r.error)

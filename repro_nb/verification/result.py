@@ -341,7 +341,7 @@ class VerifyResult:
             out.append(("data", lines))
         if self.drift is not None:
             items = self.drift.get("items", [])
-            lines = [self.drift.get("summary_line") or ("no drift" if not items else "")]
+            lines = [self.drift.get("summary") or ("no drift" if not items else "")]
             for it in [i for i in items if i.get("severity") != "info"][:6]:
                 lines.append(
                     f"{it['severity']}: {it['kind']} {it['name']}: {it.get('before')} → "
@@ -427,15 +427,16 @@ class VerifyResult:
             out.append(("notes", list(self.notes)))
         return out
 
-    def headline(self) -> str:
-        """``VERDICT: reason``."""
+    @property
+    def summary(self) -> str:
+        """One line: ``VERDICT: reason``."""
         return f"{self.verdict.upper()}: {self.reason}"
 
-    def to_terminal(self, *, color: bool = False) -> str:
+    def to_text(self, *, color: bool = False) -> str:
         """Plain text for a terminal (ANSI colour optional)."""
         colors = {0: "\033[32m", 1: "\033[31m", 2: "\033[33m"}
         head = f"repro-nb verify {self.target}"
-        verdict = self.headline()
+        verdict = self.summary
         if color:
             verdict = f"{colors[self.exit_code]}{verdict}\033[0m"
         lines = [
@@ -450,7 +451,7 @@ class VerifyResult:
         return "\n".join(line for line in lines if line)
 
     def __str__(self) -> str:
-        return self.to_terminal()
+        return self.to_text()
 
     def to_markdown(self) -> str:
         """A Markdown report (``--report FILE.md``)."""

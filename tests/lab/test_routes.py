@@ -205,7 +205,7 @@ async def test_drift_lists_imported_packages_first(jp_fetch: Any, recorded: Any)
     assert numpy_item["imported"] is True
     assert (numpy_item["before"], numpy_item["after"]) == ("1.26.4", "2.0.0")
     assert numpy_item["severity"] == "major"
-    assert drift["report"]["summary"]["major"] >= 1
+    assert drift["report"]["counts"]["major"] >= 1
 
 
 async def test_checks_report_pass_fail_and_stats(jp_fetch: Any, recorded: Any) -> None:

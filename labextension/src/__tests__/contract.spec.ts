@@ -224,7 +224,8 @@ const DRIFT_REPORT: Spec<IDriftReport> = {
   object: {
     before: 'string',
     after: 'string',
-    summary: { record: 'number' },
+    counts: { record: 'number' },
+    summary: 'string',
     items: { array: DRIFT_ITEM }
   }
 };

@@ -45,7 +45,7 @@ export function DriftSection(
         <>
           <div className="jp-repro-drift-summary">
             {trans.__('%1 → %2:', report?.before ?? '', report?.after ?? '')}{' '}
-            {Object.entries(report?.summary ?? {})
+            {Object.entries(report?.counts ?? {})
               .filter(([, n]) => n > 0)
               .map(([severity, n]) => (
                 <span key={severity} className={`jp-repro-count ${severityClass(severity)}`}>
