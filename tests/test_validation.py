@@ -9,18 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repro_nb.compare import (
-    ArraySummary,
-    CheckResult,
-    FrameSummary,
-    ReportItem,
-    ValidationReport,
-    compare,
-    decode_value,
-    default_rtol,
-    encode_value,
-    stats,
-)
+from repro_nb.compare.codec import decode_value, encode_value
+from repro_nb.compare.kinds import default_rtol
+from repro_nb.compare.results import CheckResult, ReportItem, ValidationReport
+from repro_nb.compare.run_stats import stats
+from repro_nb.compare.summaries import ArraySummary, FrameSummary
+from repro_nb.compare.values import compare
 from repro_nb.errors import UsageProblem
 
 
@@ -443,7 +437,8 @@ def new_run(store, notebook="nb.ipynb") -> int:
 
 
 def test_record_check_against_baseline(store):
-    from repro_nb.compare import check_stats, record_check, validation_report
+    from repro_nb.compare.checks import record_check, validation_report
+    from repro_nb.compare.run_stats import check_stats
 
     s1 = new_run(store)
     r = record_check(store, s1, None, "acc", 0.91, rtol=1e-3)
@@ -483,7 +478,7 @@ def test_record_check_against_baseline(store):
 
 
 def test_report_follows_a_repinned_baseline_and_last_value_wins(store):
-    from repro_nb.compare import record_check, validation_report
+    from repro_nb.compare.checks import record_check, validation_report
     from repro_nb.store import set_baseline
 
     s1 = new_run(store)
@@ -501,7 +496,7 @@ def test_report_follows_a_repinned_baseline_and_last_value_wins(store):
 
 
 def test_record_check_errors(store):
-    from repro_nb.compare import record_check
+    from repro_nb.compare.checks import record_check
 
     s1 = new_run(store)
     with pytest.raises(UsageProblem, match="non-empty string"):

@@ -138,7 +138,7 @@ def test_spread_plot_leaves_pyplot_alone():
     script = (
         "import sys, matplotlib\n"
         "from repro_nb.kernel.widgets import spread_png\n"
-        "from repro_nb.compare import stats\n"
+        "from repro_nb.compare.run_stats import stats\n"
         "png = spread_png({'acc': stats([0.9, 0.91, 0.89], name='acc'), "
         "'loss': stats([1.0, 1.0], name='loss')})\n"
         "assert png[:4] == b'\\x89PNG', png[:8]\n"
