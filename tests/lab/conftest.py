@@ -8,6 +8,7 @@ two async-test hooks, which then apply to this folder only) are imported here.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F403
 
 from bench.labserver import CHROMIUM, CHROMIUM_ARGS, LabServer, running_lab
+from repro_nb.server.handlers import JOBS_KEY
+from repro_nb.server.jobs import Job, JobManager
 from repro_nb.store import Store
 
 from .records import write_notebook
@@ -45,6 +48,29 @@ def recorded(jp_root_dir: Path, store_path: Path) -> Callable[..., tuple[Path, S
     yield make
     for store in stores:
         store.close()
+
+
+@pytest.fixture
+def install_fake_jobs(jp_web_app: Any, tmp_path: Path) -> Callable[[str], JobManager]:
+    """Make the server's jobs run a stand-in script (its source given) instead of ``repro-nb``.
+
+    The script gets ``KIND NOTEBOOK [--output OUT]`` and speaks the CLI's job protocol: JSON
+    progress lines on stderr, the result as JSON on stdout. No kernel starts.
+    """
+
+    def install(source: str) -> JobManager:
+        script = tmp_path / "fake_job.py"
+        script.write_text(source)
+
+        def argv(job: Job) -> list[str]:
+            extra = ["--output", str(job.output)] if job.output else []
+            return [sys.executable, str(script), job.kind, str(job.file), *extra]
+
+        manager = JobManager(argv=argv)
+        jp_web_app.settings[JOBS_KEY] = manager
+        return manager
+
+    return install
 
 
 # ----------------------------------------------------------------------------- browser

@@ -20,16 +20,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from repro_nb.seeding import SeedConfig, SeedEffect, SeedReport
-from repro_nb.server.handlers import JOBS_KEY
-from repro_nb.server.jobs import Job, JobManager
+from repro_nb.server.jobs import JobManager
 
 from .records import ENV_BEFORE, env_after, record_run
 
@@ -44,7 +42,7 @@ SOURCES = [
     "raise ValueError('boom')",
 ]
 
-# Stands in for `python -m repro_nb.server.handlers KIND NB`: the same protocol (JSON progress on
+# Stands in for `repro-nb KIND NB --progress json`: the same protocol (JSON progress on
 # stderr, the result as JSON on stdout) without starting kernels.
 FAKE_JOB = r"""
 import json, os, sys, zipfile
@@ -147,18 +145,9 @@ def seed_record() -> dict[str, Any]:
 
 
 @pytest.fixture
-def fake_jobs(jp_web_app: Any, tmp_path: Path) -> JobManager:
+def fake_jobs(install_fake_jobs: Callable[[str], JobManager]) -> JobManager:
     """Export and verify jobs run a stand-in script speaking the job protocol."""
-    script = tmp_path / "fake_job.py"
-    script.write_text(FAKE_JOB)
-
-    def argv(job: Job) -> list[str]:
-        extra = ["--output", str(job.output)] if job.output else []
-        return [sys.executable, str(script), job.kind, str(job.file), *extra]
-
-    manager = JobManager(argv=argv)
-    jp_web_app.settings[JOBS_KEY] = manager
-    return manager
+    return install_fake_jobs(FAKE_JOB)
 
 
 async def get_json(jp_fetch: Any, *parts: str, **params: str) -> Any:

@@ -6,8 +6,8 @@ import asyncio
 import io
 import json
 import os
-import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from tornado.httpclient import HTTPClientError
 
 from repro_nb.server import handlers as routes
 from repro_nb.server import reader
-from repro_nb.server.jobs import Job, JobManager
+from repro_nb.server.jobs import JobManager
 from repro_nb.server.reader import RouteError, resolve_notebook
 
 from .records import ENV_BEFORE, env_after, record_run
@@ -283,18 +283,9 @@ else:
 
 
 @pytest.fixture
-def fake_jobs(jp_web_app: Any, tmp_path: Path) -> JobManager:
+def fake_jobs(install_fake_jobs: Callable[[str], JobManager]) -> JobManager:
     """Jobs run a stand-in script speaking the CLI's protocol (stderr progress, JSON stdout)."""
-    script = tmp_path / "fake_cli.py"
-    script.write_text(FAKE_JOB)
-
-    def argv(job: Job) -> list[str]:
-        extra = ["--output", str(job.output)] if job.output else []
-        return [sys.executable, str(script), job.kind, str(job.file), *extra]
-
-    manager = JobManager(argv=argv)
-    jp_web_app.settings[routes.JOBS_KEY] = manager
-    return manager
+    return install_fake_jobs(FAKE_JOB)
 
 
 async def wait_job(jp_fetch: Any, job_id: str, timeout: float = 120) -> dict[str, Any]:
