@@ -12,6 +12,8 @@ from typing import Any
 
 import xxhash
 
+from repro_nb.render import shorten
+
 __all__ = [
     "EXCERPT_CHARS",
     "CellRecord",
@@ -36,7 +38,7 @@ def excerpt(source: str | None, limit: int = EXCERPT_CHARS) -> str:
     for line in (source or "").splitlines():
         if line.strip():
             line = line.strip()
-            return line if len(line) <= limit else line[: limit - 1] + "…"
+            return shorten(line, limit)
     return ""
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from repro_nb.capture.writer import BackgroundWriter
 from repro_nb.record import source_hash
+from repro_nb.render import shorten
 from repro_nb.store import Store, resolve_store_path
 
 if TYPE_CHECKING:
@@ -477,7 +478,7 @@ class Recorder:
             "duration": duration,
             "status": status or ("error" if error is not None else "ok"),
             "error_name": type(error).__name__ if error is not None else None,
-            "error_value": _short(str(error)) if error is not None else None,
+            "error_value": shorten(str(error), 500) if error is not None else None,
             "rng": rng_fingerprints(),
             "warnings": list(warnings),
             "values": values,
@@ -525,7 +526,7 @@ class Recorder:
             return
         self._warned.add(what)
         message = (
-            f"repro_nb: {what} failed ({type(exc).__name__}: {_short(str(exc), 160)}); "
+            f"repro_nb: {what} failed ({type(exc).__name__}: {shorten(str(exc), 160)}); "
             "your cell ran normally. Set REPRO_NB_DEBUG=1 for details."
         )
         if threading.current_thread() is threading.main_thread():
@@ -587,7 +588,3 @@ _SEED_MAGIC = re.compile(r"^\s*%+repro_seed\b", re.MULTILINE)
 def _is_repro_seed_cell(source: str) -> bool:
     # Reseeding before a cell that seeds would be overwritten anyway; skip the work.
     return "%repro_seed" in source and bool(_SEED_MAGIC.search(source))
-
-
-def _short(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

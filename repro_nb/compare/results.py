@@ -15,7 +15,7 @@ from typing import Any
 from repro_nb.compare.kinds import DEFAULT_ATOL, default_rtol
 from repro_nb.compare.preview import format_number, jsonable, preview_value
 from repro_nb.compare.run_stats import RunStats
-from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED, markdown_table
+from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED, markdown_table, shorten
 
 __all__ = ["CheckResult", "ReportItem", "ValidationReport"]
 
@@ -332,7 +332,7 @@ def _display(v: Any) -> str:
     if isinstance(p, float):
         return f"{p:.8g}"
     s = p if isinstance(p, str) else json.dumps(p, default=str)
-    return s if len(s) <= 80 else s[:79] + "…"
+    return shorten(s, 80)
 
 
 def _html_table(rows: list[dict[str, str]], title: str | None) -> str:

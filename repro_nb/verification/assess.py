@@ -118,7 +118,7 @@ def assess_runs(
         recs = normalize_records(records_from_dicts(r.cells), nb_dir, root, run_env)
         summary.n_cells = len(recs)
         per_run.append(recs)
-    if _could_not_run(res, results, per_run):
+    if _set_could_not_run(res, results, per_run):
         return res
     runs_recs = [recs for recs in per_run if recs is not None]
     # the reference: recorded, or the first new run
@@ -178,7 +178,7 @@ def _environment_drift(
     )
 
 
-def _could_not_run(
+def _set_could_not_run(
     res: VerifyResult, results: list[RunResult], per_run: list[list[CellRecord] | None]
 ) -> bool:
     """Set the *could not run* verdict when a kernel died, timed out, did not start or
