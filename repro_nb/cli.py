@@ -155,7 +155,7 @@ def _parse_seed_arg(text: str | None) -> list[int] | None:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     progress = _progress(args)
-    progress.emit(0.05, f"verifying: {args.runs} run(s) in fresh kernels")
+    progress.emit(0.05, f"verifying: {args.runs or 'default'} run(s) in fresh kernels")
     try:
         result = verify(
             args.target,
@@ -168,6 +168,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             data_dir=args.data_dir,
             on_progress=progress,
+            against=args.against,
+            output_rtol=args.output_rtol,
         )
     finally:
         progress.close()
@@ -372,9 +374,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--runs",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="run N times; marks every cell deterministic or not",
+        help="run N times; marks every cell deterministic or not (default: 1 with a recorded "
+        "run to compare with, else 2, compared with each other)",
+    )
+    p.add_argument(
+        "--against",
+        choices=("auto", "saved"),
+        default="auto",
+        help="saved: the outputs saved in the notebook are the verdict's reference (default: "
+        "the recorded run, else the runs with each other); the saved outputs are always "
+        "compared as well",
+    )
+    p.add_argument(
+        "--output-rtol",
+        type=float,
+        default=1e-6,
+        metavar="R",
+        help="relative tolerance for numbers in outputs (default 1e-6)",
     )
     p.add_argument(
         "--seeds",

@@ -15,14 +15,36 @@ import xxhash
 from repro_nb.render import shorten
 
 __all__ = [
+    "DREW_KEY",
     "EXCERPT_CHARS",
     "CellRecord",
     "LightCell",
     "cell_key",
     "excerpt",
     "records_from_dicts",
+    "rng_drawn",
+    "rng_generators",
     "source_hash",
 ]
+
+#: Key of a cell's ``rng`` fingerprints that lists, comma-separated, the global generators the
+#: cell drew from (fingerprinted before and after it in the same run). Absent in records made
+#: before repro_nb 0.2, where nothing is known about draws.
+DREW_KEY = "drew"
+
+
+def rng_generators(rng: Mapping[str, str]) -> dict[str, str]:
+    """Generator name -> state fingerprint (the :data:`DREW_KEY` entry left out)."""
+    return {k: v for k, v in rng.items() if k != DREW_KEY}
+
+
+def rng_drawn(rng: Mapping[str, str]) -> list[str] | None:
+    """The generators a cell drew from, or ``None`` when its record does not say."""
+    value = rng.get(DREW_KEY)
+    if value is None:
+        return None
+    return [x for x in value.split(",") if x]
+
 
 #: Characters of a cell's first source line shown in reports.
 EXCERPT_CHARS = 80

@@ -20,6 +20,7 @@ from __future__ import annotations
 from repro_nb.bundle.archive import Bundle, read_bundle, sha256_bytes
 from repro_nb.bundle.data import is_library_noise, normalize_files, project_root
 from repro_nb.bundle.envfiles import kernel_env_vars
+from repro_nb.bundle.expected import spread_over_seeds
 from repro_nb.bundle.export import BundleInfo, export_bundle
 from repro_nb.bundle.layout import (
     BUNDLE_SCHEMA,
@@ -57,4 +58,5 @@ __all__ = [
     "run_problems",
     "sha256_bytes",
     "sha256_path",
+    "spread_over_seeds",
 ]

@@ -17,7 +17,7 @@ from repro_nb.compare.codec import decode_value
 from repro_nb.compare.run_stats import stats
 from repro_nb.notebook import NotebookCell, code_cells
 from repro_nb.record import CellRecord, cell_key
-from repro_nb.store import list_runs, run_cells
+from repro_nb.store import Store, list_runs, run_cells
 
 __all__ = [
     "cell_entries",
@@ -25,6 +25,7 @@ __all__ = [
     "expected_document",
     "nondeterminism",
     "seed_spread",
+    "spread_over_seeds",
 ]
 
 _CHECK_FIELDS = ("name", "value", "rtol", "atol", "equal_nan", "passed", "expected")
@@ -146,12 +147,18 @@ def nondeterminism(ref: ReferenceRun, nb: Mapping[str, Any]) -> list[dict[str, A
 
 
 def seed_spread(ref: ReferenceRun) -> dict[str, Any]:
+    """Per check, statistics over the recorded runs of the reference's notebook with different
+    seeds (:func:`spread_over_seeds`)."""
+    return spread_over_seeds(ref.store, ref.key)
+
+
+def spread_over_seeds(store: Store, key: str) -> dict[str, Any]:
     """Per check, statistics over recorded runs with different seeds (when there are >= 2).
 
     Parameters
     ----------
-    ref
-        The reference run; every recorded run of its notebook with a requested seed counts.
+    store, key
+        Every recorded run of this notebook with a requested seed counts.
 
     Returns
     -------
@@ -160,12 +167,12 @@ def seed_spread(ref: ReferenceRun) -> dict[str, Any]:
         numeric checks recorded under at least two seeds.
     """
     per_seed: dict[str, dict[Any, float]] = {}
-    for session in ref.store.sessions(ref.key):
+    for session in store.sessions(key):
         requested = (session.get("seed") or {}).get("requested") or {}
         seed = requested.get("seed")
         if seed is None:
             continue
-        for chk in ref.store.checks(session_id=session["id"]):
+        for chk in store.checks(session_id=session["id"]):
             try:
                 value = decode_value(chk["value"])
                 number = float(value)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro_nb.capture.writer import BackgroundWriter
-from repro_nb.record import source_hash
+from repro_nb.record import DREW_KEY, source_hash
 from repro_nb.render import shorten
 from repro_nb.store import Store, resolve_store_path
 
@@ -157,6 +157,9 @@ class Recorder:
         self.cells_recorded = 0
         self._env_checked = 0.0
         self._torch_seen = "torch" in sys.modules
+        # Fingerprints after the last recorded cell: the "before" of the next one, so a cell's
+        # draws are known without fingerprinting twice per cell (see generators_drawn).
+        self._rng_last: dict[str, str] | None = None
         self._cell_checks: list[int] = []  # check rows made by the cell being executed
         self.last_cell: dict[str, Any] | None = None
         atexit.register(self._at_exit)
@@ -384,6 +387,9 @@ class Recorder:
         if capture and seeding.current_config() is not None:
             self._cell["nondet"] = seeding.collect_nondeterminism_warnings()
             self._cell["nondet"].__enter__()
+        if capture and (self._rng_last is None or seeding.per_cell_enabled()):
+            # First recorded cell, or a per-cell reseed just moved every state: read "before".
+            self._cell["rng_before"] = seeding.rng_fingerprints()
 
     def _post(self, result: Any) -> None:
         cell = self._cell
@@ -420,6 +426,7 @@ class Recorder:
             warnings=nondet_ops,
             files=self._files.stop() if self._files is not None else (),
             digest=cell["source_hash"],
+            rng_before=cell.get("rng_before"),
         )
 
     def force_next(self) -> str | None:
@@ -450,12 +457,15 @@ class Recorder:
         digest: str | None = None,
         full: bool = False,
         status: str | None = None,
+        rng_before: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Capture the namespace after a cell (or a script step) and queue it for the store.
 
-        Returns the captured record (values as dicts); the store row is written asynchronously.
+        ``rng_before`` are the global RNG fingerprints before the cell; by default those after
+        the previous recorded cell. Returns the captured record (values as dicts); the store
+        row is written asynchronously.
         """
-        from repro_nb.seeding import rng_fingerprints
+        from repro_nb.seeding import generators_drawn, rng_fingerprints
 
         tracker = self._ensure_trackers()
         result = tracker.changed(
@@ -468,6 +478,10 @@ class Recorder:
             full=full,
         )
         values = [{"name": name, **asdict(vh)} for name, vh in result.changed.items()]
+        rng = rng_fingerprints()
+        drawn = generators_drawn(rng_before if rng_before is not None else self._rng_last, rng)
+        self._rng_last = dict(rng)
+        rng[DREW_KEY] = ",".join(drawn)
         record: dict[str, Any] = {
             "cell_id": cell_id,
             "cell_index": cell_index,
@@ -479,7 +493,7 @@ class Recorder:
             "status": status or ("error" if error is not None else "ok"),
             "error_name": type(error).__name__ if error is not None else None,
             "error_value": shorten(str(error), 500) if error is not None else None,
-            "rng": rng_fingerprints(),
+            "rng": rng,
             "warnings": list(warnings),
             "values": values,
             "files": [asdict(f) if not isinstance(f, Mapping) else dict(f) for f in files],

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from repro_nb.record import CellRecord, LightCell, cell_key
+from repro_nb.record import CellRecord, LightCell, cell_key, rng_drawn, rng_generators
 from repro_nb.store import Store, light_cells, parse_signature
 
 __all__ = [
@@ -56,6 +56,11 @@ class CellDiff:
 
     ``state`` is ``same``, ``different``, ``error`` (the run's cell raised and the reference's did
     not), ``new`` (only in this run) or ``missing`` (only in the reference).
+
+    RNG state is evidence, never a difference by itself: ``rng_differs`` lists the global
+    generators whose state after the cell differs from the reference's (two unseeded kernels
+    differ everywhere, drawn or not), ``rng_drawn`` those the cell drew from in this run, and
+    ``generators_differ`` the user's generator variables (values of kind ``rng``) that differ.
     """
 
     key: str
@@ -64,6 +69,8 @@ class CellDiff:
     excerpt: str
     state: str
     rng_differs: list[str] = field(default_factory=list)
+    rng_drawn: list[str] = field(default_factory=list)
+    generators_differ: list[str] = field(default_factory=list)
     values_differ: list[str] = field(default_factory=list)
     values_new: list[str] = field(default_factory=list)
     values_missing: list[str] = field(default_factory=list)
@@ -82,6 +89,8 @@ class CellDiff:
             "excerpt": self.excerpt,
             "state": self.state,
             "rng_differs": list(self.rng_differs),
+            "rng_drawn": list(self.rng_drawn),
+            "generators_differ": list(self.generators_differ),
             "values_differ": list(self.values_differ),
             "values_new": list(self.values_new),
             "values_missing": list(self.values_missing),
@@ -97,8 +106,9 @@ class CellDiff:
         parts = []
         if self.error:
             parts.append(f"error: {self.error}")
-        if self.rng_differs:
-            parts.append(f"RNG stream differs ({', '.join(self.rng_differs)})")
+        drawn_differ = [g for g in self.rng_differs if g in self.rng_drawn]
+        if drawn_differ:
+            parts.append(f"drew from a differently seeded generator ({', '.join(drawn_differ)})")
         if self.values_differ:
             parts.append(f"values differ: {', '.join(self.values_differ)}")
         if self.files_differ:
@@ -210,22 +220,36 @@ def _cell_diff(rec: ComparableCell, index: int, state: str, **fields: Any) -> Ce
     return CellDiff(cell_key(rec), index, rec.cell_id, excerpt, state, **fields)
 
 
+#: Prefix of the hash of a value that is RNG state (a user's ``np.random.Generator``,
+#: ``RandomState``, ``random.Random``, ``torch.Generator``): evidence, not a value.
+RNG_VALUE_PREFIX = "rng:"
+
+
+def _is_rng_value(digest: str | None) -> bool:
+    return bool(digest) and str(digest).startswith(RNG_VALUE_PREFIX)
+
+
 def _diff_cell(ref: ComparableCell, act: ComparableCell, index: int) -> CellDiff:
     diff = _cell_diff(act, index, "same", reference_row=ref.row, actual_row=act.row)
+    ref_rng, ref_values, ref_files = _fingerprint(ref)
+    act_rng, act_values, act_files = _fingerprint(act)
+    drawn = rng_drawn(act_rng)
+    diff.rng_drawn = drawn if drawn is not None else (rng_drawn(ref_rng) or [])
+    ref_gen, act_gen = rng_generators(ref_rng), rng_generators(act_rng)
+    diff.rng_differs = sorted(
+        k for k in ref_gen.keys() & act_gen.keys() if ref_gen[k] != act_gen[k]
+    )
     if act.status == "error" and ref.status != "error":
         diff.state = "error"
         diff.error = f"{act.error_name}: {act.error_value}"
         return diff
-    ref_rng, ref_values, ref_files = _fingerprint(ref)
-    act_rng, act_values, act_files = _fingerprint(act)
-    diff.rng_differs = sorted(
-        k for k in ref_rng.keys() & act_rng.keys() if ref_rng[k] != act_rng[k]
-    )
-    diff.values_differ = sorted(
+    differ = [
         name
         for name in ref_values.keys() & act_values.keys()
         if ref_values[name] != act_values[name]
-    )
+    ]
+    diff.generators_differ = sorted(n for n in differ if _is_rng_value(act_values[n]))
+    diff.values_differ = sorted(n for n in differ if not _is_rng_value(act_values[n]))
     diff.values_new = sorted(act_values.keys() - ref_values.keys())
     diff.values_missing = sorted(ref_values.keys() - act_values.keys())
     diff.files_differ = [
@@ -233,7 +257,7 @@ def _diff_cell(ref: ComparableCell, act: ComparableCell, index: int) -> CellDiff
         for (path, mode), digest in act_files.items()
         if mode == "r" and (path, "r") in ref_files and ref_files[(path, "r")] != digest
     ]
-    if diff.rng_differs or diff.values_differ or diff.files_differ:
+    if diff.values_differ or diff.files_differ:
         diff.state = "different"
     return diff
 
@@ -248,9 +272,10 @@ def compare_runs(
 ) -> RunComparison:
     """Compare the cells of ``actual`` with those of ``reference``.
 
-    Each cell's latest execution is compared. A cell differs when its RNG fingerprints, the
-    content hash of a variable both runs recorded, or the hash of a file it read differ; a cell
-    that raised where the reference did not is an ``error``.
+    Each cell's latest execution is compared. A cell differs when the content hash of a
+    variable both runs recorded, or the hash of a file it read differ; a cell that raised
+    where the reference did not is an ``error``. RNG states are compared too, as evidence of
+    the cause (:class:`CellDiff`), never as a difference.
 
     Parameters
     ----------

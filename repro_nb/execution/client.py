@@ -154,6 +154,7 @@ def build_client(
         extra_arguments=extra,
         shutdown_kernel="graceful",
         config=config,
+        allow_errors=spec.allow_errors,
     )
     client.index_map = index_map
     if spec.kernel is None:

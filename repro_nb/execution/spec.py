@@ -46,6 +46,9 @@ class RunSpec:
     store_path
         Where the kernel records; ``None`` uses a private temp file that is deleted after
         its records have been read.
+    allow_errors
+        Run every cell even after one raised, as a published notebook whose author shows an
+        error on purpose was run (``status`` is still ``"error"``, naming the first).
     """
 
     notebook: str
@@ -59,6 +62,7 @@ class RunSpec:
     kind: str = "verify"
     cwd: str | None = None
     store_path: str | None = None
+    allow_errors: bool = False
 
 
 @dataclass

@@ -43,6 +43,7 @@ from repro_nb.seeding.nondeterminism import (
 from repro_nb.seeding.report import SeedEffect, SeedReport, current_report
 from repro_nb.seeding.rngstate import (
     dataloader_generator,
+    generators_drawn,
     load_checkpoint,
     restore_rng_state,
     rng,
@@ -89,6 +90,7 @@ __all__ = [
     "current_report",
     "dataloader_generator",
     "derive_seed",
+    "generators_drawn",
     "load_checkpoint",
     "parse_phases",
     "per_cell_enabled",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import array
 import os
 import random
+import struct
 import sys
 import warnings
 from collections.abc import Mapping
@@ -24,12 +25,15 @@ from typing import Any
 import xxhash
 
 from repro_nb.errors import SeedError, UsageProblem
+from repro_nb.record import DREW_KEY
 from repro_nb.seeding.derive import rank_seed, seed_sequence
 from repro_nb.seeding.state import SEEDING_STATE, require_config
 from repro_nb.seeding.torch_support import loaded_torch
 
 __all__ = [
     "dataloader_generator",
+    "generator_is_fresh",
+    "generators_drawn",
     "load_checkpoint",
     "restore_rng_state",
     "rng",
@@ -424,6 +428,89 @@ def _fingerprint_python() -> str:
         h = xxhash.xxh3_64(_python_state_bytes(state))
     h.update(repr(gauss_next).encode())
     return h.hexdigest()
+
+
+#: Positions of a freshly seeded MT19937: 624 after an explicit seed (python's ``random``,
+#: ``np.random.seed``), 623 for numpy's legacy RandomState seeded from OS entropy at import
+#: (measured, numpy 2.4). The first draw regenerates the state and moves the position, except
+#: a single 32-bit draw from 623, which lands on 624 and reads as "not drawn".
+_MT_FRESH_POS = (623, 624)
+
+
+def generator_is_fresh(name: str) -> bool | None:
+    """Whether a global generator is still in its just-seeded state (nothing drawn since).
+
+    A generator that appears for the first time in a cell (its module was imported there) was
+    seeded at import from OS entropy, or by a seed; whether the cell then *drew* from it can
+    only be read from its position: MT19937's index is 624 right after seeding and moves on
+    the first draw; torch's CPU generator keeps ``left == 1`` and ``next == 0`` until then.
+
+    Parameters
+    ----------
+    name
+        A key of :func:`rng_fingerprints` (``"python"``, ``"numpy"``, ``"torch"``).
+
+    Returns
+    -------
+    bool | None
+        ``None`` when it cannot be told (CUDA generators, an unknown layout).
+    """
+    try:
+        if name == "python":
+            view = _python_state_view()
+            index = (
+                int.from_bytes(bytes(view)[:4], "little", signed=True)
+                if view is not False
+                else random.getstate()[1][-1]
+            )
+            return bool(index == 624)
+        if name == "numpy":
+            np = sys.modules.get("numpy")
+            if np is None:
+                return None
+            return int(np.random.get_state(legacy=False)["state"]["pos"]) in _MT_FRESH_POS
+        if name == "torch":
+            torch = loaded_torch()
+            if torch is None:
+                return None
+            raw = bytes(torch.default_generator.get_state().numpy()[:24])
+            # CPUGeneratorImplStateLegacy: uint64 the_initial_seed; int left; int seeded;
+            # uint64 next; ... (aten/src/ATen/CPUGeneratorImpl.cpp)
+            _, left, _, nxt = struct.unpack_from("<QiiQ", raw, 0)
+            return bool(left == 1 and nxt == 0)
+    except Exception:
+        return None
+    return None
+
+
+def generators_drawn(before: Mapping[str, str] | None, after: Mapping[str, str]) -> list[str]:
+    """The global generators a cell drew from, given fingerprints before and after it.
+
+    A generator known before the cell drew when its fingerprint moved; one that appeared during
+    the cell (imported there) drew when it is no longer fresh (:func:`generator_is_fresh`).
+
+    Parameters
+    ----------
+    before
+        :func:`rng_fingerprints` before the cell (``None``: unknown, judge by freshness).
+    after
+        :func:`rng_fingerprints` after the cell.
+
+    Returns
+    -------
+    list[str]
+        Generator names, sorted.
+    """
+    drew = []
+    for name, digest in after.items():
+        if name == DREW_KEY:
+            continue
+        if before is not None and name in before:
+            if before[name] != digest:
+                drew.append(name)
+        elif generator_is_fresh(name) is False:
+            drew.append(name)
+    return sorted(drew)
 
 
 def rng_fingerprints() -> dict[str, str]:

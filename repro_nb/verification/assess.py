@@ -4,37 +4,57 @@ Read top to bottom, this is the order in which :func:`assess_runs` decides:
 
 1. environment drift between the recorded environment and the one that ran;
 2. *could not run*: a run failed (kernel died, timed out, did not start) or recorded nothing;
-3. the reference: the recorded run, else the first new run (with ``seeds``, only runs with the
-   reference's seed are compared exactly);
-4. per run, :func:`assess_run`: the first cell that differs (an error, a data file, a check
-   outside tolerance, an RNG stream, a value hash, a missing or new cell) and its causes,
-   with the drift items that may explain it; a difference is *within tolerance* when the
-   notebook has checks and every one passes;
-5. determinism across runs with the same seed (``runs >= 2``), spread per check across seeds;
-6. the verdict and its one-line reason.
+3. the verdict's reference, said out loud (``VerifyResult.reference``): ``recorded`` (the
+   recorded run, in the store or the bundle), else ``runs`` (the new runs with each other,
+   when there are two with the same seed), else ``saved-outputs`` (the outputs saved in the
+   notebook); ``--against saved`` picks the saved outputs;
+4. per run, :func:`assess_run`: the cells that differ visibly (:mod:`.blame`: an error, an
+   output, a value, a check outside tolerance, a data file), the noise set aside, and the
+   blamed cell with its cause; RNG state is evidence, never a difference;
+5. the published outputs, always: the first run against the outputs saved in the notebook,
+   and an error they do not show makes the notebook *could not run as published*;
+6. determinism across runs with the same seed, spread and equivalence across seeds;
+7. the verdict, its graded level and its one-line reason.
 
 Cells that only drive repro_nb (``%repro_*``, ``%load_ext repro_nb``, injected cells) are never
-a divergence (:func:`repro_nb.notebook.is_repro_only`).
+a difference (:func:`repro_nb.notebook.is_repro_only`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repro_nb.compare.cells import CellDiff, compare_runs
-from repro_nb.compare.codec import decode_value
-from repro_nb.compare.drift import KIND_ORDER, DriftReport
+from repro_nb.compare.cells import compare_runs
+from repro_nb.compare.drift import DriftReport
 from repro_nb.compare.drift_items import diff_environments
-from repro_nb.compare.preview import stored_value_text
-from repro_nb.compare.run_stats import stats
-from repro_nb.compare.values import compare
+from repro_nb.compare.evidence import NotebookSource
+from repro_nb.compare.outputs import (
+    NoiseLog,
+    OutputComparison,
+    cell_outputs,
+    compare_outputs,
+    has_saved_outputs,
+)
 from repro_nb.execution import RunResult
-from repro_nb.notebook import is_repro_only, source_excerpt
-from repro_nb.record import CellRecord, cell_key, records_from_dicts
+from repro_nb.notebook import cell_source, is_repro_only, source_excerpt
+from repro_nb.record import CellRecord, records_from_dicts
+from repro_nb.render import shorten
+from repro_nb.verification.blame import (
+    CellDifference,
+    blame,
+    cell_differences,
+    hash_order_matters,
+)
+from repro_nb.verification.checks import compare_checks, equivalence, seed_stats
 from repro_nb.verification.data import DataChanges, normalize_records
+from repro_nb.verification.published import (
+    compare_published,
+    first_new_error,
+    why_it_failed,
+)
 from repro_nb.verification.result import (
     CellDeterminism,
     CheckOutcome,
@@ -42,15 +62,56 @@ from repro_nb.verification.result import (
     Divergence,
     RunSummary,
     VerifyResult,
-    short_sha,
+    cell_label,
 )
 
-__all__ = ["assess_run", "assess_runs"]
+__all__ = ["NotebookCells", "assess_run", "assess_runs"]
 
-#: Drift kinds that can plausibly change values or RNG streams: every kind of
-#: :data:`repro_nb.compare.drift.KIND_ORDER` but data (compared file by file), git, driver and
-#: memory.
-_EXPLAINING_KINDS = tuple(k for k in KIND_ORDER if k not in ("data", "git", "driver", "memory"))
+
+@dataclass
+class NotebookCells:
+    """The notebook verified, as saved: its cells, their sources parsed, their numbering."""
+
+    cells: list[dict[str, Any]]
+    source: NotebookSource = field(init=False)
+    skip: set[int] = field(init=False)
+    code_number: dict[int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        sources = {
+            i: cell_source(c) for i, c in enumerate(self.cells) if c.get("cell_type") == "code"
+        }
+        self.source = NotebookSource(sources)
+        self.skip = {i for i, src in sources.items() if is_repro_only(src) or not src.strip()}
+        self.code_number = {i: n + 1 for n, i in enumerate(sorted(sources))}
+
+    @classmethod
+    def of(cls, nb: Mapping[str, Any] | None) -> NotebookCells:
+        """From a notebook dict (``None``: no cells)."""
+        return cls([dict(c) for c in (nb or {}).get("cells", [])])
+
+    def describe(self, index: int) -> tuple[str | None, str, str, int | None]:
+        """``(cell_id, excerpt, source, code_cell_number)`` of cell ``index``."""
+        if not 0 <= index < len(self.cells):
+            return None, "", "", None
+        cell = self.cells[index]
+        src = cell_source(cell)
+        lines = src.splitlines()
+        shown = "\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else "")
+        return (
+            cell.get("id"),
+            source_excerpt({"cells": self.cells}, index),
+            shown,
+            (self.code_number.get(index)),
+        )
+
+    def has_saved_outputs(self) -> bool:
+        """Whether any compared code cell was run when the notebook was saved."""
+        return any(
+            has_saved_outputs(c)
+            for i, c in enumerate(self.cells)
+            if c.get("cell_type") == "code" and i not in self.skip
+        )
 
 
 def assess_runs(
@@ -68,6 +129,10 @@ def assess_runs(
     integrity: dict[str, Any] | None,
     ref_seed: int | None,
     seeds: list[int] | None,
+    saved: Mapping[str, Any] | None = None,
+    against: str = "auto",
+    output_rtol: float = 1e-6,
+    original_spread: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> VerifyResult:
     """Turn the results of the new runs into a verdict.
 
@@ -80,9 +145,9 @@ def assess_runs(
     results
         The new runs, in order.
     reference
-        The recorded run's cells, or ``None`` to compare with the first new run.
+        The recorded run's cells, or ``None`` when there is none.
     ref_label
-        What the runs are compared with, for the report.
+        The recorded run, said for a person.
     nb_dir, root
         The notebook's folder and the project root (file paths of the runs' records are made
         relative to them).
@@ -96,14 +161,21 @@ def assess_runs(
         The seed the reference ran with, when known.
     seeds
         The seeds of the new runs (``None`` for plain repeated runs).
+    saved
+        The notebook as saved (its outputs are the published ones).
+    against
+        ``"auto"`` or ``"saved"`` (the saved outputs are the verdict's reference).
+    output_rtol
+        Relative tolerance for numbers in outputs.
+    original_spread
+        Per check, the original seeds' statistics (``RunStats.to_dict()``), for the
+        equivalence test of ``--seeds``.
 
     Returns
     -------
     VerifyResult
     """
-    res = VerifyResult(
-        str(target), kind, "reproduced", "", ref_label, integrity=integrity, data=data
-    )
+    res = VerifyResult(str(target), kind, "reproduced", "", integrity=integrity, data=data)
     run_env = next((r.environment for r in results if r.environment), None)
     drift = _environment_drift(recorded_env, run_env, changes)
     if drift is not None:
@@ -119,45 +191,129 @@ def assess_runs(
         summary.n_cells = len(recs)
         per_run.append(recs)
     if _set_could_not_run(res, results, per_run):
+        res.level = "could not run"
         return res
     runs_recs = [recs for recs in per_run if recs is not None]
-    # the reference: recorded, or the first new run
-    compare_from = 0
-    if reference is None:
-        reference = runs_recs[0]
-        compare_from = 1
-        if seeds is not None:
-            ref_seed = results[0].seed
-    # which runs can be compared exactly with the reference
-    comparable = [
-        i
-        for i, r in enumerate(results)
-        if i >= compare_from and (seeds is None or r.seed == ref_seed)
-    ]
+    nb = NotebookCells.of(saved or results[0].notebook)
+    ctx = _Context(nb, drift, changes, output_rtol, recorded_env, run_env)
+
+    # 3. the verdict's reference
+    if seeds is not None and reference is None:
+        ref_seed = results[0].seed
+    same_seed = [i for i, r in enumerate(results) if seeds is None or r.seed == ref_seed]
+    if against == "saved":
+        mode = "saved-outputs" if nb.has_saved_outputs() else "none"
+    elif reference is not None:
+        mode = "recorded"
+    elif len(same_seed) >= 2:
+        mode = "runs"
+    elif nb.has_saved_outputs():
+        mode = "saved-outputs"
+    else:
+        mode = "none"
+    res.reference = mode
+    res.reference_label = {
+        "recorded": ref_label,
+        "saved-outputs": "the outputs saved in the notebook (what the author published)",
+        "runs": f"the first new run ({results[same_seed[0]].label}); no usable recorded run"
+        if same_seed
+        else "",
+        "none": "nothing: no recorded run, no saved outputs, and only one run",
+    }[mode]
+    ref_recs: list[CellRecord] | None = reference if mode == "recorded" else None
+    ref_cells: list[dict[str, Any]] | None = None
+    if mode == "saved-outputs" or (
+        mode == "recorded" and (kind == "bundle" or _outputs_belong(nb.cells, reference or []))
+    ):
+        ref_cells = nb.cells
+    first_compared = 0
+    if mode == "runs":
+        ref_recs = runs_recs[same_seed[0]]
+        ref_cells = _cells_of(results[same_seed[0]])
+        first_compared = same_seed[0] + 1
+    comparable = (
+        [i for i in same_seed if i >= first_compared] if mode in ("recorded", "runs") else [0]
+    )
+    if mode == "none":
+        comparable = []
+
+    # 4. each comparable run against the reference
+    noise = NoiseLog()
+    hash_random = hash_order_matters(
+        recorded_env if mode == "recorded" else (results[0].environment or run_env), run_env
+    )
     for i in comparable:
-        first, counts, checks = assess_run(
-            reference, runs_recs[i], drift=drift, data_changes=changes
+        first, counts, checks, diffs = assess_run(
+            ref_recs,
+            runs_recs[i],
+            ctx,
+            reference_cells=ref_cells,
+            run_cells=_cells_of(results[i]),
+            hash_random=hash_random,
+            noise=noise,
         )
-        res.runs[i].first_divergent, res.runs[i].counts, res.runs[i].checks = first, counts, checks
+        summary = res.runs[i]
+        summary.first_divergent, summary.counts, summary.checks = first, counts, checks
+        summary.within_tolerance = any(d.within_tolerance for d in diffs.values()) or any(
+            c.status == "pass" and c.exact is False for c in checks
+        )
+    res.ignored = noise.to_list()
     if comparable:
         shown = _shown_run(res.runs, comparable)
         res.first_divergent = shown.first_divergent
         res.checks = shown.checks
-    elif compare_from == 1 and seeds is None:
-        res.notes.append(
-            "one run and nothing recorded to compare with: pass --runs 2 (or more) to check determinism"
-        )
-    elif seeds is not None:
-        res.notes.append(
-            f"no run used the recorded seed ({ref_seed}); runs were not compared exactly, see the spread"
-        )
-    # determinism across runs (same seed)
+
+    # 5. the published outputs
+    _published(res, nb, results, ctx, hash_random)
+
+    # 6. determinism, spread and equivalence
     if seeds is None and len(runs_recs) >= 2:
-        res.determinism = _determinism(runs_recs)
+        res.determinism = _determinism(runs_recs, results, ctx)
     if seeds is not None:
-        res.seed_stats = _seed_stats(runs_recs, results)
-    _decide_verdict(res, results, runs_recs, comparable, compare_from)
+        res.seed_stats = seed_stats(runs_recs, results)
+        if original_spread:
+            res.equivalence = equivalence(original_spread, res.seed_stats)
+        _seed_notes(res, results, ref_seed, comparable)
+
+    # 7. the verdict
+    _decide_verdict(res, results, comparable, mode)
     return res
+
+
+@dataclass
+class _Context:
+    """What every comparison of one verification shares."""
+
+    nb: NotebookCells
+    drift: DriftReport | None
+    changes: DataChanges
+    rtol: float
+    recorded_env: Mapping[str, Any] | None
+    run_env: Mapping[str, Any] | None
+
+
+def _cells_of(result: RunResult) -> list[dict[str, Any]]:
+    return list((result.notebook or {}).get("cells", []))
+
+
+def _outputs_belong(cells: Sequence[Mapping[str, Any]], records: Sequence[CellRecord]) -> bool:
+    """Whether the saved outputs are those of the recorded run (same execution counts)."""
+    counts = {r.source_hash: r.execution_count for r in records if r.execution_count}
+    if not counts:
+        return False
+    from repro_nb.record import source_hash
+
+    seen = 0
+    for cell in cells:
+        if cell.get("cell_type") != "code" or cell.get("execution_count") is None:
+            continue
+        got = counts.get(source_hash(cell_source(cell)))
+        if got is None:
+            continue
+        if got != cell.get("execution_count"):
+            return False
+        seen += 1
+    return seen > 0
 
 
 def _environment_drift(
@@ -213,122 +369,75 @@ def _set_could_not_run(
 
 
 def _shown_run(runs: list[RunSummary], comparable: list[int]) -> RunSummary:
-    """The run the report shows: the first that diverged, else the first that differs at all
-    (within tolerance), else the first compared."""
-    i0 = next(
-        (
-            i
-            for i in comparable
-            if (fdi := runs[i].first_divergent) is not None and not fdi.within_tolerance
-        ),
-        None,
+    """The run the report shows: the first that diverged, else the first compared."""
+    return next(
+        (runs[i] for i in comparable if runs[i].first_divergent is not None),
+        runs[comparable[0]],
     )
-    if i0 is None:
-        i0 = next((i for i in comparable if runs[i].first_divergent is not None), comparable[0])
-    return runs[i0]
-
-
-def _decide_verdict(
-    res: VerifyResult,
-    results: list[RunResult],
-    runs_recs: list[list[CellRecord]],
-    comparable: list[int],
-    compare_from: int,
-) -> None:
-    """Set the verdict and its reason from the comparisons, errors and determinism."""
-    # errors in runs that were not compared exactly (other seeds)
-    errored = [r for r in results if r.status == "error"]
-    d = res.first_divergent
-    if d is not None and not d.within_tolerance:
-        res.verdict = "diverged"
-        res.reason = f"{d.where} — {d.causes[0]}"
-    elif errored:
-        r = errored[0]
-        err = r.error or {}
-        res.verdict = "diverged"
-        res.reason = f"{r.label} raised at cell {err.get('cell_index')}: {err.get('reason')}"
-    elif d is not None:
-        res.verdict = "reproduced within tolerance"
-        n_checks = sum(1 for c in res.checks if c.status == "pass")
-        res.reason = (
-            f"all {n_checks} check(s) within tolerance; exact fingerprints differ from {d.where}"
-        )
-    else:
-        n = sum(len(r) for r in runs_recs[compare_from:]) if comparable else len(runs_recs[0])
-        res.reason = (
-            f"every cell matches ({len(comparable)} run(s), {n} cells compared)"
-            if comparable
-            else f"{len(results)} run(s) completed without errors"
-        )
-    bad_data = [x for x in res.data if x.status != "ok"]
-    if bad_data and res.verdict.startswith("reproduced"):
-        res.notes.append(
-            "data differs from the recorded files but the results still match: "
-            + ", ".join(x.path for x in bad_data)
-        )
-    if res.determinism is not None:
-        nd = [x for x in res.determinism if not x.deterministic]
-        if nd and res.verdict.startswith("reproduced"):
-            res.verdict = (
-                "diverged" if not any(c.status == "pass" for c in res.checks) else res.verdict
-            )
-            res.reason = (
-                f"cell {nd[0].cell_index} `{nd[0].excerpt}` is not deterministic across runs "
-                f"(varies: {', '.join(nd[0].varying[:5])})"
-                if res.verdict == "diverged"
-                else res.reason
-            )
 
 
 def assess_run(
-    reference: list[CellRecord],
+    reference: list[CellRecord] | None,
     actual: list[CellRecord],
+    ctx: _Context,
     *,
-    drift: DriftReport | None,
-    data_changes: Mapping[str, tuple[str | None, str | None]],
-) -> tuple[Divergence | None, dict[str, int], list[CheckOutcome]]:
+    reference_cells: Sequence[Mapping[str, Any]] | None,
+    run_cells: Sequence[Mapping[str, Any]],
+    hash_random: bool,
+    noise: NoiseLog | None = None,
+) -> tuple[Divergence | None, dict[str, int], list[CheckOutcome], dict[int, CellDifference]]:
     """Compare one run with the reference, cell by cell in notebook order.
 
     Parameters
     ----------
     reference, actual
-        Cell records of the reference and of the run.
-    drift
-        The environment drift, whose items may explain a difference.
-    data_changes
-        Data files not as recorded (path -> recorded and found sha256).
+        Cell records of the reference (``None``: only outputs are compared) and of the run.
+    ctx
+        The notebook, drift, data changes and output tolerance of this verification.
+    reference_cells, run_cells
+        The reference's outputs (``None``: outputs are not compared) and the run's.
+    hash_random
+        Whether the hash seeds of the two sides were random or different.
+    noise
+        Where to note the noise set aside.
 
     Returns
     -------
     tuple
-        ``(first_divergent, counts, checks)``: the first cell that differs (``None`` when
-        none does), the number of cells per comparison state, and the run's checks compared
-        with the reference's.
+        ``(first_divergent, counts, checks, differences)``: the blamed divergence (``None``
+        when nothing differs beyond tolerance), cells per comparison state, the run's checks
+        compared with the reference's, and every visible difference by cell index.
     """
-    comparison = compare_runs(reference, actual)
-    checks = _compare_checks(reference, actual)
+    comparison = compare_runs(reference, actual) if reference is not None else None
+    checks = compare_checks(reference, actual) if reference is not None else []
+    outputs: OutputComparison | None = None
+    if reference_cells is not None:
+        outputs = compare_outputs(reference_cells, run_cells, rtol=ctx.rtol)
+        if noise is not None:
+            for item in outputs.noise.found:
+                for index in outputs.noise.found[item]:
+                    noise.add(item, index, 0)
+                noise.counts[item] = noise.counts.get(item, 0) + outputs.noise.counts.get(item, 0)
+    diffs = cell_differences(comparison, outputs, checks, skip=ctx.nb.skip)
     failing = [c for c in checks if c.status in ("fail", "missing")]
-    has_checks = any(c.status in ("pass", "fail") for c in checks)
-    by_key_fail: dict[str | None, list[CheckOutcome]] = {}
-    for c in failing:
-        by_key_fail.setdefault(c.cell_key, []).append(c)
-    sources: dict[int | None, str] = {rec.row: rec.source or "" for rec in actual}
-    counts = comparison.counts()
-    first: Divergence | None = None
-    for diff in comparison.cells:
-        cell_fails = [c for c in by_key_fail.get(diff.key, []) if c.status == "fail"]
-        if diff.state == "same" and not cell_fails:
-            continue
-        if (
-            diff.state == "new"
-            and not diff.error
-            and is_repro_only(sources.get(diff.actual_row, ""))
-        ):
-            continue
-        first = _divergence(diff, cell_fails, drift, data_changes)
-        break
-    if first is None and failing:
-        # a check missing from this run, with every cell otherwise the same
+    if any(c.status == "pass" for c in checks) and not failing:
+        # Every check holds: a variable whose exact hash differs is within their tolerance.
+        for d in diffs.values():
+            if d.kind in ("value", "file"):
+                d.within_tolerance = True
+    texts = {i: [cell_outputs(c, i).text()] for i, c in enumerate(run_cells) if i in diffs}
+    first = blame(
+        diffs,
+        comparison,
+        ctx.nb.source,
+        records=actual,
+        output_text_of=texts,
+        hash_random=hash_random,
+        drift=ctx.drift,
+        data_changes=ctx.changes,
+        describe=ctx.nb.describe,
+    )
+    if first is None and [c for c in failing if c.status == "missing"]:
         c = failing[0]
         first = Divergence(
             c.cell_index,
@@ -339,240 +448,217 @@ def assess_run(
             [f"check {c.name}: {c.reason}"],
             "check",
             checks_failed=[c],
+            cause=["unknown"],
         )
-    if first is not None and first.kind in ("rng", "values", "data") and has_checks and not failing:
-        first.within_tolerance = True
-        first.causes.append(
-            "every check is within its tolerance, so the results reproduce although this cell's "
-            "exact fingerprints differ"
-        )
-    return first, counts, checks
+    counts = comparison.counts() if comparison is not None else {}
+    return first, counts, checks, diffs
 
 
-def _divergence(
-    diff: CellDiff,
-    cell_fails: list[CheckOutcome],
-    drift: DriftReport | None,
-    data_changes: Mapping[str, tuple[str | None, str | None]],
-) -> Divergence:
-    """A cell that differs, with its causes, most telling first.
-
-    The main cause (``kind``) is, in this order of precedence: an error, a changed data file,
-    a check outside tolerance, an RNG stream, a value hash; or the cell is missing or new.
-    """
-    causes: list[str] = []
-    kind = diff.state
-    if diff.state == "error" or (diff.state == "new" and diff.error):
-        kind = "error"
-        causes.append(f"error: {diff.error}")
-    changed_files = list(diff.files_differ)
-    for path in changed_files:
-        before, after = data_changes.get(path, (None, None))
-        extra = f" (sha256 {short_sha(before)} → {short_sha(after)})" if before or after else ""
-        causes.append(f"data file changed: {path}{extra}")
-    if changed_files and kind not in ("error",):
-        kind = "data"
-    for c in cell_fails:
-        causes.append(
-            f"check {c.name} outside tolerance: expected {c.expected}, got {c.actual} ({c.reason})"
+def _published(
+    res: VerifyResult,
+    nb: NotebookCells,
+    results: list[RunResult],
+    ctx: _Context,
+    hash_random: bool,
+) -> None:
+    """Compare the first run with the saved outputs; an error they do not show makes the
+    notebook *could not run as published*."""
+    run_cells = _cells_of(results[0])
+    comp = compare_published(nb.cells, run_cells, rtol=ctx.rtol)
+    if comp is None:
+        return
+    varying = {
+        i for r in res.runs for i in ((r.first_divergent and [r.first_divergent.shows_at]) or [])
+    }
+    if res.determinism:
+        varying |= {
+            d.cell_index
+            for d in res.determinism
+            if not d.deterministic and d.cell_index is not None
+        }
+    differing = []
+    for d in comp.diffs:
+        if d.index in nb.skip:
+            continue
+        likely = _likely_cause(d.index, nb, ctx, hash_random, d.index in varying)
+        differing.append(
+            {
+                **d.to_dict(),
+                "cell": cell_label(d.index, nb.code_number.get(d.index)),
+                "likely_cause": likely,
+            }
         )
-    if cell_fails and kind not in ("error", "data"):
-        kind = "check"
-    if diff.rng_differs:
-        causes.append(f"RNG stream differs: {', '.join(diff.rng_differs)}")
-        if kind not in ("error", "data", "check"):
-            kind = "rng"
-    if diff.values_differ:
-        causes.append(f"value hash differs: {', '.join(diff.values_differ)}")
-        if kind not in ("error", "data", "check", "rng"):
-            kind = "values"
-    if diff.state == "missing":
-        causes.append("this cell did not run (an earlier cell stopped the run?)")
-        kind = "missing"
-    if diff.state == "new" and not diff.error:
-        causes.append("this cell is not in the reference run")
-        kind = "new"
-    drift_items = _explaining_drift(drift, kind if kind != "data" else "values")
-    if kind == "rng" and not drift_items:
-        causes.append(
-            "no environment drift explains it: most likely unseeded randomness; "
-            "`repro-nb fix NOTEBOOK` adds %repro_seed"
-        )
-    if not causes:
-        causes.append(diff.reason)
-    return Divergence(
-        cell_index=diff.index,
-        cell_id=diff.cell_id,
-        key=diff.key,
-        excerpt=diff.excerpt,
-        state=diff.state,
-        causes=causes,
-        kind=kind,
-        rng_differs=list(diff.rng_differs),
-        values_differ=list(diff.values_differ),
-        files_differ=changed_files,
-        checks_failed=cell_fails,
-        drift=drift_items,
+    res.published = {
+        "compared": comp.compared,
+        "matching": comp.matching,
+        "differing": differing,
+        "ignored": comp.noise.to_list(),
+    }
+    new_error = first_new_error(nb.cells, run_cells)
+    if new_error is None:
+        return
+    index, ename, evalue = new_error
+    cause, text = why_it_failed(ename, evalue, index, nb.source, nb.cells)
+    cell_id, excerpt, source, code_number = nb.describe(index)
+    res.published["could_not_run"] = {"cell_index": index, "reason": text, "cause": cause}
+    res.not_as_published = Divergence(
+        index,
+        cell_id,
+        None,
+        excerpt,
+        "error",
+        [text, f"error: {shorten(f'{ename}: {evalue}', 300)} (the saved outputs show no error)"],
+        "error",
+        cause=[cause],
+        code_cell=code_number,
+        source=source,
     )
 
 
-def _explaining_drift(drift: DriftReport | None, kind: str) -> list[dict[str, Any]]:
-    """Drift items that may explain a difference of this kind (only modules the run imported)."""
-    if drift is None or kind not in ("rng", "values", "check", "error"):
-        return []
-    items = [
-        it.to_dict()
-        for it in drift.items
-        if it.severity in ("major", "minor")
-        and it.kind in _EXPLAINING_KINDS
-        and (it.kind != "package" or it.imported)
-    ]
-    return items[:8]
-
-
-def _compare_checks(reference: list[CellRecord], actual: list[CellRecord]) -> list[CheckOutcome]:
-    """Checks of ``actual`` vs ``reference`` (matched by cell key and name, then by name)."""
-
-    def flat(records: list[CellRecord]) -> list[tuple[str, int | None, dict[str, Any]]]:
-        return [(cell_key(r), r.cell_index, c) for r in records for c in r.checks]
-
-    ref = flat(reference)
-    act = flat(actual)
-    used: set[int] = set()
-    out: list[CheckOutcome] = []
-    for key, index, chk in act:
-        match = next(
-            (
-                i
-                for i, (k, _, c) in enumerate(ref)
-                if i not in used and k == key and c["name"] == chk["name"]
-            ),
-            None,
-        )
-        if match is None:
-            match = next(
-                (
-                    i
-                    for i, (_, _, c) in enumerate(ref)
-                    if i not in used and c["name"] == chk["name"]
-                ),
-                None,
-            )
-        if match is None:
-            out.append(
-                CheckOutcome(
-                    chk["name"],
-                    "new",
-                    None,
-                    stored_value_text(chk.get("value")),
-                    cell_index=index,
-                    cell_key=key,
-                )
-            )
-            continue
-        used.add(match)
-        rchk = ref[match][2]
-        rtol = rchk.get("rtol")
-        atol = rchk.get("atol") or 0.0
-        try:
-            expected = decode_value(rchk["value"])
-            got = decode_value(chk["value"])
-            res = compare(
-                expected,
-                got,
-                rtol=rtol,
-                atol=atol,
-                equal_nan=bool(rchk.get("equal_nan")),
-                name=chk["name"],
-            )
-            passed, reason = bool(res.passed), res.reason
-            rtol, atol = res.rtol, res.atol
-        except Exception as exc:  # a value this version cannot decode
-            passed = json.dumps(rchk.get("value"), sort_keys=True) == json.dumps(
-                chk.get("value"), sort_keys=True
-            )
-            reason = None if passed else f"cannot compare ({exc})"
-        exact = json.dumps(rchk.get("value"), sort_keys=True) == json.dumps(
-            chk.get("value"), sort_keys=True
-        )
-        out.append(
-            CheckOutcome(
-                chk["name"],
-                "pass" if passed else "fail",
-                stored_value_text(rchk.get("value")),
-                stored_value_text(chk.get("value")),
-                rtol,
-                atol,
-                None if passed else (reason or "outside tolerance"),
-                index,
-                key,
-                exact,
-            )
-        )
-    for i, (key, index, rchk) in enumerate(ref):
-        if i not in used:
-            out.append(
-                CheckOutcome(
-                    rchk["name"],
-                    "missing",
-                    stored_value_text(rchk.get("value")),
-                    None,
-                    rchk.get("rtol"),
-                    rchk.get("atol"),
-                    "not recorded in this run",
-                    index,
-                    key,
-                )
-            )
+def _likely_cause(
+    index: int, nb: NotebookCells, ctx: _Context, hash_random: bool, varies: bool
+) -> list[str]:
+    """Why a published output likely differs: time, hash order, randomness, environment."""
+    out = []
+    if nb.source.clock(index):
+        out.append("time")
+    if hash_random and index in nb.source.hash_order:
+        out.append("hash-order")
+    if varies and not out:
+        out.append("unseeded-randomness")
+    if not out:
+        out.append("environment")
     return out
 
 
-def _determinism(runs: list[list[CellRecord]]) -> list[CellDeterminism]:
-    """Per cell of the first run: identical in every other run?"""
-    if not runs:
-        return []
+def _determinism(
+    runs: list[list[CellRecord]], results: list[RunResult], ctx: _Context
+) -> list[CellDeterminism]:
+    """Per code cell: did every run give what the first run gave (values, outputs, errors,
+    files; RNG state does not count)?"""
     base = runs[0]
-    varying: dict[str, set[str]] = {}
-    info: dict[str, tuple[int | None, str, str]] = {}
-    for rec in base:
-        key = cell_key(rec)
-        varying.setdefault(key, set())
-        info[key] = (rec.cell_index, rec.excerpt, rec.source or "")
-    for other in runs[1:]:
-        comp = compare_runs(base, other)
-        for d in comp.cells:
-            if d.key not in varying:
+    base_cells = _cells_of(results[0])
+    varying: dict[int, set[str]] = {}
+    for j, other in enumerate(runs[1:], start=1):
+        diffs = cell_differences(
+            compare_runs(base, other),
+            compare_outputs(base_cells, _cells_of(results[j]), rtol=ctx.rtol),
+            [],
+            skip=ctx.nb.skip,
+        )
+        for index, d in diffs.items():
+            if d.within_tolerance:
                 continue
-            v = varying[d.key]
-            v.update(d.values_differ)
-            v.update(f"rng:{g}" for g in d.rng_differs)
-            v.update(f"file:{f}" for f in d.files_differ)
-            if d.state in ("error", "missing"):
-                v.add(d.state)
-    return [
-        CellDeterminism(k, info[k][0], info[k][1], not v, sorted(v))
-        for k, v in varying.items()
-        if not is_repro_only(info[k][2])
-    ]
-
-
-def _seed_stats(
-    runs_recs: list[list[CellRecord]], results: list[RunResult]
-) -> dict[str, dict[str, Any]]:
-    """Per scalar check, its spread over the runs (``RunStats.to_dict()`` and the seeds)."""
-    values: dict[str, list[float]] = {}
-    seeds_of: dict[str, list[int | None]] = {}
-    for recs, r in zip(runs_recs, results, strict=True):
-        for rec in recs:
-            for chk in rec.checks:
-                try:
-                    x = float(decode_value(chk["value"]))
-                except Exception:  # non-scalar checks have no spread
-                    continue
-                values.setdefault(chk["name"], []).append(x)
-                seeds_of.setdefault(chk["name"], []).append(r.seed)
-    out = {}
-    for name, vals in values.items():
-        st = stats(vals, name=name)
-        out[name] = {**st.to_dict(), "seeds": seeds_of[name]}
+            v = varying.setdefault(index, set())
+            if d.kind == "value" and d.diff is not None:
+                v.update(d.diff.values_differ)
+            elif d.kind == "file" and d.diff is not None:
+                v.update(f"file:{f}" for f in d.diff.files_differ)
+            else:
+                v.add(d.kind)
+    out = []
+    for index in ctx.nb.source.indices:
+        if index in ctx.nb.skip:
+            continue
+        cell_id, excerpt, _, code_number = ctx.nb.describe(index)
+        v = varying.get(index, set())
+        out.append(
+            CellDeterminism(
+                cell_id or str(index), index, excerpt, not v, sorted(v), code_cell=code_number
+            )
+        )
     return out
+
+
+def _seed_notes(
+    res: VerifyResult, results: list[RunResult], ref_seed: int | None, comparable: list[int]
+) -> None:
+    if res.reference == "recorded" and not comparable:
+        res.notes.append(
+            f"no run used the recorded seed ({ref_seed}); runs were not compared exactly, "
+            "see the spread"
+        )
+    if res.equivalence is None and res.reference != "recorded":
+        res.notes.append(
+            "no results of the original seeds to test against: the spread over the new seeds "
+            "is shown (export a bundle after recording runs with several seeds to test "
+            "equivalence)"
+        )
+
+
+def _decide_verdict(
+    res: VerifyResult, results: list[RunResult], comparable: list[int], mode: str
+) -> None:
+    """Set the verdict, its level and its reason."""
+    d = res.first_divergent
+    nap = res.not_as_published
+    if nap is not None:
+        res.verdict, res.level = "could not run as published", "could not run"
+        res.first_divergent = nap
+        res.reason = f"{nap.where} raised where the published outputs show none — {nap.causes[0]}"
+        return
+    nd = [x for x in (res.determinism or []) if not x.deterministic]
+    if d is not None:
+        res.verdict, res.level = "diverged", "not reproduced"
+        res.reason = f"{d.where} — {', '.join(d.cause)}: {d.causes[0]}"
+    elif mode == "recorded" and nd and not any(c.status == "pass" for c in res.checks):
+        x = nd[0]
+        res.verdict, res.level = "diverged", "not reproduced"
+        res.reason = (
+            f"{cell_label(x.cell_index, x.code_cell)} `{x.excerpt}` is not deterministic "
+            f"across runs (varies: {', '.join(x.varying[:5])})"
+        )
+    elif res.equivalence and not comparable:
+        bad = [n for n, e in res.equivalence.items() if not e["equivalent"]]
+        if bad:
+            e = res.equivalence[bad[0]]
+            res.verdict, res.level = "diverged", "not reproduced"
+            res.reason = (
+                f"check {bad[0]} differs across seeds: mean {e['mean_original']:.6g} → "
+                f"{e['mean_new']:.6g}, p = {e['p_value']:.3g} ({e['test']})"
+            )
+        else:
+            p = min(e["p_value"] for e in res.equivalence.values())
+            res.verdict, res.level = "statistically equivalent", "statistically equivalent"
+            res.reason = (
+                f"{len(res.equivalence)} check(s) statistically equivalent across seeds "
+                f"(smallest p = {p:.3g}, Welch's two-sample t-test)"
+            )
+    elif not comparable:
+        res.verdict, res.level = "not verified", "unchecked"
+        ran = f"{len(results)} run(s) completed" + (
+            " without errors" if all(r.ok for r in results) else ""
+        )
+        res.reason = (
+            f"{ran}, but there was nothing to compare them with: pass --runs 2, or record a "
+            "run first (the report says what was checked)"
+        )
+    elif any(r.within_tolerance for r in (res.runs[i] for i in comparable)):
+        res.verdict, res.level = "reproduced within tolerance", "within tolerance"
+        n_checks = sum(1 for c in res.checks if c.status == "pass")
+        res.reason = (
+            f"every difference is within tolerance ({len(comparable)} run(s) compared"
+            + (f", {n_checks} check(s) pass" if n_checks else "")
+            + ")"
+        )
+    else:
+        res.verdict, res.level = "reproduced", "bitwise"
+        n = len([i for i in res.runs[comparable[0]].counts]) if comparable else 0
+        del n
+        res.reason = (
+            f"every cell matches ({len(comparable)} run(s) compared with {_REFERENCE_WORDS[mode]})"
+        )
+    bad_data = [x for x in res.data if x.status != "ok"]
+    if bad_data and res.exit_code == 0:
+        res.notes.append(
+            "data differs from the recorded files but the results still match: "
+            + ", ".join(x.path for x in bad_data)
+        )
+
+
+_REFERENCE_WORDS = {
+    "recorded": "the recorded run",
+    "saved-outputs": "the saved outputs",
+    "runs": "the first run",
+    "none": "nothing",
+}

@@ -12,12 +12,15 @@ from repro_nb.render import AMBER, GREEN, RED, md_escape
 
 __all__ = [
     "EXIT_CODES",
+    "LEVELS",
+    "REFERENCES",
     "CellDeterminism",
     "CheckOutcome",
     "DataCheck",
     "Divergence",
     "RunSummary",
     "VerifyResult",
+    "cell_label",
     "short_sha",
 ]
 
@@ -25,9 +28,24 @@ __all__ = [
 EXIT_CODES = {
     "reproduced": 0,
     "reproduced within tolerance": 0,
+    "statistically equivalent": 0,
     "diverged": 1,
+    "not verified": 1,
     "could not run": 2,
+    "could not run as published": 2,
 }
+
+#: The graded level of a verdict (and of each check), best first.
+LEVELS = (
+    "bitwise",
+    "within tolerance",
+    "statistically equivalent",
+    "not reproduced",
+    "could not run",
+)
+
+#: What the verdict compared the runs with (``VerifyResult.reference``).
+REFERENCES = ("recorded", "saved-outputs", "runs", "none")
 
 
 @dataclass
@@ -63,9 +81,19 @@ class CheckOutcome:
     cell_key: str | None = None
     exact: bool | None = None
 
+    @property
+    def level(self) -> str:
+        """The check's graded level (:data:`LEVELS`): bitwise, within tolerance, not
+        reproduced; ``new`` checks have none."""
+        if self.status == "pass":
+            return "within tolerance" if self.exact is False else "bitwise"
+        if self.status in ("fail", "missing"):
+            return "not reproduced"
+        return "no reference"
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return dict(self.__dict__)
+        """JSON-ready dict (with ``level``)."""
+        return {**self.__dict__, "level": self.level}
 
 
 @dataclass
@@ -108,15 +136,28 @@ class Divergence:
     Attributes
     ----------
     cell_index, cell_id, key, excerpt
-        Which cell (index among all cells of the notebook, nbformat id, comparison key, and
-        the first line of its source).
+        Which cell is blamed (0-based index among all cells of the notebook, markdown
+        included; nbformat id; comparison key; the first line of its source). It is the
+        first cell, at or before the first visible difference, that draws unseeded
+        randomness, reads the clock or iterates in hash order; else the cell that shows it.
     state
         ``different``, ``error``, ``missing``, ``new`` or ``could not run``.
     causes
-        One line per cause, most telling first.
+        One line per piece of evidence, most telling first, then what differs.
     kind
-        The main cause: ``could not run``, ``error``, ``data``, ``check``, ``rng``,
-        ``values``, ``missing`` or ``new``.
+        What differs: ``error``, ``output``, ``value``, ``check`` or ``file`` (``could not
+        run`` when the run stopped).
+    cause
+        Cause categories: ``unseeded-randomness``, ``time``, ``hash-order``, ``data``,
+        ``environment``, ``unknown``.
+    shows_at
+        The cell where the difference is first visible (0-based), when not the blamed cell.
+    code_cell
+        The blamed cell's 1-based number among code cells.
+    source
+        The blamed cell's source (shortened).
+    expected, actual
+        The first differing output line, for an output difference.
     rng_differs, values_differ, files_differ
         Generators, variables and files that differ.
     checks_failed
@@ -140,14 +181,18 @@ class Divergence:
     checks_failed: list[CheckOutcome] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
     within_tolerance: bool = False
+    cause: list[str] = field(default_factory=list)
+    shows_at: int | None = None
+    code_cell: int | None = None
+    source: str = ""
+    expected: str | None = None
+    actual: str | None = None
 
     @property
     def where(self) -> str:
-        """``cell 3 (id 'ab12'): `x = f()```."""
-        idx = "?" if self.cell_index is None else str(self.cell_index)
-        cid = f" (id {self.cell_id!r})" if self.cell_id else ""
+        """``cell 5 (code cell 3): `x = f()``` (1-based, as everywhere a person reads it)."""
         ex = f": `{self.excerpt}`" if self.excerpt else ""
-        return f"cell {idx}{cid}{ex}"
+        return f"{cell_label(self.cell_index, self.code_cell)}{ex}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -190,6 +235,7 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     checks: list[CheckOutcome] = field(default_factory=list)
     n_cells: int = 0
+    within_tolerance: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -208,9 +254,12 @@ class CellDeterminism:
     key, cell_index, excerpt
         Which cell.
     deterministic
-        True when RNG states and value hashes were identical in all runs.
+        True when values, outputs, errors and files were the same in all runs (RNG state
+        does not count: it is evidence, not a result).
     varying
-        Variables and generators (``rng:numpy``) that differed.
+        Variables that differed, ``output``, ``error``, ``file:PATH``.
+    code_cell
+        1-based number among code cells.
     """
 
     key: str
@@ -218,6 +267,7 @@ class CellDeterminism:
     excerpt: str
     deterministic: bool
     varying: list[str] = field(default_factory=list)
+    code_cell: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -235,11 +285,26 @@ class VerifyResult:
     kind
         ``bundle`` or ``notebook``.
     verdict
-        ``reproduced``, ``reproduced within tolerance``, ``diverged`` or ``could not run``.
+        ``reproduced``, ``reproduced within tolerance``, ``statistically equivalent``,
+        ``diverged``, ``not verified`` (one run, nothing to compare with), ``could not run``
+        or ``could not run as published``.
     reason
         One line saying why.
     reference
-        What the runs were compared with.
+        What the verdict compared the runs with: ``recorded`` (the recorded run, in the store
+        or the bundle), ``saved-outputs`` (the outputs saved in the notebook), ``runs`` (the
+        new runs with each other) or ``none``.
+    reference_label
+        The same, said in full for a person.
+    level
+        The graded level (:data:`LEVELS`).
+    published
+        The first run compared with the notebook's saved outputs: ``{"compared",
+        "matching", "differing": [...], "ignored": [...]}``, or ``None`` when it has none.
+    ignored
+        The noise set aside: ``[{"rule", "what", "count", "cells"}]``.
+    equivalence
+        Per check, the two-sample test of ``--seeds`` against the original seeds' results.
     integrity
         ``{"ok", "files", "file", "message", "extra"}`` for bundles.
     data
@@ -266,7 +331,7 @@ class VerifyResult:
     kind: str
     verdict: str
     reason: str
-    reference: str = ""
+    reference_label: str = ""
     integrity: dict[str, Any] | None = None
     data: list[DataCheck] = field(default_factory=list)
     drift: dict[str, Any] | None = None
@@ -277,6 +342,12 @@ class VerifyResult:
     seed_stats: dict[str, dict[str, Any]] | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    reference: str = "none"
+    level: str = "could not run"
+    published: dict[str, Any] | None = None
+    ignored: list[dict[str, Any]] = field(default_factory=list)
+    equivalence: dict[str, dict[str, Any]] | None = None
+    not_as_published: Divergence | None = None
 
     @property
     def exit_code(self) -> int:
@@ -292,20 +363,32 @@ class VerifyResult:
         return self.ok
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``--json``)."""
+        """JSON-ready dict (``--json``); its shape is documented in the README and stable.
+
+        ``verdict``, ``level``, ``exit_code``, ``reference``; ``first_divergent`` with
+        ``cell_index`` (0-based among all cells, markdown included), ``kind`` (error, output,
+        value, check, file) and ``cause`` (a list from unseeded-randomness, time, hash-order,
+        data, environment, unknown); ``ignored`` (the noise), ``published`` (the saved
+        outputs), ``checks`` (each with its ``level``) and the rest of the report.
+        """
         return {
             "target": self.target,
             "kind": self.kind,
             "verdict": self.verdict,
+            "level": self.level,
             "exit_code": self.exit_code,
             "reason": self.reason,
             "reference": self.reference,
+            "reference_label": self.reference_label,
+            "first_divergent": self.first_divergent.to_dict() if self.first_divergent else None,
+            "ignored": list(self.ignored),
+            "published": self.published,
+            "checks": [c.to_dict() for c in self.checks],
+            "equivalence": self.equivalence,
             "integrity": self.integrity,
             "data": [d.to_dict() for d in self.data],
             "drift": self.drift,
             "runs": [r.to_dict() for r in self.runs],
-            "first_divergent": self.first_divergent.to_dict() if self.first_divergent else None,
-            "checks": [c.to_dict() for c in self.checks],
             "determinism": None
             if self.determinism is None
             else [d.to_dict() for d in self.determinism],
@@ -359,11 +442,7 @@ class VerifyResult:
                     )
                 elif r.status == "ok" and r.counts:
                     state = "same"
-                elif (
-                    r.status == "ok"
-                    and r is self.runs[0]
-                    and self.reference.startswith("the first")
-                ):
+                elif r.status == "ok" and r is self.runs[0] and self.reference == "runs":
                     state = "reference"
                 lines.append(f"{r.label}{seed}: {state}, {r.duration:.1f} s")
             out.append(("runs", lines))
@@ -408,7 +487,8 @@ class VerifyResult:
             ]
             for cd in nd:
                 lines.append(
-                    f"cell {cd.cell_index} `{cd.excerpt}` varies: {', '.join(cd.varying[:8])}"
+                    f"{cell_label(cd.cell_index, cd.code_cell)} `{cd.excerpt}` varies: "
+                    f"{', '.join(cd.varying[:8])}"
                 )
             out.append(("determinism", lines))
         if self.seed_stats:
@@ -442,7 +522,7 @@ class VerifyResult:
         lines = [
             head,
             f"  {verdict}",
-            f"  compared with: {self.reference}" if self.reference else "",
+            f"  compared with: {self.reference_label}" if self.reference_label else "",
         ]
         for title, body in self._sections():
             lines.append(f"  {title}:")
@@ -461,8 +541,8 @@ class VerifyResult:
             f"**{self.verdict}** (exit code {self.exit_code}): {self.reason}",
             "",
         ]
-        if self.reference:
-            lines += [f"Compared with: {self.reference}", ""]
+        if self.reference_label:
+            lines += [f"Compared with: {self.reference_label}", ""]
         for title, body in self._sections():
             lines += [f"## {title[0].upper()}{title[1:]}", ""]
             lines += [f"- {md_escape(b)}" for b in body]
@@ -493,8 +573,8 @@ class VerifyResult:
             f"<div><b style='color:{color}'>{html.escape(self.verdict)}</b>: "
             f"{html.escape(self.reason)}"
         ]
-        if self.reference:
-            parts.append(f"<br><small>compared with: {html.escape(self.reference)}</small>")
+        if self.reference_label:
+            parts.append(f"<br><small>compared with: {html.escape(self.reference_label)}</small>")
         for title, body in self._sections():
             items = "".join(f"<li>{html.escape(b)}</li>" for b in body)
             parts.append(f"<div><b>{html.escape(title)}</b><ul>{items}</ul></div>")
@@ -508,6 +588,14 @@ class VerifyResult:
             f"<title>repro-nb verify {html.escape(self.target)}</title></head>"
             f"<body style='font-family:sans-serif'>{self._repr_html_()}</body></html>\n"
         )
+
+
+def cell_label(index: int | None, code_cell: int | None = None) -> str:
+    """``cell 5 (code cell 3)`` from a 0-based index among all cells and a 1-based code-cell
+    number; the one way cells are named to people (CLI, reports, panel, sidebar)."""
+    if index is None:
+        return "cell ?"
+    return f"cell {index + 1}" + (f" (code cell {code_cell})" if code_cell else "")
 
 
 def short_sha(sha: str | None) -> str:

@@ -49,6 +49,7 @@ from repro_nb.bundle import (
     kernel_env_vars,
     project_root,
     read_bundle,
+    spread_over_seeds,
 )
 from repro_nb.errors import BundleError, BundleIntegrityError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_many
@@ -109,7 +110,7 @@ def parse_seeds(seeds: Sequence[int] | str | None) -> list[int] | None:
 def verify(
     target: str | os.PathLike[str],
     *,
-    runs: int = 1,
+    runs: int | None = None,
     seeds: Sequence[int] | str | None = None,
     jobs: int | None = None,
     executor: str = "local",
@@ -118,6 +119,8 @@ def verify(
     timeout: float | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     on_progress: Callable[[int, int, Any], None] | None = None,
+    against: str = "auto",
+    output_rtol: float = 1e-6,
 ) -> VerifyResult:
     """Re-execute a bundle or notebook in fresh kernels and compare cell by cell.
 
@@ -127,7 +130,8 @@ def verify(
         A bundle folder or zip, or an ``.ipynb`` notebook.
     runs
         Executions with the same seed; with N >= 2 every cell is marked deterministic or
-        not and the variables that vary are listed.
+        not and the variables that vary are listed. Default: 1 when there is a recorded run
+        to compare with, else 2 (the runs are compared with each other).
     seeds
         One execution per seed (a list or ``"0,1,2"``), injected through the notebook's
         ``parameters`` cell or its ``%repro_seed`` line; reports mean ± std and a 95% CI
@@ -148,6 +152,11 @@ def verify(
         the bundle's folder, then the recorded absolute path).
     on_progress
         Called as ``on_progress(done, total, run_result)`` after each execution.
+    against
+        ``"auto"``: the recorded run, else the runs with each other, else the saved outputs;
+        ``"saved"``: the outputs saved in the notebook are the verdict's reference.
+    output_rtol
+        Relative tolerance for numbers in outputs (default 1e-6).
 
     Returns
     -------
@@ -160,8 +169,12 @@ def verify(
         For bad arguments (runs < 1, bad seeds, unknown executor, missing target).
     """
     t0 = time.perf_counter()
-    if runs < 1:
+    if runs is not None and runs < 1:
         raise UsageProblem(f"runs={runs} must be at least 1.")
+    if against not in ("auto", "saved"):
+        raise UsageProblem(f"Unknown reference {against!r}: use 'auto' or 'saved'.")
+    if not output_rtol >= 0:
+        raise UsageProblem(f"output_rtol={output_rtol} must be 0 or more, e.g. 1e-6.")
     seed_list = parse_seeds(seeds)
     if executor not in ("local", "process", "dask"):
         raise UsageProblem(f"Unknown executor {executor!r}: use 'local', 'process' or 'dask'.")
@@ -180,6 +193,8 @@ def verify(
         kernel=kernel,
         timeout=timeout,
         on_progress=on_progress,
+        against=against,
+        output_rtol=output_rtol,
     )
     if path.suffix == ".ipynb" and path.is_file():
         result = _verify_notebook(path.resolve(), **opts)
@@ -211,6 +226,9 @@ def _run_specs(
         env=dict(env),
         cwd=str(cwd),
         kind="verify",
+        # Every cell runs, as when the author ran it: an error shown on purpose is compared
+        # like any output, and one the saved outputs do not show is named.
+        allow_errors=True,
     )
     if seeds is not None:
         return [RunSpec(label=f"seed {s}", seed=s, **common) for s in seeds]
@@ -248,7 +266,7 @@ def _could_not_run(target: Path, kind: str, reason: str, **kw: Any) -> VerifyRes
 def _verify_bundle(
     path: Path,
     *,
-    runs: int,
+    runs: int | None,
     seeds: list[int] | None,
     jobs: int | None,
     executor: str,
@@ -257,6 +275,8 @@ def _verify_bundle(
     timeout: float,
     on_progress: Callable[[int, int, Any], None] | None,
     data_dir: Path | None,
+    against: str,
+    output_rtol: float,
 ) -> VerifyResult:
     try:
         bundle = read_bundle(path)
@@ -281,7 +301,13 @@ def _verify_bundle(
         reference = records_from_dicts(expected.get("cells", []))
         kenv = expected.get("kernel_env") or {}
         specs = _run_specs(
-            nb_dir / NOTEBOOK, nb_dir, kenv, runs=runs, seeds=seeds, kernel=kernel, timeout=timeout
+            nb_dir / NOTEBOOK,
+            nb_dir,
+            kenv,
+            runs=runs or (1 if reference else 2),
+            seeds=seeds,
+            kernel=kernel,
+            timeout=timeout,
         )
         results = _run(
             specs, jobs=jobs, executor=executor, scheduler=scheduler, on_progress=on_progress
@@ -302,13 +328,17 @@ def _verify_bundle(
             integrity=integrity,
             ref_seed=ref_seed.get("seed"),
             seeds=seeds,
+            saved=read_notebook_json(nb_dir / NOTEBOOK),
+            against=against,
+            output_rtol=output_rtol,
+            original_spread=expected.get("spread") or None,
         )
 
 
 def _verify_notebook(
     path: Path,
     *,
-    runs: int,
+    runs: int | None,
     seeds: list[int] | None,
     jobs: int | None,
     executor: str,
@@ -316,9 +346,12 @@ def _verify_notebook(
     kernel: str | None,
     timeout: float,
     on_progress: Callable[[int, int, Any], None] | None,
+    against: str,
+    output_rtol: float,
 ) -> VerifyResult:
     nb = read_notebook_json(path)
     reference: list[CellRecord] | None = None
+    spread: dict[str, Any] | None = None
     recorded_env = None
     ref_label = ""
     ref_seed = None
@@ -329,6 +362,8 @@ def _verify_notebook(
         with Store(store_path) as store:
             key = store.notebook_key(path)
             sid, problems = find_clean_run(store, key, nb)
+            if seeds is not None:
+                spread = spread_over_seeds(store, key) or None
             if sid is not None:
                 session = store.session(sid) or {}
                 reference = run_cells(store, sid)
@@ -351,16 +386,20 @@ def _verify_notebook(
         normalize_records(reference, nb_dir, root, recorded_env)
         data, changes = check_recorded_data(reference, nb_dir)
     kenv = kernel_env_vars(recorded_env)
-    specs = _run_specs(path, nb_dir, kenv, runs=runs, seeds=seeds, kernel=kernel, timeout=timeout)
+    specs = _run_specs(
+        path,
+        nb_dir,
+        kenv,
+        runs=runs or (1 if reference is not None else 2),
+        seeds=seeds,
+        kernel=kernel,
+        timeout=timeout,
+    )
     results = _run(
         specs, jobs=jobs, executor=executor, scheduler=scheduler, on_progress=on_progress
     )
-    if reference is None:
-        ref_label = "the first new run (no usable recorded run)"
-        if not notes:
-            notes.append(
-                "no recorded run of this notebook: the new runs are compared with each other"
-            )
+    if reference is None and not notes:
+        notes.append("no recorded run of this notebook")
     res = assess_runs(
         path,
         "notebook",
@@ -375,6 +414,10 @@ def _verify_notebook(
         integrity=None,
         ref_seed=ref_seed,
         seeds=seeds,
+        saved=nb,
+        against=against,
+        output_rtol=output_rtol,
+        original_spread=spread,
     )
     res.notes = notes + res.notes
     return res

@@ -1,0 +1,290 @@
+"""Evidence of why a cell's results can change between runs, read from the notebook's source.
+
+* :func:`clock_reads`: calls that read the clock (``datetime.now()``, ``time.time()``, …);
+* :func:`hash_order_uses`: a ``set`` iterated in its own order (``list(set(words))``, a ``for``
+  loop over a set), whose order for strings depends on ``PYTHONHASHSEED``;
+* :func:`modules_used`: the top-level modules a cell refers to, through the notebook's imports;
+* :func:`mentions_time`: an output showing the run's own date or time.
+
+IPython syntax (``%magic``, ``!shell``, ``x?``) is blanked before parsing; a cell that still does
+not parse gives no evidence. Core module: no IPython.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "NotebookSource",
+    "clock_reads",
+    "hash_order_uses",
+    "mentions_time",
+    "modules_used",
+    "parse_cell",
+]
+
+_MAGIC_LINE = re.compile(r"^(\s*)(?:%|!|\?)")
+#: Attribute calls that read the clock, by their last two names (``datetime.now``,
+#: ``dt.datetime.now`` and ``pd.Timestamp.now`` all end in a pair below).
+_CLOCK_PAIRS = {
+    ("datetime", "now"),
+    ("datetime", "today"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+    ("Timestamp", "now"),
+    ("Timestamp", "today"),
+    ("time", "time"),
+    ("time", "time_ns"),
+    ("time", "ctime"),
+    ("time", "localtime"),
+    ("time", "gmtime"),
+    ("time", "asctime"),
+    ("time", "strftime"),
+    ("time", "perf_counter"),
+    ("time", "monotonic"),
+    ("time", "process_time"),
+    ("np", "datetime64"),
+    ("numpy", "datetime64"),
+}
+#: Names that, imported with ``from X import name``, read the clock when called bare.
+_CLOCK_NAMES = {"time", "time_ns", "perf_counter", "monotonic", "ctime", "localtime", "now"}
+#: Calls that consume an iterable in its iteration order.
+_ORDERED_CONSUMERS = {
+    "list",
+    "tuple",
+    "enumerate",
+    "zip",
+    "iter",
+    "next",
+    "array",
+    "asarray",
+    "Series",
+    "Index",
+    "DataFrame",
+    "fromkeys",
+    "join",
+    "print",
+    "dict",
+    "OrderedDict",
+    "tensor",
+    "map",
+    "filter",
+}
+
+
+def parse_cell(source: str) -> ast.Module | None:
+    """The cell's syntax tree with IPython-only lines blanked, or ``None``."""
+    if source.lstrip().startswith("%%"):
+        return None
+    lines = [
+        _MAGIC_LINE.sub(r"\1pass  # ", line) if _MAGIC_LINE.match(line) else line
+        for line in source.splitlines()
+    ]
+    try:
+        return ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _dotted(node: ast.AST) -> list[str]:
+    """``a.b.c`` as ``["a", "b", "c"]`` (empty when not a plain dotted name)."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return parts[::-1]
+    return []
+
+
+def clock_reads(tree: ast.Module | None) -> list[str]:
+    """The clock-reading calls in a cell, as written (``["datetime.now", "time.time"]``)."""
+    if tree is None:
+        return []
+    bare: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in ("time", "datetime"):
+            bare.update(a.asname or a.name for a in node.names if a.name in _CLOCK_NAMES)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _dotted(node.func)
+        if len(name) >= 2 and tuple(name[-2:]) in _CLOCK_PAIRS:
+            if tuple(name[-2:]) in (("np", "datetime64"), ("numpy", "datetime64")) and not (
+                node.args and _is_now_literal(node.args[0])
+            ):
+                continue
+            found.append(".".join(name))
+        elif len(name) == 1 and name[0] in bare:
+            found.append(name[0])
+    return list(dict.fromkeys(found))
+
+
+def _is_now_literal(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value in ("now", "today")
+
+
+def _is_set_expr(node: ast.AST, set_names: set[str]) -> bool:
+    if isinstance(node, ast.Set | ast.SetComp):
+        return True
+    if isinstance(node, ast.Call):
+        name = _dotted(node.func)
+        if name in (["set"], ["frozenset"]):
+            return True
+        # s.union(...), s.difference(...), set ops return sets
+        if (
+            len(name) == 2
+            and name[0] in set_names
+            and name[1]
+            in (
+                "union",
+                "intersection",
+                "difference",
+                "symmetric_difference",
+                "copy",
+            )
+        ):
+            return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr | ast.BitAnd | ast.Sub):
+        return _is_set_expr(node.left, set_names) and _is_set_expr(node.right, set_names)
+    return isinstance(node, ast.Name) and node.id in set_names
+
+
+def hash_order_uses(trees: Sequence[ast.Module | None]) -> dict[int, list[str]]:
+    """Cells (positions in ``trees``) that iterate a set in its own order, with what they do.
+
+    Names bound to a set anywhere before (``vocab = set(words)``) are followed from cell to
+    cell; ``sorted(...)`` consumes a set safely and is not reported.
+    """
+    set_names: set[str] = set()
+    out: dict[int, list[str]] = {}
+    for pos, tree in enumerate(trees):
+        if tree is None:
+            continue
+        found: list[str] = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if _is_set_expr(node.value, set_names):
+                    set_names.update(targets)
+                else:
+                    set_names.difference_update(targets)
+        for node in ast.walk(tree):
+            iters: list[ast.AST] = []
+            if isinstance(node, (ast.For, ast.comprehension)):
+                iters.append(node.iter)
+            elif isinstance(node, ast.Call):
+                name = _dotted(node.func)
+                if name and name[-1] in _ORDERED_CONSUMERS:
+                    iters.extend(node.args)
+            elif isinstance(node, ast.Starred):
+                iters.append(node.value)
+            for it in iters:
+                if _is_set_expr(it, set_names):
+                    found.append(_describe(it))
+        if found:
+            out[pos] = list(dict.fromkeys(found))
+    return out
+
+
+def _describe(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)[:60]
+    except Exception:  # pragma: no cover - unparse handles every parsed node
+        return "a set"
+
+
+def _import_aliases(tree: ast.Module) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                top = a.name.split(".")[0]
+                aliases[a.asname or top] = top if a.asname is None else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            top = node.module.split(".")[0]
+            for a in node.names:
+                aliases[a.asname or a.name] = top
+    return aliases
+
+
+def modules_used(tree: ast.Module | None, aliases: dict[str, str]) -> set[str]:
+    """Top-level modules a cell refers to (by name, through ``aliases``) or imports."""
+    if tree is None:
+        return set()
+    used = {m for m in _import_aliases(tree).values()}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in aliases:
+            used.add(aliases[node.id])
+    return used
+
+
+class NotebookSource:
+    """The evidence of every code cell of a notebook, parsed once.
+
+    Parameters
+    ----------
+    sources
+        Cell index (0-based among all cells) -> source, for the code cells.
+    """
+
+    def __init__(self, sources: dict[int, str]) -> None:
+        self.sources = dict(sources)
+        self.indices = sorted(sources)
+        self.trees = {i: parse_cell(sources[i]) for i in self.indices}
+        ordered = [self.trees[i] for i in self.indices]
+        self.hash_order = {self.indices[p]: v for p, v in hash_order_uses(ordered).items()}
+        self.aliases: dict[int, dict[str, str]] = {}
+        seen: dict[str, str] = {}
+        for i in self.indices:
+            tree = self.trees[i]
+            if tree is not None:
+                seen = {**seen, **_import_aliases(tree)}
+            self.aliases[i] = seen
+
+    def clock(self, index: int) -> list[str]:
+        """Clock reads in cell ``index``."""
+        return clock_reads(self.trees.get(index))
+
+    def modules(self, index: int) -> set[str]:
+        """Top-level modules cell ``index`` uses."""
+        return modules_used(self.trees.get(index), self.aliases.get(index, {}))
+
+
+def mentions_time(texts: Iterable[str], started: float, ended: float) -> str | None:
+    """The run's own date or time as it appears in ``texts``, or ``None``.
+
+    Looks for the local date (ISO, ``dd/mm/yyyy``, ``mm/dd/yyyy``, ``Mon dd``) of any day the
+    run spanned, and the ``HH:MM`` of any minute in it.
+    """
+    stamps: set[str] = set()
+    day = 86400.0
+    t = started
+    while t <= ended + day:
+        lt = time.localtime(min(t, ended))
+        stamps.update(
+            time.strftime(f, lt) for f in ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%b %d %Y", "%Y%m%d")
+        )
+        if t >= ended:
+            break
+        t += day
+    minutes: set[str] = set()
+    t = started - 60
+    while t <= ended + 60:
+        minutes.add(time.strftime("%H:%M", time.localtime(t)))
+        t += 60
+        if len(minutes) > 240:
+            break
+    for text in texts:
+        for s in stamps:
+            if s in text:
+                return s
+        for m in minutes:
+            if re.search(rf"(?<!\d){re.escape(m)}(?::\d\d)?(?!\d)", text):
+                return m
+    return None

@@ -1,0 +1,149 @@
+"""The outputs saved in the notebook: what the author published, compared with a new run.
+
+Every verify report says how many published cells match ("published outputs: K of M cells
+match") and, for each that does not, its likely cause. An error the published outputs do not
+show means the notebook *could not run as published*; :func:`why_it_failed` names the likely
+reason: a missing module, a missing system binary, a removed API, a missing file, or cells the
+author ran out of order.
+
+Core module: no IPython, tornado or ipywidgets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from repro_nb.compare.evidence import NotebookSource
+from repro_nb.compare.outputs import (
+    OutputComparison,
+    cell_outputs,
+    compare_outputs,
+    has_saved_outputs,
+)
+from repro_nb.verification.result import cell_label
+
+__all__ = ["compare_published", "first_new_error", "out_of_order", "why_it_failed"]
+
+_NO_MODULE = re.compile(r"No module named '([\w.]+)'")
+_CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)' from '([\w.]+)'")
+_NO_ATTRIBUTE = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'|has no attribute '(\w+)'")
+_NO_FILE = re.compile(
+    r"No such file or directory: '([^']+)'|(?:File|Path) (?:not found|does not exist):? '?([^'\n]+)"
+)
+_EXECUTABLE = re.compile(
+    r"failed to execute (?:PosixPath|WindowsPath)?\(?'([^']+)'|(?:^|\s)([\w.+-]+): (?:command )?not found"
+)
+_NAME_ERROR = re.compile(r"name '(\w+)' is not defined")
+
+
+def out_of_order(saved_cells: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the saved execution counts show the cells were not run top to bottom."""
+    counts = [
+        int(c["execution_count"])
+        for c in saved_cells
+        if c.get("cell_type") == "code" and c.get("execution_count") is not None
+    ]
+    return any(b <= a for a, b in itertools.pairwise(counts))
+
+
+def why_it_failed(
+    ename: str,
+    evalue: str,
+    index: int,
+    source: NotebookSource,
+    saved_cells: Sequence[Mapping[str, Any]],
+) -> tuple[str, str]:
+    """The likely reason a cell raised where the published outputs show none.
+
+    Returns
+    -------
+    tuple[str, str]
+        ``(cause, text)``: cause is ``environment`` (missing module, system binary or
+        removed API), ``data`` (missing file) or ``unknown``; the text says what and the fix.
+    """
+    text = f"{ename}: {evalue}"
+    binary = _EXECUTABLE.search(text)
+    if binary or "ExecutableNotFound" in ename:
+        name = (binary.group(1) or binary.group(2)) if binary else "a program"
+        name = name.rsplit("/", 1)[-1]
+        if shutil.which(name) is None:
+            return (
+                "environment",
+                f"missing system binary: {name} is not installed (install it with the system "
+                "package manager, e.g. apt-get install graphviz for dot)",
+            )
+    if ename in ("ModuleNotFoundError", "ImportError") and (m := _NO_MODULE.search(evalue)):
+        return "environment", f"missing module: {m.group(1)} is not installed (pip install it)"
+    if ename == "ImportError" and (m := _CANNOT_IMPORT.search(evalue)):
+        return (
+            "environment",
+            f"removed API: {m.group(2)} no longer has {m.group(1)} (the notebook was written "
+            "for an older release; `repro-nb restore` rebuilds one)",
+        )
+    if ename == "AttributeError" and (m := _NO_ATTRIBUTE.search(evalue)):
+        what = m.group(2) or m.group(3)
+        return (
+            "environment",
+            f"removed API: {what} no longer exists here (the notebook was written for an "
+            "older release; `repro-nb restore` rebuilds one)",
+        )
+    if ename in ("FileNotFoundError", "OSError", "IOError") and (m := _NO_FILE.search(evalue)):
+        path = (m.group(1) or m.group(2) or "").strip()
+        if "/" not in path and "." not in path and shutil.which(path) is None:
+            return "environment", f"missing system binary: {path} is not installed"
+        return "data", f"missing file: {path} (put the data where the notebook expects it)"
+    if ename == "NameError" and (m := _NAME_ERROR.search(evalue)):
+        name = m.group(1)
+        later = [
+            i
+            for i in source.indices
+            if i > index
+            and re.search(rf"^\s*(?:def |class )?{re.escape(name)}\b", _src(source, i), re.M)
+        ]
+        if later or out_of_order(saved_cells):
+            where = f" ({name} is defined in {cell_label(later[0])})" if later else ""
+            return (
+                "unknown",
+                f"cells the author ran out of order{where}: run them top to bottom, or move "
+                "the definition up",
+            )
+    return "unknown", f"{text}"
+
+
+def _src(source: NotebookSource, index: int) -> str:
+    return source.sources.get(index, "")
+
+
+def compare_published(
+    saved_cells: Sequence[Mapping[str, Any]],
+    run_cells: Sequence[Mapping[str, Any]],
+    *,
+    rtol: float,
+) -> OutputComparison | None:
+    """The run's outputs compared with the saved ones, for the cells that were run when the
+    notebook was saved; ``None`` when it was saved without any outputs."""
+    if not any(c.get("cell_type") == "code" and has_saved_outputs(c) for c in saved_cells):
+        return None
+    return compare_outputs(
+        saved_cells, run_cells, rtol=rtol, only=lambda _i, cell: has_saved_outputs(cell)
+    )
+
+
+def first_new_error(
+    saved_cells: Sequence[Mapping[str, Any]], run_cells: Sequence[Mapping[str, Any]]
+) -> tuple[int, str, str] | None:
+    """The first cell that raised in the run where the saved outputs show it ran without an
+    error: ``(index, ename, evalue)``."""
+    for index, (saved, ran) in enumerate(zip(saved_cells, run_cells, strict=False)):
+        if saved.get("cell_type") != "code" or not has_saved_outputs(saved):
+            continue
+        got = cell_outputs(ran, index)
+        if got.error is None or cell_outputs(saved, index).error is not None:
+            continue
+        err = next(o for o in ran.get("outputs") or [] if o.get("output_type") == "error")
+        return index, str(err.get("ename")), str(err.get("evalue"))
+    return None
