@@ -13,6 +13,7 @@ from repro_nb.bundle import export_bundle
 from repro_nb.errors import ReproWarning, UsageProblem
 from repro_nb.record import CellRecord, source_hash
 from repro_nb.verification import assess_run, fix_notebook, verify
+from repro_nb.verification.assess import AssessContext, NotebookCells
 
 pytestmark = pytest.mark.usefixtures("store_beside_notebooks")
 
@@ -63,7 +64,15 @@ def check(name: str, value: float, rtol: float = 1e-6) -> dict:
     }
 
 
-def test_hash_difference_within_tolerance_reproduces() -> None:
+def run_of(ref: list[CellRecord], act: list[CellRecord], drift=None, changes=None):
+    """assess_run over records whose notebook is made of their sources (one cell each)."""
+    nb = NotebookCells([{"cell_type": "code", "source": r.source or ""} for r in ref])
+    ctx = AssessContext(nb, drift=drift, changes=changes or {})
+    first, _, checks, diffs = assess_run(ref, act, ctx)
+    return first, checks, diffs
+
+
+def test_value_difference_within_the_checks_tolerance_reproduces() -> None:
     ref = [
         rec(0, "x = f()", values={"x": {"hash": "1"}}),
         rec(1, "check", checks=[check("loss", 1.0)]),
@@ -72,62 +81,85 @@ def test_hash_difference_within_tolerance_reproduces() -> None:
         rec(0, "x = f()", values={"x": {"hash": "2"}}),
         rec(1, "check", checks=[check("loss", 1.0 + 1e-9)]),
     ]
-    first, _, checks = assess_run(ref, act, drift=None, data_changes={})
-    assert first is not None and first.within_tolerance
-    assert first.cell_index == 0 and first.values_differ == ["x"]
-    assert any("within its tolerance" in c for c in first.causes)
+    first, checks, diffs = run_of(ref, act)
+    assert first is None
+    assert diffs[0].kind == "value" and diffs[0].within_tolerance
     (c,) = checks
-    assert c.status == "pass" and c.exact is False
+    assert c.status == "pass" and c.exact is False and c.level == "within tolerance"
 
 
 def test_check_outside_tolerance_gives_the_numbers() -> None:
     ref = [rec(0, "check", checks=[check("loss", 1.0)])]
     act = [rec(0, "check", checks=[check("loss", 1.5)])]
-    first, _, checks = assess_run(ref, act, drift=None, data_changes={})
+    first, checks, _ = run_of(ref, act)
     assert first is not None and first.kind == "check" and not first.within_tolerance
-    assert (
-        checks[0].status == "fail" and "1.5" in first.causes[0] and "expected 1" in first.causes[0]
-    )
+    assert checks[0].status == "fail" and checks[0].level == "not reproduced"
+    assert any("1.5" in c and "expected 1" in c for c in first.causes)
 
 
-def test_error_rng_and_data_causes() -> None:
+def test_rng_state_alone_is_never_a_divergence() -> None:
+    ref = [rec(0, "import numpy as np"), rec(1, "b = 1")]
+    # two unseeded kernels: every fingerprint differs, nothing drawn, nothing visible differs
+    act = [rec(0, "import numpy as np", rng={"numpy": "bb", "drew": ""}), rec(1, "b = 1")]
+    first, _, diffs = run_of(ref, act)
+    assert first is None and diffs == {}
+
+
+def test_blame_goes_to_the_cell_that_draws() -> None:
+    ref = [
+        rec(0, "import numpy as np", rng={"numpy": "a0"}),
+        rec(1, "np.random.shuffle(idx)", rng={"numpy": "a1"}),
+        rec(2, "y = idx[0]", rng={"numpy": "a1"}, values={"y": {"hash": "1"}}),
+    ]
+    act = [
+        rec(0, "import numpy as np", rng={"numpy": "b0", "drew": ""}),
+        rec(1, "np.random.shuffle(idx)", rng={"numpy": "b1", "drew": "numpy"}),
+        rec(2, "y = idx[0]", rng={"numpy": "b1", "drew": ""}, values={"y": {"hash": "2"}}),
+    ]
+    first, _, _ = run_of(ref, act)
+    assert first.cell_index == 1 and first.shows_at == 2 and first.kind == "value"
+    assert first.cause == ["unseeded-randomness"]
+    assert "numpy" in first.causes[0]
+
+
+def test_error_and_data_causes() -> None:
     ref = [rec(0, "a"), rec(1, "b")]
     act = [rec(0, "a"), rec(1, "b", status="error", error_name="KeyError", error_value="'k'")]
-    first, _, _ = assess_run(ref, act, drift=None, data_changes={})
-    assert first.kind == "error" and first.cell_index == 1 and "KeyError: 'k'" in first.causes[0]
-
-    act = [rec(0, "a", rng={"numpy": "bb"}), rec(1, "b")]
-    first, _, _ = assess_run(ref, act, drift=None, data_changes={})
-    assert first.kind == "rng" and first.rng_differs == ["numpy"]
-    assert any("unseeded randomness" in c for c in first.causes)
+    first, _, _ = run_of(ref, act)
+    assert first.kind == "error" and first.cell_index == 1
+    assert any("KeyError: 'k'" in c for c in first.causes)
 
     f_ref = [{"path": "data/x.csv", "mode": "r", "sha256": "a" * 64}]
     f_act = [{"path": "data/x.csv", "mode": "r", "sha256": "b" * 64}]
     ref = [rec(0, "read", files=f_ref, values={"df": {"hash": "1"}})]
     act = [rec(0, "read", files=f_act, values={"df": {"hash": "2"}})]
-    first, _, _ = assess_run(
-        ref, act, drift=None, data_changes={"data/x.csv": ("a" * 64, "b" * 64)}
-    )
-    assert first.kind == "data" and first.files_differ == ["data/x.csv"]
+    first, _, _ = run_of(ref, act, changes={"data/x.csv": ("a" * 64, "b" * 64)})
+    assert first.kind == "file" and first.files_differ == ["data/x.csv"]
+    assert first.cause == ["data"]
     assert first.causes[0].startswith("data file changed: data/x.csv (sha256 aaaaaaaaaaaa")
 
 
-def test_drift_items_explain_a_value_difference() -> None:
+def test_drift_is_attributed_to_the_cells_that_use_the_module() -> None:
     from repro_nb.compare.drift_items import diff_environments
 
-    before = {
-        "packages": {"numpy": {"name": "numpy", "version": "1.26.4", "origin": "index"}},
-        "imported": ["numpy"],
-    }
-    after = {
-        "packages": {"numpy": {"name": "numpy", "version": "2.0.0", "origin": "index"}},
-        "imported": ["numpy"],
-    }
-    drift = diff_environments(before, after, imported=["numpy"])
-    ref = [rec(0, "x = g()", values={"x": {"hash": "1"}})]
-    act = [rec(0, "x = g()", values={"x": {"hash": "2"}})]
-    first, _, _ = assess_run(ref, act, drift=drift, data_changes={})
-    assert first.kind == "values" and first.drift and first.drift[0]["name"] == "numpy"
+    def env(numpy: str, pandas: str) -> dict:
+        return {
+            "packages": {
+                "numpy": {"name": "numpy", "version": numpy, "origin": "index"},
+                "pandas": {"name": "pandas", "version": pandas, "origin": "index"},
+            },
+            "imported": ["numpy", "pandas"],
+        }
+
+    drift = diff_environments(
+        env("1.26.4", "2.0.0"), env("2.0.0", "3.0.0"), imported=["numpy", "pandas"]
+    )
+    src = "import numpy as np\nx = np.g()"
+    ref = [rec(0, src, values={"x": {"hash": "1"}})]
+    act = [rec(0, src, values={"x": {"hash": "2"}})]
+    first, _, _ = run_of(ref, act, drift=drift)
+    assert first.kind == "value" and first.cause == ["environment"]
+    assert [d["name"] for d in first.drift] == ["numpy"]  # not pandas: the cell never uses it
 
 
 def test_bad_arguments() -> None:
@@ -202,7 +234,8 @@ def test_changed_data_names_the_file_and_the_cell(seeded: dict, tmp_path: Path) 
     (dc,) = res.data
     assert dc.path == "data/small.csv" and dc.status == "changed" and not dc.copied
     d = res.first_divergent
-    assert d.cell_index == 1 and d.cell_id == "seeded-01" and d.kind == "data"
+    assert d.cell_index == 1 and d.cell_id == "seeded-01" and d.kind == "file"
+    assert d.cause == ["data"]
     assert d.files_differ == ["data/small.csv"] and "values" in d.values_differ
     assert "data file changed: data/small.csv" in res.reason
     assert any(c.status == "fail" for c in res.checks)  # the total check moved too
@@ -219,7 +252,7 @@ def test_plain_notebook_vs_its_recorded_run_after_data_change(seeded: dict) -> N
     finally:
         data.write_text(original)
     assert res.kind == "notebook" and res.verdict == "diverged"
-    assert "recorded run" in res.reference
+    assert res.reference == "recorded" and "recorded run" in res.reference_label
     assert res.first_divergent.cell_index == 1
     assert res.first_divergent.files_differ == ["data/small.csv"]
 
@@ -245,7 +278,7 @@ def test_kernel_death_is_could_not_run_without_orphans() -> None:
     res = verify(NOTEBOOKS / "kill.ipynb")
     assert res.verdict == "could not run" and res.exit_code == 2
     assert res.first_divergent.cell_index == 1 and res.first_divergent.cell_id == "kill-01"
-    assert "could not run at cell 1: kernel died" in res.reason
+    assert "could not run at cell 2: kernel died" in res.reason
     assert kernels_of_this_process() - before == set()  # no kernel of this verify outlives it
 
 
@@ -258,7 +291,7 @@ def test_timeout_is_could_not_run_without_hanging() -> None:
     res = verify(NOTEBOOKS / "sleep.ipynb", timeout=2)
     assert time.perf_counter() - t0 < 30
     assert res.verdict == "could not run"
-    assert "could not run at cell 1: timed out after 2 s" in res.reason
+    assert "could not run at cell 2: timed out after 2 s" in res.reason
     assert kernels_of_this_process() - before == set()
 
 
@@ -274,7 +307,9 @@ def test_runs_in_parallel_mark_every_cell_deterministic(seeded: dict) -> None:
 def test_seeds_report_spread_per_check(tmp_path: Path) -> None:
     nb = copy_notebook("params.ipynb", tmp_path)
     res = verify(nb, seeds="0,1,2", jobs=2)
-    assert [r.seed for r in res.runs] == [0, 1, 2] and res.exit_code == 0, res.to_text()
+    assert [r.seed for r in res.runs] == [0, 1, 2], res.to_text()
+    # nothing recorded and no original seeds' results: the spread, but no claim
+    assert res.verdict == "not verified" and res.exit_code == 1 and res.reference == "none"
     stats = res.seed_stats["score"]
     assert (
         stats["n"] == 3 and stats["std"] > 0 and stats["ci_low"] < stats["mean"] < stats["ci_high"]

@@ -100,7 +100,12 @@ export interface ICellDiff {
   cell_id: string | null;
   excerpt: string;
   state: CellState;
+  /** Generators whose state after the cell differs: evidence of a cause, never a difference. */
   rng_differs: string[];
+  /** Generators this cell drew from in the run. */
+  rng_drawn: string[];
+  /** The user's generator variables that differ (RNG state, not values). */
+  generators_differ: string[];
   values_differ: string[];
   values_new: string[];
   values_missing: string[];

@@ -65,7 +65,7 @@ from repro_nb.verification.result import (
     cell_label,
 )
 
-__all__ = ["NotebookCells", "assess_run", "assess_runs"]
+__all__ = ["AssessContext", "NotebookCells", "assess_run", "assess_runs"]
 
 
 @dataclass
@@ -195,7 +195,7 @@ def assess_runs(
         return res
     runs_recs = [recs for recs in per_run if recs is not None]
     nb = NotebookCells.of(saved or results[0].notebook)
-    ctx = _Context(nb, drift, changes, output_rtol, recorded_env, run_env)
+    ctx = AssessContext(nb, drift, changes, output_rtol, recorded_env, run_env)
 
     # 3. the verdict's reference
     if seeds is not None and reference is None:
@@ -218,7 +218,7 @@ def assess_runs(
         "runs": f"the first new run ({results[same_seed[0]].label}); no usable recorded run"
         if same_seed
         else "",
-        "none": "nothing: no recorded run, no saved outputs, and only one run",
+        "none": "nothing (no recorded run, no saved outputs, no two runs with the same seed)",
     }[mode]
     ref_recs: list[CellRecord] | None = reference if mode == "recorded" else None
     ref_cells: list[dict[str, Any]] | None = None
@@ -281,15 +281,16 @@ def assess_runs(
 
 
 @dataclass
-class _Context:
-    """What every comparison of one verification shares."""
+class AssessContext:
+    """What every comparison of one verification shares: the notebook, the environment
+    drift, the data files not as recorded, and the tolerance for numbers in outputs."""
 
     nb: NotebookCells
-    drift: DriftReport | None
-    changes: DataChanges
-    rtol: float
-    recorded_env: Mapping[str, Any] | None
-    run_env: Mapping[str, Any] | None
+    drift: DriftReport | None = None
+    changes: DataChanges = field(default_factory=dict)
+    rtol: float = 1e-6
+    recorded_env: Mapping[str, Any] | None = None
+    run_env: Mapping[str, Any] | None = None
 
 
 def _cells_of(result: RunResult) -> list[dict[str, Any]]:
@@ -344,7 +345,7 @@ def _set_could_not_run(
         r = failed[0]
         err = r.error or {}
         idx = err.get("cell_index")
-        where = "before the first cell" if idx is None else f"at cell {idx}"
+        where = "before the first cell" if idx is None else f"at {cell_label(idx)}"
         res.verdict = "could not run"
         res.reason = f"{r.label}: could not run {where}: {err.get('reason')}"
         res.first_divergent = Divergence(
@@ -379,11 +380,11 @@ def _shown_run(runs: list[RunSummary], comparable: list[int]) -> RunSummary:
 def assess_run(
     reference: list[CellRecord] | None,
     actual: list[CellRecord],
-    ctx: _Context,
+    ctx: AssessContext,
     *,
-    reference_cells: Sequence[Mapping[str, Any]] | None,
-    run_cells: Sequence[Mapping[str, Any]],
-    hash_random: bool,
+    reference_cells: Sequence[Mapping[str, Any]] | None = None,
+    run_cells: Sequence[Mapping[str, Any]] = (),
+    hash_random: bool = True,
     noise: NoiseLog | None = None,
 ) -> tuple[Divergence | None, dict[str, int], list[CheckOutcome], dict[int, CellDifference]]:
     """Compare one run with the reference, cell by cell in notebook order.
@@ -458,7 +459,7 @@ def _published(
     res: VerifyResult,
     nb: NotebookCells,
     results: list[RunResult],
-    ctx: _Context,
+    ctx: AssessContext,
     hash_random: bool,
 ) -> None:
     """Compare the first run with the saved outputs; an error they do not show makes the
@@ -516,7 +517,7 @@ def _published(
 
 
 def _likely_cause(
-    index: int, nb: NotebookCells, ctx: _Context, hash_random: bool, varies: bool
+    index: int, nb: NotebookCells, ctx: AssessContext, hash_random: bool, varies: bool
 ) -> list[str]:
     """Why a published output likely differs: time, hash order, randomness, environment."""
     out = []
@@ -532,7 +533,7 @@ def _likely_cause(
 
 
 def _determinism(
-    runs: list[list[CellRecord]], results: list[RunResult], ctx: _Context
+    runs: list[list[CellRecord]], results: list[RunResult], ctx: AssessContext
 ) -> list[CellDeterminism]:
     """Per code cell: did every run give what the first run gave (values, outputs, errors,
     files; RNG state does not count)?"""
@@ -629,10 +630,13 @@ def _decide_verdict(
         ran = f"{len(results)} run(s) completed" + (
             " without errors" if all(r.ok for r in results) else ""
         )
-        res.reason = (
-            f"{ran}, but there was nothing to compare them with: pass --runs 2, or record a "
-            "run first (the report says what was checked)"
+        hint = (
+            "the spread over the seeds is shown; include the recorded seed, or record runs "
+            "with several seeds, to compare"
+            if res.seed_stats is not None
+            else "pass --runs 2, or record a run first"
         )
+        res.reason = f"{ran}, but there was nothing to compare them with: {hint}"
     elif any(r.within_tolerance for r in (res.runs[i] for i in comparable)):
         res.verdict, res.level = "reproduced within tolerance", "within tolerance"
         n_checks = sum(1 for c in res.checks if c.status == "pass")

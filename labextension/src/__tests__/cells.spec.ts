@@ -17,6 +17,8 @@ function row(fields: Partial<ICellDiff>): ICellDiff {
     excerpt: '',
     state: 'same',
     rng_differs: [],
+    rng_drawn: [],
+    generators_differ: [],
     values_differ: [],
     values_new: [],
     values_missing: [],

@@ -183,6 +183,8 @@ const CELL_DIFF: Spec<ICellDiff> = {
     excerpt: 'string',
     state: { oneOf: CELL_STATES },
     rng_differs: { array: 'string' },
+    rng_drawn: { array: 'string' },
+    generators_differ: { array: 'string' },
     values_differ: { array: 'string' },
     values_new: { array: 'string' },
     values_missing: { array: 'string' },
@@ -462,7 +464,9 @@ function declaredKeys(spec: JsonSpec, key: string, into: Set<string>): Set<strin
  */
 const NEVER_FILLED = [
   'ICellDiff.files_differ[]',
+  'ICellDiff.generators_differ[]',
   'ICellDiff.rng_differs[]',
+  'ICellDiff.rng_drawn[]',
   'ICellDiff.values_missing[]',
   'ICellDiff.values_new[]',
   'IRunInfo.git_id',

@@ -46,7 +46,10 @@ export function CellsSection(
             {rows.map((cell, i) => {
               const isFirst = first !== null && cell.key === first.key;
               const details = [
-                ...cell.rng_differs.map(g => trans.__('RNG %1', g)),
+                // RNG state is evidence of a cause: shown only for generators the cell drew from.
+                ...cell.rng_differs
+                  .filter(g => cell.rng_drawn.includes(g))
+                  .map(g => trans.__('draws from %1 (seeded differently)', g)),
                 ...cell.values_differ.map(v => trans.__('value %1', v)),
                 ...cell.files_differ.map(f => trans.__('file %1', f)),
                 ...(cell.error ? [cell.error] : [])
