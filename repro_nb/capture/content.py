@@ -134,8 +134,18 @@ def _line(a: Any) -> tuple[Any, ...]:
     )
 
 
-def _paths(paths: Any) -> list[Any]:
-    return [(_np().asarray(p.vertices), None if p.codes is None else p.codes) for p in paths]
+def _paths(paths: Any) -> tuple[Any, ...]:
+    """Paths as three arrays (lengths, vertices, codes): one header each, not one per path."""
+    np = _np()
+    verts = [np.asarray(p.vertices, dtype=float).reshape(-1, 2) for p in paths]
+    # codes None means "a polyline"; 0 (STOP) never appears inside a drawn path, so it marks that
+    codes = [
+        np.zeros(len(v), np.uint8) if p.codes is None else p.codes
+        for p, v in zip(paths, verts, strict=True)
+    ]
+    if not verts:
+        return ()
+    return (np.array([len(v) for v in verts]), np.concatenate(verts), np.concatenate(codes))
 
 
 def _collection(a: Any) -> tuple[Any, ...]:
@@ -152,7 +162,10 @@ def _collection(a: Any) -> tuple[Any, ...]:
         _common(a),
         _np().asarray(a.get_offsets()),
         _np().asarray(a.get_sizes()) if hasattr(a, "get_sizes") else None,
-        _paths(a.get_paths()),
+        # a QuadMesh (pcolormesh, colorbars) is a grid: its coordinates, not one path per cell
+        _np().asarray(a.get_coordinates())
+        if hasattr(a, "get_coordinates")
+        else _paths(a.get_paths()),
         colours,
         _np().asarray(a.get_linewidth()),
     )
@@ -243,17 +256,29 @@ def _artist(a: Any, notes: list[str], axes3d: bool = False) -> tuple[Any, ...]:
     return (tname, _common(a))
 
 
+#: Locators and formatters whose ticks are a function of the limits and scale alone.
+_AUTOMATIC_TICKS = frozenset(
+    {"AutoLocator", "MaxNLocator", "LogLocator", "ScalarFormatter", "LogFormatterSciNotation"}
+)
+
+
 def _axis(ax: Any, which: str) -> tuple[Any, ...]:
     axis = getattr(ax, f"{which}axis")
-    ticks = _np().asarray(getattr(ax, f"get_{which}ticks")())
-    # format_ticks gives the labels a draw would show (categorical names, dates, fixed labels)
-    labels = axis.get_major_formatter().format_ticks(ticks)
+    locator, formatter = axis.get_major_locator(), axis.get_major_formatter()
+    kinds = (type(locator).__name__, type(formatter).__name__)
+    ticks: Any = None
+    labels: list[str] = []
+    if not _AUTOMATIC_TICKS.issuperset(kinds):  # computing ticks is half the cost of a figure
+        ticks = _np().asarray(locator())
+        # format_ticks gives the labels a draw would show (categorical names, dates, fixed labels)
+        labels = list(map(str, formatter.format_ticks(ticks)))
     return (
         tuple(map(float, getattr(ax, f"get_{which}lim")())),
         getattr(ax, f"get_{which}scale")(),
         getattr(ax, f"get_{which}label")(),
+        kinds,
         ticks,
-        list(map(str, labels)),
+        labels,
     )
 
 
