@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-AREAS = ("recorder", "values", "environment", "seeding", "validate", "bundle", "routes")
+AREAS = ("recorder", "values", "content", "environment", "seeding", "validate", "bundle", "routes")
 
 
 def _row(name: str, value: float, unit: str, target: str, ok: bool) -> dict[str, Any]:

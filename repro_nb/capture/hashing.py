@@ -27,6 +27,9 @@ from typing import Any
 
 import xxhash
 
+from repro_nb.capture.content import is_rng, viewer
+from repro_nb.capture.sampling import SAMPLE_PIECES, blocks, sample_ranges, split_ranges
+
 __all__ = ["MAX_DEPTH", "MAX_ITEMS", "MAX_PICKLE_BYTES", "ValueHash", "hash_value"]
 
 #: Containers deeper than this are cut (``partial=True``).
@@ -35,8 +38,6 @@ MAX_DEPTH = 20
 MAX_ITEMS = 200_000
 #: Largest pickled form hashed for objects we have no dedicated handler for.
 MAX_PICKLE_BYTES = 64 * 2**20
-#: Pieces a sampled (over ``max_bytes``) buffer is split into.
-_SAMPLE_PIECES = 64
 #: Bytes copied at a time from non-contiguous or device memory (bounds extra memory).
 _CHUNK_BYTES = 32 * 2**20
 
@@ -61,6 +62,9 @@ class ValueHash:
         True when only part of the value went into the hash (size or container limits).
     note
         Why the hash is partial or missing.
+    kind
+        ``"value"``, or ``"rng"`` for a random generator (numpy, ``random.Random``, torch), hashed
+        by its state: evidence that a cell draws random numbers rather than a result to compare.
     """
 
     type: str
@@ -70,6 +74,7 @@ class ValueHash:
     size: int | None = None
     partial: bool = False
     note: str | None = None
+    kind: str = "value"
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of the fields."""
@@ -131,69 +136,18 @@ def _header(h: Any, *parts: object) -> None:
     h.update(("\x1f".join(map(str, parts)) + "\x1e").encode("utf-8", "surrogatepass"))
 
 
-def _sample_ranges(n: int, itemsize: int, budget: int) -> list[tuple[int, int]] | None:
-    """Item ranges to hash for ``n`` items of ``itemsize`` bytes, or None to hash everything."""
-    if n * itemsize <= budget:
-        return None
-    piece = max(1, budget // max(1, itemsize) // _SAMPLE_PIECES)
-    if piece * _SAMPLE_PIECES >= n:
-        return None
-    last = n - piece
-    out: list[tuple[int, int]] = []
-    for k in range(_SAMPLE_PIECES):
-        start = last * k // (_SAMPLE_PIECES - 1)
-        if out and start < out[-1][1]:
-            start = out[-1][1]
-        if start < n:
-            out.append((start, min(n, start + piece)))
-    return out
-
-
-def _blocks(shape: tuple[int, ...], start: int, stop: int) -> Iterator[tuple[Any, ...]]:
-    """Index tuples (ints and slices) covering the C-order flat item range [start, stop)."""
-    if start >= stop:
-        return
-    if not shape:
-        yield ()
-        return
-    inner = 1
-    for d in shape[1:]:
-        inner *= d
-    r0, o0 = divmod(start, inner)
-    r1, o1 = divmod(stop, inner)
-    if r0 == r1:
-        for sub in _blocks(shape[1:], o0, o1):
-            yield (r0, *sub)
-        return
-    if o0:
-        for sub in _blocks(shape[1:], o0, inner):
-            yield (r0, *sub)
-        r0 += 1
-    if r1 > r0:
-        yield (slice(r0, r1),)
-    if o1:
-        for sub in _blocks(shape[1:], 0, o1):
-            yield (r1, *sub)
-
-
-def _split(ranges: list[tuple[int, int]], step: int) -> Iterator[tuple[int, int]]:
-    for s, e in ranges:
-        for a in range(s, e, step):
-            yield a, min(e, a + step)
-
-
 def _plan(budget: _HashBudget, h: Any, n: int, itemsize: int) -> list[tuple[int, int]]:
     """Decide full or sampled hashing of ``n`` items, charge the byte budget, write the marker."""
     nbytes = n * itemsize
     # inside containers, later values still get up to 1 MiB each once the budget is spent
     allowance = max(budget.bytes_left, min(nbytes, 2**20, budget.max_bytes))
-    ranges = _sample_ranges(n, itemsize, allowance)
+    ranges = sample_ranges(n, itemsize, allowance)
     if ranges is None:
         budget.bytes_left -= nbytes
         return [(0, n)]
     budget.bytes_left -= allowance
     budget.cut(f"{nbytes} bytes exceed max_bytes={budget.max_bytes}; hashed a sample")
-    _header(h, "sample", _SAMPLE_PIECES, ranges[0][1] - ranges[0][0])
+    _header(h, "sample", SAMPLE_PIECES, ranges[0][1] - ranges[0][0])
     return ranges
 
 
@@ -225,8 +179,8 @@ def _feed_ndarray(budget: _HashBudget, h: Any, a: Any, tag: str = "ndarray") -> 
                 h.update(u8[s * isz : e * isz])
     else:
         step = max(1, _CHUNK_BYTES // max(1, isz))
-        for s, e in _split(ranges, step):
-            for idx in _blocks(a.shape, s, e):
+        for s, e in split_ranges(ranges, step):
+            for idx in blocks(a.shape, s, e):
                 h.update(np.ascontiguousarray(a[idx]).reshape(-1).view(np.uint8))
     return int(a.nbytes)
 
@@ -299,18 +253,18 @@ def _feed_tensor(budget: _HashBudget, h: Any, t: Any) -> int:
             for s, e in ranges:
                 h.update(u8[s * isz : e * isz])
     elif on_cpu:
-        for s, e in _split(ranges, step):
-            for idx in _blocks(tuple(t.shape), s, e):
+        for s, e in split_ranges(ranges, step):
+            for idx in blocks(tuple(t.shape), s, e):
                 h.update(t[idx].contiguous().reshape(-1).view(torch.uint8).numpy())
     elif t.is_contiguous():
         dev_u8 = t.reshape(-1).view(torch.uint8)
         byte_ranges = [(s * isz, e * isz) for s, e in ranges]
         with _PINNED_LOCK:
-            for buf in _device_pieces(torch, dev_u8, list(_split(byte_ranges, _CHUNK_BYTES))):
+            for buf in _device_pieces(torch, dev_u8, list(split_ranges(byte_ranges, _CHUNK_BYTES))):
                 h.update(buf)
     else:
-        for s, e in _split(ranges, step):
-            for idx in _blocks(tuple(t.shape), s, e):
+        for s, e in split_ranges(ranges, step):
+            for idx in blocks(tuple(t.shape), s, e):
                 h.update(t[idx].contiguous().reshape(-1).view(torch.uint8).cpu().numpy())
     return n * isz
 
@@ -675,7 +629,19 @@ def _handler(obj: Any) -> Any:
         return _feed_namespace
     if isinstance(obj, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
         return _unhashable_kind
-    return _feed_pickle
+    view = viewer(obj)  # figures, optimizers, RNGs, modules: their pickles are not content
+    return _feed_pickle if view is None else lambda c, h, o: _feed_view(c, h, o, view)
+
+
+def _feed_view(budget: _HashBudget, h: Any, obj: Any, view: Any) -> int:
+    try:
+        content = view(obj)
+    except Exception as exc:  # a view that fails says "not comparable", never a pickle
+        raise _Unhashable(f"no content view: {type(exc).__name__}: {exc}"[:200]) from exc
+    _header(h, "view", content.tag, _qualname(type(obj)))
+    for note in content.notes:
+        budget.cut(note)
+    return _feed(budget, h, content.data)
 
 
 def _unhashable_kind(budget: _HashBudget, h: Any, obj: Any) -> int:
@@ -774,14 +740,15 @@ def hash_value(
         shape, dtype = None, None
     budget = _HashBudget(max(0, int(max_bytes)), max_items, max_depth)
     h = xxhash.xxh3_128()
+    kind = "rng" if is_rng(obj) else "value"
     try:
         size = _feed(budget, h, obj, nested=0)
     except _Unhashable as exc:
-        return ValueHash(tname, None, shape, dtype, None, False, str(exc))
+        return ValueHash(tname, None, shape, dtype, None, False, str(exc), kind)
     except RecursionError:
-        return ValueHash(tname, None, shape, dtype, None, False, "nested too deeply to hash")
+        return ValueHash(tname, None, shape, dtype, None, False, "nested too deeply to hash", kind)
     except Exception as exc:
         failure = f"hashing failed: {type(exc).__name__}: {exc}"[:300]
-        return ValueHash(tname, None, shape, dtype, None, False, failure)
+        return ValueHash(tname, None, shape, dtype, None, False, failure, kind)
     note = "; ".join(budget.notes) if budget.notes else None
-    return ValueHash(tname, h.hexdigest(), shape, dtype, size, budget.partial, note)
+    return ValueHash(tname, h.hexdigest(), shape, dtype, size, budget.partial, note, kind)
