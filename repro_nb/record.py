@@ -17,6 +17,7 @@ from repro_nb.render import shorten
 __all__ = [
     "DREW_KEY",
     "EXCERPT_CHARS",
+    "RNG_VALUE_PREFIX",
     "CellRecord",
     "LightCell",
     "cell_key",
@@ -31,6 +32,12 @@ __all__ = [
 #: cell drew from (fingerprinted before and after it in the same run). Absent in records made
 #: before repro_nb 0.2, where nothing is known about draws.
 DREW_KEY = "drew"
+
+#: Prefix of the content hash of a value that is RNG state (a user's ``np.random.Generator``,
+#: ``RandomState``, ``random.Random``, ``torch.Generator``): comparisons read it as evidence of
+#: randomness, never as a value that differs. Carried in the hash itself, so stored records
+#: and signatures need no extra column.
+RNG_VALUE_PREFIX = "rng:"
 
 
 def rng_generators(rng: Mapping[str, str]) -> dict[str, str]:

@@ -29,6 +29,7 @@ import xxhash
 
 from repro_nb.capture.content import is_rng, viewer
 from repro_nb.capture.sampling import SAMPLE_PIECES, blocks, sample_ranges, split_ranges
+from repro_nb.record import RNG_VALUE_PREFIX
 
 __all__ = ["MAX_DEPTH", "MAX_ITEMS", "MAX_PICKLE_BYTES", "ValueHash", "hash_value"]
 
@@ -65,6 +66,8 @@ class ValueHash:
     kind
         ``"value"``, or ``"rng"`` for a random generator (numpy, ``random.Random``, torch), hashed
         by its state: evidence that a cell draws random numbers rather than a result to compare.
+        Its ``hash`` starts with :data:`repro_nb.record.RNG_VALUE_PREFIX`, so the store and
+        cell signatures carry the kind without a column of their own.
     """
 
     type: str
@@ -751,4 +754,5 @@ def hash_value(
         failure = f"hashing failed: {type(exc).__name__}: {exc}"[:300]
         return ValueHash(tname, None, shape, dtype, None, False, failure, kind)
     note = "; ".join(budget.notes) if budget.notes else None
-    return ValueHash(tname, h.hexdigest(), shape, dtype, size, budget.partial, note, kind)
+    digest = h.hexdigest() if kind == "value" else RNG_VALUE_PREFIX + h.hexdigest()
+    return ValueHash(tname, digest, shape, dtype, size, budget.partial, note, kind)

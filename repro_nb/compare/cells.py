@@ -15,7 +15,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from repro_nb.record import CellRecord, LightCell, cell_key, rng_drawn, rng_generators
+from repro_nb.record import (
+    RNG_VALUE_PREFIX,
+    CellRecord,
+    LightCell,
+    cell_key,
+    rng_drawn,
+    rng_generators,
+)
 from repro_nb.store import Store, light_cells, parse_signature
 
 __all__ = [
@@ -218,11 +225,6 @@ def _cell_diff(rec: ComparableCell, index: int, state: str, **fields: Any) -> Ce
     """A :class:`CellDiff` named after ``rec`` (a full or light record)."""
     excerpt = rec.excerpt
     return CellDiff(cell_key(rec), index, rec.cell_id, excerpt, state, **fields)
-
-
-#: Prefix of the hash of a value that is RNG state (a user's ``np.random.Generator``,
-#: ``RandomState``, ``random.Random``, ``torch.Generator``): evidence, not a value.
-RNG_VALUE_PREFIX = "rng:"
 
 
 def _is_rng_value(digest: str | None) -> bool:
