@@ -460,6 +460,26 @@ class VerifyResult:
                     f"{item.get('before')} → {item.get('after')} ({item['severity']})"
                 )
             out.append((title, lines))
+        if self.published is not None:
+            pub = self.published
+            lines = [f"{pub['matching']} of {pub['compared']} cells match the saved outputs"]
+            for d in pub.get("differing", [])[:8]:
+                lines.append(
+                    f"{d.get('cell')}: {d.get('what')} ({d.get('status')}); likely "
+                    f"{', '.join(d.get('likely_cause') or ['unknown'])}"
+                )
+            out.append(("published outputs", lines))
+        if self.ignored:
+            out.append(
+                (
+                    "ignored as noise",
+                    [
+                        f"{x['count']} × {x['what']} in "
+                        + ", ".join(cell_label(i) for i in x["cells"][:8])
+                        for x in self.ignored
+                    ],
+                )
+            )
         if self.checks:
             passed = [c for c in self.checks if c.status == "pass"]
             lines = [
@@ -478,7 +498,9 @@ class VerifyResult:
             ]
             for c in self.checks:
                 if c.status != "pass":
-                    lines.append(f"{c.status}: {c.name} in cell {c.cell_index}: {c.reason or ''}")
+                    lines.append(
+                        f"{c.status}: {c.name} in {cell_label(c.cell_index)}: {c.reason or ''}"
+                    )
             out.append(("checks", lines))
         if self.determinism is not None:
             nd = [c for c in self.determinism if not c.deterministic]
@@ -509,8 +531,9 @@ class VerifyResult:
 
     @property
     def summary(self) -> str:
-        """One line: ``VERDICT: reason``."""
-        return f"{self.verdict.upper()}: {self.reason}"
+        """One line: ``VERDICT (level): reason``."""
+        level = f" ({self.level})" if self.level not in ("could not run", "unchecked") else ""
+        return f"{self.verdict.upper()}{level}: {self.reason}"
 
     def to_text(self, *, color: bool = False) -> str:
         """Plain text for a terminal (ANSI colour optional)."""
