@@ -34,6 +34,7 @@ Verdicts and exit codes (:attr:`VerifyResult.exit_code`, :data:`EXIT_CODES`):
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -51,9 +52,10 @@ from repro_nb.bundle import (
     read_bundle,
 )
 from repro_nb.errors import BundleError, BundleIntegrityError, UsageProblem
-from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_many
+from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, fixed_seed_notes, run_many
 from repro_nb.notebook import read_notebook_json
 from repro_nb.record import CellRecord, records_from_dicts
+from repro_nb.seeding.kernelspec import with_notebook_hash_seed
 from repro_nb.store import Store, list_runs, resolve_store_path, run_cells
 from repro_nb.verification.assess import assess_runs
 from repro_nb.verification.data import (
@@ -208,7 +210,8 @@ def _run_specs(
         source=source,
         kernel=kernel,
         timeout=timeout,
-        env=dict(env),
+        # the hash seed `fix` wrote into the metadata; a recorded PYTHONHASHSEED wins
+        env=with_notebook_hash_seed(env, json.loads(source)),
         cwd=str(cwd),
         kind="verify",
     )
@@ -288,7 +291,7 @@ def _verify_bundle(
         )
         ref_seed = ((expected.get("reference") or {}).get("seed") or {}).get("requested", {}) or {}
         label = f"the recorded run in the bundle ({(expected.get('reference') or {}).get('run_uuid', '?')})"
-        return assess_runs(
+        res = assess_runs(
             path,
             "bundle",
             results,
@@ -303,6 +306,9 @@ def _verify_bundle(
             ref_seed=ref_seed.get("seed"),
             seeds=seeds,
         )
+        if seeds is not None:
+            res.notes.extend(fixed_seed_notes(read_notebook_json(nb_dir / NOTEBOOK)))
+        return res
 
 
 def _verify_notebook(
@@ -377,4 +383,6 @@ def _verify_notebook(
         seeds=seeds,
     )
     res.notes = notes + res.notes
+    if seeds is not None:
+        res.notes.extend(fixed_seed_notes(nb))
     return res
