@@ -146,7 +146,11 @@ def test_inject_sets_parameters_and_literals_together() -> None:
     nb.cells = [nbformat.v4.new_code_cell("seed = 0"), nbformat.v4.new_code_cell("%repro_seed 0")]
     nb.cells[0].metadata["tags"] = ["parameters"]
     assert inject_seed(nb, 5) == "parameters and %repro_seed"
-    assert [c.source.splitlines()[-1] for c in nb.cells] == ["seed = 0", "seed = 5", "%repro_seed 5"]
+    assert [c.source.splitlines()[-1] for c in nb.cells] == [
+        "seed = 0",
+        "seed = 5",
+        "%repro_seed 5",
+    ]
     plain = nbformat.v4.new_notebook()
     plain.cells = [nbformat.v4.new_code_cell("x = 1")]
     assert inject_seed(plain, 3) == "injected"
