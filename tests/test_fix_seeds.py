@@ -248,3 +248,21 @@ def test_seeds_vary_parameters_and_literal_and_warn_about_fixed_seeds(tmp_path: 
     (note,) = [n for n in res.notes if "--seeds does not vary" in n]
     assert "numpy: cell 1, line 2" in note and "np.random.seed(42)" in note
     assert note in res.to_text()
+
+
+@pytest.mark.slow
+def test_export_runs_its_kernel_with_the_notebooks_hash_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from repro_nb.bundle import export_bundle
+
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    (tmp_path / "p").mkdir()
+    nb = write_nb(tmp_path / "p" / "nb.ipynb", *SET_NB)
+    fixed = fix_notebook(nb, in_place=True, seed=7)
+    assert fixed.hash_seed == "7"
+    with pytest.warns(Warning):
+        info = export_bundle(nb, tmp_path / "bundle")
+    expected = json.loads((Path(info.path) / "expected.json").read_text())
+    assert expected["kernel_env"]["PYTHONHASHSEED"] == "7"
+    assert verify(info.path).exit_code == 0
