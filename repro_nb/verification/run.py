@@ -10,7 +10,8 @@ For a **bundle** (folder or zip), in order:
    or found under ``data_dir``) and their sha256 compared with ``data/manifest.json``
    (:mod:`repro_nb.verification.data`);
 3. execution: the notebook runs in a fresh kernel (nbclient, capture on, the recorded
-   ``PYTHONHASHSEED`` / ``CUBLAS_WORKSPACE_CONFIG``), ``runs`` times or once per seed,
+   ``PYTHONHASHSEED`` / ``CUBLAS_WORKSPACE_CONFIG``, else the notebook's
+   ``metadata.repro_nb.hash_seed``), ``runs`` times or once per seed,
    in parallel (:func:`repro_nb.execution.run_many`: local, process pool or Dask);
 4. assessment (:mod:`repro_nb.verification.assess`): drift of the environment, then cell by
    cell with ``expected.json``: errors, RNG fingerprints, value hashes, files read and checks
