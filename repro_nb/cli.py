@@ -183,7 +183,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_fix(args: argparse.Namespace) -> int:
-    result = fix_notebook(args.notebook, args.output, in_place=args.in_place, seed=args.seed)
+    result = fix_notebook(
+        args.notebook,
+        args.output,
+        in_place=args.in_place,
+        seed=args.seed,
+        kernelspec=args.kernelspec,
+    )
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -450,11 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "fix",
-        help="add %%load_ext repro_nb and %%repro_seed at the top of a notebook lacking them",
+        help="seed a notebook with %%repro_seed and fix its hash order (PYTHONHASHSEED)",
         description=(
-            "Add a first code cell with %%load_ext repro_nb and %%repro_seed SEED to a notebook that "
-            "lacks them, so that it captures and seeds every run. Writes NAME-fixed.ipynb unless "
-            "-o or --in-place. Then `repro-nb verify NOTEBOOK --runs 2` shows it reproduces."
+            "Add %%repro_seed SEED after the notebook's %%load_ext repro_nb (or both in a new "
+            "first code cell), unless the notebook already seeds every generator it draws from "
+            "(it says where); write SEED as the notebook's hash seed (metadata "
+            "repro_nb.hash_seed), which verify, export and pytest --repro start kernels with. "
+            "Writes NAME-fixed.ipynb unless -o or --in-place. Then "
+            "`repro-nb verify NOTEBOOK --runs 2` shows it reproduces."
         ),
     )
     p.add_argument("notebook", help="the .ipynb file")
@@ -462,6 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("-o", "--output", help="where to write the fixed notebook")
     group.add_argument("--in-place", action="store_true", help="overwrite the notebook")
     p.add_argument("--seed", type=int, default=0, help="seed to use (default 0)")
+    p.add_argument(
+        "--kernelspec",
+        action="store_true",
+        help="also install a kernelspec for this Python with PYTHONHASHSEED set (interactive use)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_fix)
 

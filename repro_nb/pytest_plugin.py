@@ -5,7 +5,9 @@ pytest at load time and does nothing unless ``--repro`` is given. Then each ``.i
 bundle folder (holding ``MANIFEST.sha256``) and bundle ``.zip`` under the given paths becomes
 one test item that runs :func:`repro_nb.verification.verify`: like nbval, but comparing content
 hashes, RNG states and checks within tolerances instead of output text. A failure shows the
-verdict and the first divergent cell with its causes.
+verdict and the first divergent cell with its causes. Its kernels start as verify's do, with the
+notebook's hash seed (``metadata.repro_nb.hash_seed``, written by ``repro-nb fix``) as
+``PYTHONHASHSEED``.
 """
 
 from __future__ import annotations

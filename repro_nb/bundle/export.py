@@ -78,6 +78,7 @@ from repro_nb.execution import DEFAULT_TIMEOUT, RunSpec, run_notebook
 from repro_nb.notebook import code_cells, read_notebook_json
 from repro_nb.render import human_size
 from repro_nb.secrets import check_files, scan_file
+from repro_nb.seeding.kernelspec import with_notebook_hash_seed
 from repro_nb.store import Store, latest_session, run_cells
 
 __all__ = ["BundleInfo", "export_bundle"]
@@ -361,10 +362,13 @@ def _check_output(out: Path, overwrite: bool) -> None:
 def _execute_for_export(
     nb_path: Path, store_path: Path, kernel: str | None, timeout: float | None
 ) -> tuple[int, dict[str, Any]]:
-    kenv = {
-        "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
-        "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8"),
-    }
+    # The notebook's own hash seed (written by `fix`) first: it is what the user's kernelspec
+    # and verify use, so the bundle's reference must be recorded with it too.
+    kenv = with_notebook_hash_seed(
+        {"CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8")},
+        read_notebook_json(nb_path),
+    )
+    kenv.setdefault("PYTHONHASHSEED", os.environ.get("PYTHONHASHSEED", "0"))
     spec = RunSpec(
         notebook=str(nb_path),
         label="export",

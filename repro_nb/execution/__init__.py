@@ -8,7 +8,8 @@ Modules, by job:
 * :mod:`~repro_nb.execution.kernels`: which kernel runs the notebook (:func:`resolve_kernel`);
 * :mod:`~repro_nb.execution.spec`: what a run is asked to do and what it produced
   (:class:`RunSpec`, :class:`RunResult`);
-* :mod:`~repro_nb.execution.inject`: seed injection (:func:`inject_seed`);
+* :mod:`~repro_nb.execution.inject`: seed injection (:func:`inject_seed`) and
+  the seeds it cannot vary (:func:`fixed_seed_notes`);
 * :mod:`~repro_nb.execution.client`: the cell-id nbclient client, the kernel's environment and
   reading the run's records back from its store;
 * :mod:`~repro_nb.execution.executors`: :func:`run_notebook` and :func:`run_many` (local,
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from repro_nb.execution.client import CellIdNotebookClient
 from repro_nb.execution.executors import async_run_notebook, run_many, run_notebook
-from repro_nb.execution.inject import inject_seed
+from repro_nb.execution.inject import fixed_seed_notes, inject_seed
 from repro_nb.execution.kernels import KernelChoice, resolve_kernel
 from repro_nb.execution.spec import DEFAULT_TIMEOUT, RunResult, RunSpec
 from repro_nb.notebook import INJECTED_MARK
@@ -32,6 +33,7 @@ __all__ = [
     "RunResult",
     "RunSpec",
     "async_run_notebook",
+    "fixed_seed_notes",
     "inject_seed",
     "resolve_kernel",
     "run_many",

@@ -4,10 +4,12 @@
   execute request's metadata (``cellId``, ``cellIndex``), the convention JupyterLab uses;
   ipykernel hands it to the recorder as ``info.cell_id`` / ``info.cell_meta`` (nbclient alone
   sends no ids).
-* :func:`build_client` loads the repro_nb extension through the kernel's command line
-  (``--InteractiveShellApp.extra_extensions=repro_nb``) rather than a hidden first cell, so
-  cell indices and execution counts stay those of the notebook and a notebook that lacks
-  ``%load_ext repro_nb`` is still captured. The default kernel is the current interpreter,
+* :func:`build_client` loads repro_nb's capture through the kernel's command line
+  (``--InteractiveShellApp.extra_extensions=repro_nb.kernel.preload``) rather than a hidden
+  first cell, so cell indices and execution counts stay those of the notebook and a notebook
+  that lacks ``%load_ext repro_nb`` is still captured. The preload installs the recorder only:
+  the ``%repro_*`` magics exist once the notebook runs ``%load_ext repro_nb``, as in the
+  user's kernel, so a notebook that needs verify to run fails here as it fails there. The default kernel is the current interpreter,
   given as an in-memory kernelspec: nothing is installed into any Jupyter path. Kernels talk
   over IPC sockets in a private folder (no "without encryption" warning, no ports).
 * :func:`kernel_environment` sets ``REPRO_NB_STORE`` (a private SQLite file per run),
@@ -46,7 +48,7 @@ __all__ = [
 
 #: Seconds a kernel may take to start.
 _STARTUP_TIMEOUT = 60.0
-_EXTENSION_ARG = "--InteractiveShellApp.extra_extensions=repro_nb"
+_EXTENSION_ARG = "--InteractiveShellApp.extra_extensions=repro_nb.kernel.preload"
 
 
 @functools.cache

@@ -34,7 +34,7 @@ from repro_nb.seeding import parse_phases, reset_seeding, write_kernelspec_env
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-__all__ = ["ReproMagics", "load_extension", "unload_extension"]
+__all__ = ["ReproMagics", "load_capture", "load_extension", "unload_extension"]
 
 MagicMethod = TypeVar("MagicMethod", bound=Callable[..., Any])
 
@@ -370,13 +370,45 @@ class ReproMagics(Magics):
 
 # Hooks registered per shell, so unload removes exactly what load added.
 _HOOKS_ATTR = "_repro_nb_hooks"
+# Set while the hooks run without the magics (verify's kernels before the notebook's %load_ext).
+_CAPTURE_ONLY_ATTR = "_repro_nb_capture_only"
 
 
 def load_extension(ip: Any) -> None:
     """Register magics and the recorder's hooks on ``ip`` (idempotent)."""
+    recorder = active_recorder()
+    if (
+        getattr(ip, _CAPTURE_ONLY_ATTR, False)
+        and getattr(ip, _HOOKS_ATTR, None)
+        and recorder is not None
+        and recorder.namespace is ip.user_ns
+    ):
+        # A verify kernel has captured since cell 1: the notebook's own %load_ext adds the
+        # magics and leaves the running capture (its session, file tracker, seeding) alone.
+        ip.register_magics(ReproMagics(ip))
+        setattr(ip, _CAPTURE_ONLY_ATTR, False)
+        return
     unload_extension(ip)
     magics = ReproMagics(ip)
     ip.register_magics(magics)
+    _install_hooks(ip, magics)
+
+
+def load_capture(ip: Any) -> None:
+    """Register the recorder's hooks on ``ip`` without the magics (verify's kernels).
+
+    Capture starts at the first cell, as with :func:`load_extension`, but ``%repro_*`` only
+    exists once the notebook runs ``%load_ext repro_nb``, as in the user's own kernel: a
+    notebook that uses the magics without loading them fails under verify as it would there.
+    """
+    unload_extension(ip)
+    # The magics object is built (it reads the traitlets config and makes the recorder) but
+    # not registered.
+    _install_hooks(ip, ReproMagics(ip))
+    setattr(ip, _CAPTURE_ONLY_ATTR, True)
+
+
+def _install_hooks(ip: Any, magics: ReproMagics) -> None:
     recorder = magics.recorder
     hooks = [("pre_run_cell", recorder.pre_run_cell), ("post_run_cell", recorder.post_run_cell)]
     for event, callback in hooks:
@@ -389,6 +421,7 @@ def load_extension(ip: Any) -> None:
 def unload_extension(ip: Any) -> None:
     """Remove the hooks added by :func:`load_extension` and stop capture."""
     hooks = getattr(ip, _HOOKS_ATTR, None) or []
+    setattr(ip, _CAPTURE_ONLY_ATTR, False)
     for event, callback in hooks:
         with contextlib.suppress(ValueError):  # already gone
             ip.events.unregister(event, callback)

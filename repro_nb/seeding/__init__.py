@@ -14,7 +14,9 @@ package's modules hold the rest:
 * ``rngstate``: named streams, RNG state save/restore, checkpoints, fingerprints;
 * ``report``: :class:`SeedReport`, requested vs effective;
 * ``kernelspec``: the restart command and kernelspec ``env`` for what needs a fresh process;
-* ``nondeterminism``: torch's nondeterministic-op warnings, per cell.
+* ``nondeterminism``: torch's nondeterministic-op warnings, per cell;
+* ``sources``: where a notebook's source seeds its generators (``ast``), for ``fix`` and
+  ``verify --seeds``.
 
 torch is only touched when ``"torch" in sys.modules`` or when the user asks for something that
 needs it (``torch_generator``, checkpoints). numpy is imported lazily.

@@ -18,7 +18,110 @@ from typing import Any
 from repro_nb.errors import UsageProblem
 from repro_nb.seeding.torch_support import CUBLAS_DETERMINISTIC_CONFIGS
 
-__all__ = ["recommended_env", "restart_command", "write_kernelspec_env"]
+__all__ = [
+    "HASH_SEED_VAR",
+    "hash_seed_kernelspec_command",
+    "notebook_hash_seed",
+    "recommended_env",
+    "restart_command",
+    "with_notebook_hash_seed",
+    "write_kernelspec_env",
+]
+
+#: The variable the interpreter reads its hash seed from, at start-up only.
+HASH_SEED_VAR = "PYTHONHASHSEED"
+_MAX_HASH_SEED = 2**32 - 1  # CPython refuses to start with a larger PYTHONHASHSEED
+
+
+def notebook_hash_seed(nb: Mapping[str, Any]) -> str | None:
+    """The hash seed a notebook asks for: ``metadata["repro_nb"]["hash_seed"]`` (set by ``fix``).
+
+    Parameters
+    ----------
+    nb
+        The notebook as a JSON dict (or an nbformat ``NotebookNode``).
+
+    Returns
+    -------
+    str | None
+        The value for ``PYTHONHASHSEED``, or ``None`` when the notebook sets none.
+
+    Raises
+    ------
+    UsageProblem
+        When the value is not an integer in 0..2**32-1 (a kernel given it would not start).
+    """
+    meta = (nb.get("metadata") or {}).get("repro_nb") or {}
+    value = meta.get("hash_seed") if isinstance(meta, Mapping) else None
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > _MAX_HASH_SEED:
+        raise UsageProblem(
+            f"Notebook metadata repro_nb.hash_seed is {value!r}: set it to an integer "
+            f"0..{_MAX_HASH_SEED} (e.g. run `repro-nb fix`) or remove it."
+        )
+    return str(int(text))
+
+
+def with_notebook_hash_seed(env: Mapping[str, str], nb: Mapping[str, Any]) -> dict[str, str]:
+    """``env`` plus ``PYTHONHASHSEED`` from the notebook's metadata, for a kernel about to start.
+
+    A ``PYTHONHASHSEED`` already in ``env`` wins: verify passes the value its reference run was
+    recorded with, and that value is what produced the reference's hash order. The metadata
+    fills in when the reference ran with a random hash seed or nothing was recorded.
+
+    Parameters
+    ----------
+    env
+        The kernel's extra environment so far.
+    nb
+        The notebook as a JSON dict.
+
+    Returns
+    -------
+    dict[str, str]
+        A new dict.
+    """
+    out = dict(env)
+    hash_seed = notebook_hash_seed(nb)
+    if hash_seed is not None:
+        out.setdefault(HASH_SEED_VAR, hash_seed)
+    return out
+
+
+def hash_seed_kernelspec_command(hash_seed: str, name: str = "python3-repro") -> str:
+    """The shell command that installs a kernelspec for this interpreter with ``PYTHONHASHSEED``.
+
+    Parameters
+    ----------
+    hash_seed
+        The value for ``PYTHONHASHSEED``.
+    name
+        The kernelspec name.
+
+    Returns
+    -------
+    str
+        One line, e.g. ``python -m ipykernel install --user --name python3-repro
+        --display-name 'Python 3 (repro_nb)' --env PYTHONHASHSEED 0``.
+    """
+    return shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "ipykernel",
+            "install",
+            "--user",
+            "--name",
+            name,
+            "--display-name",
+            f"Python {sys.version_info.major} (repro_nb)",
+            "--env",
+            HASH_SEED_VAR,
+            str(hash_seed),
+        ]
+    )
 
 
 def recommended_env(deterministic: bool = True) -> dict[str, str]:

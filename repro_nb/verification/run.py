@@ -10,7 +10,8 @@ For a **bundle** (folder or zip), in order:
    or found under ``data_dir``) and their sha256 compared with ``data/manifest.json``
    (:mod:`repro_nb.verification.data`);
 3. execution: the notebook runs in a fresh kernel (nbclient, capture on, the recorded
-   ``PYTHONHASHSEED`` / ``CUBLAS_WORKSPACE_CONFIG``), ``runs`` times or once per seed,
+   ``PYTHONHASHSEED`` / ``CUBLAS_WORKSPACE_CONFIG``, else the notebook's
+   ``metadata.repro_nb.hash_seed``), ``runs`` times or once per seed,
    in parallel (:func:`repro_nb.execution.run_many`: local, process pool or Dask);
 4. assessment (:mod:`repro_nb.verification.assess`): drift of the environment, then cell by
    cell with ``expected.json``: errors, RNG fingerprints, value hashes, files read and checks
@@ -34,6 +35,7 @@ Verdicts and exit codes (:attr:`VerifyResult.exit_code`, :data:`EXIT_CODES`):
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -52,9 +54,10 @@ from repro_nb.bundle import (
     spread_over_seeds,
 )
 from repro_nb.errors import BundleError, BundleIntegrityError, UsageProblem
-from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_many
+from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, fixed_seed_notes, run_many
 from repro_nb.notebook import read_notebook_json
 from repro_nb.record import CellRecord, records_from_dicts
+from repro_nb.seeding.kernelspec import with_notebook_hash_seed
 from repro_nb.store import Store, list_runs, resolve_store_path, run_cells
 from repro_nb.verification.assess import assess_runs
 from repro_nb.verification.data import (
@@ -223,7 +226,8 @@ def _run_specs(
         source=source,
         kernel=kernel,
         timeout=timeout,
-        env=dict(env),
+        # the hash seed `fix` wrote into the metadata; a recorded PYTHONHASHSEED wins
+        env=with_notebook_hash_seed(env, json.loads(source)),
         cwd=str(cwd),
         kind="verify",
         # Every cell runs, as when the author ran it: an error shown on purpose is compared
@@ -314,7 +318,7 @@ def _verify_bundle(
         )
         ref_seed = ((expected.get("reference") or {}).get("seed") or {}).get("requested", {}) or {}
         label = f"the recorded run in the bundle ({(expected.get('reference') or {}).get('run_uuid', '?')})"
-        return assess_runs(
+        res = assess_runs(
             path,
             "bundle",
             results,
@@ -333,6 +337,9 @@ def _verify_bundle(
             output_rtol=output_rtol,
             original_spread=expected.get("spread") or None,
         )
+        if seeds is not None:
+            res.notes.extend(fixed_seed_notes(read_notebook_json(nb_dir / NOTEBOOK)))
+        return res
 
 
 def _verify_notebook(
@@ -420,4 +427,6 @@ def _verify_notebook(
         original_spread=spread,
     )
     res.notes = notes + res.notes
+    if seeds is not None:
+        res.notes.extend(fixed_seed_notes(nb))
     return res
