@@ -136,7 +136,8 @@ def test_console_script_diverged_exit_1(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "DIVERGED" in proc.stdout and "first divergent cell" in proc.stdout
-    assert "cell 0 (id 'unseeded-00')" in proc.stdout
+    assert "cell 1 (code cell 1): `import numpy as np`" in proc.stdout
+    assert "unseeded-randomness" in proc.stdout
 
 
 @pytest.mark.slow

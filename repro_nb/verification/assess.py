@@ -575,9 +575,15 @@ def _seed_notes(
     res: VerifyResult, results: list[RunResult], ref_seed: int | None, comparable: list[int]
 ) -> None:
     if res.reference == "recorded" and not comparable:
+        used = "an unrecorded seed" if ref_seed is None else f"seed {ref_seed}"
         res.notes.append(
-            f"no run used the recorded seed ({ref_seed}); runs were not compared exactly, "
-            "see the spread"
+            f"the recorded run used {used} and no new run did; runs were not compared "
+            "exactly: add it to --seeds, or see the spread"
+        )
+    elif res.reference == "runs":
+        res.notes.append(
+            f"seed {ref_seed} ({results[0].label}) is the reference; runs with other seeds "
+            "are not compared exactly with it: see the spread"
         )
     if res.equivalence is None and res.reference != "recorded":
         res.notes.append(
