@@ -88,6 +88,10 @@ class ReproMagics(Magics):
             return recorder  # %reload_ext keeps the run going
         options = CaptureOptions(exclude=list(self.exclude), max_bytes=self.max_bytes)
         recorder = Recorder(namespace, store_path=self.store_path or None, options=options)
+        shell = self.user_shell
+        # The cell loading the extension ran before the hooks existed; a headless run may
+        # need its source to tell which notebook it is.
+        recorder.source_hint = functools.partial(_current_source, shell)
         set_active_recorder(recorder)
         return recorder
 
@@ -370,6 +374,12 @@ class ReproMagics(Magics):
 
 # Hooks registered per shell, so unload removes exactly what load added.
 _HOOKS_ATTR = "_repro_nb_hooks"
+
+
+def _current_source(shell: Any) -> str | None:
+    """The raw source of the cell IPython is executing (its last history entry)."""
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    return history[-1] if history else None
 
 
 def load_extension(ip: Any) -> None:
