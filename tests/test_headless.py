@@ -229,13 +229,20 @@ def test_recorder_in_a_headless_kernel(
     ip, tmp_path: Path, fake_runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The recorder finds the notebook when its store opens and numbers the cells."""
+    from repro_nb.capture.recorder import active_recorder, set_active_recorder
+
     nb = write_notebook(tmp_path / "nb.ipynb")
     monkeypatch.setenv("JPY_PARENT_PID", fake_runner("--execute", "nb.ipynb"))
+    # A new recorder, made in a kernel whose launcher is the fake runner.
+    ip.run_line_magic("unload_ext", "repro_nb")
+    old = active_recorder()
+    assert old is not None
+    old.close()
+    set_active_recorder(None)
+    ip.run_line_magic("load_ext", "repro_nb")
     for _kind, source in CELLS[2:]:
         if _kind == "code":
             ip.run_cell(source, store_history=True)
-    from repro_nb.capture.recorder import active_recorder
-
     recorder = active_recorder()
     assert recorder is not None and recorder.flush()
     assert recorder.notebook == "nb.ipynb"

@@ -48,6 +48,9 @@ AUTOCAPTURE_ENV = "REPRO_NB_AUTOCAPTURE"
 LABEL_ENV = "REPRO_NB_RUN_LABEL"
 KIND_ENV = "REPRO_NB_RUN_KIND"
 ENV_CHECK_INTERVAL = 1.0  # seconds between checks for installs/imports that change the environment
+# jupyter_client sets it in every kernel it launches (headless.PARENT_PID_ENV; not imported
+# here so that `%load_ext` does not pay for the headless module).
+_PARENT_PID_ENV = "JPY_PARENT_PID"
 # Sources kept for identifying a headless run's notebook (only until the store opens).
 _MAX_SEEN_SOURCES = 32
 
@@ -158,7 +161,8 @@ class Recorder:
         )
         self.notebook: str = raw_notebook or "<interactive>"
         # Headless runs: identify the notebook when the store opens (see Notes).
-        self._headless_pending = raw_notebook is None
+        # Only a kernel launched by a Jupyter client can tell (a terminal IPython cannot).
+        self._headless_pending = raw_notebook is None and bool(os.environ.get(_PARENT_PID_ENV))
         self._store_path_given = bool(store_path)
         self._seen_sources: list[str] = []
         self._positions: CellPositions | None = None
