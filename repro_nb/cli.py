@@ -1,4 +1,4 @@
-"""``repro-nb``: export, verify and fix notebooks from the command line.
+"""``repro-nb``: run, export, verify and fix notebooks from the command line.
 
 An adapter over the core (:mod:`repro_nb.bundle`, :mod:`repro_nb.verification` and
 :func:`repro_nb.compare.overview.overview`): it parses arguments, calls one function, renders the
@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from repro_nb.bundle import export_bundle
 from repro_nb.compare.overview import Overview, overview
 from repro_nb.errors import ReproError, UsageProblem
-from repro_nb.execution import RunSpec, run_notebook
+from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_notebook
 from repro_nb.store import Store, resolve_store_path
 from repro_nb.verification import fix_notebook, parse_seeds, verify
 
@@ -208,8 +208,8 @@ def _recorded(notebook: str) -> Iterator[Overview]:
     store_path = resolve_store_path(path)
     if not store_path.exists():
         raise UsageProblem(
-            f"{path.name} has no recorded runs ({store_path} does not exist): run it with "
-            "%load_ext repro_nb and capture on, or `repro-nb verify` it."
+            f"{path.name} has no recorded runs ({store_path} does not exist): record one with "
+            f"`repro-nb run {notebook}`, or run it with %load_ext repro_nb and capture on."
         )
     with Store(store_path) as store:
         yield overview(store, store.notebook_key(path), notebook_path=notebook, drift_now=True)
@@ -239,7 +239,11 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         _print_json([r.to_dict() for r in runs])
         return 0
     if not runs:
-        print(f"{key}: no recorded runs")
+        print(
+            f"{key}: no recorded runs; record one with `repro-nb run {args.notebook}` "
+            "(headless runners record under the notebook only when it has %load_ext repro_nb "
+            "and %repro_snapshot on)"
+        )
         return 0
     print(f"{'id':>4}  {'started':19}  {'kind':11}  {'cells':>5}  {'errors':>6}  seed   baseline")
     for r in runs:
@@ -250,6 +254,66 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             f"{'-' if seed is None else seed!s:5}  {'yes' if r.is_baseline else ''}"
         )
     return 0
+
+
+def _write_notebook(nb: dict[str, Any], out: Path) -> None:
+    """Write an executed notebook atomically (a failed write leaves the old file whole)."""
+    import nbformat
+
+    text = nbformat.writes(nbformat.from_dict(nb))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.repro-nb-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+
+
+def _run_line(nb: Path, run: RunResult, saved: str) -> str:
+    """The one line `repro-nb run` prints: the run, its cells and errors, where outputs went."""
+    cells = run.cells or []
+    errors = sum(1 for c in cells if c.get("status") == "error")
+    sid = (run.session or {}).get("id")
+    what = f"run {sid}" if sid is not None else "run (nothing recorded)"
+    line = f"{nb.name}: {what}, {len(cells)} cells, {errors} error{'s' if errors != 1 else ''}"
+    if run.error:
+        line += f" (cell {run.error.get('cell_index')}: {run.error.get('reason')})"
+    return f"{line}; {saved}"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Run a notebook top to bottom in a fresh kernel, recorded in its own store."""
+    nb = Path(args.notebook).expanduser().resolve()
+    if not nb.is_file():
+        raise UsageProblem(f"{args.notebook} does not exist; pass a notebook path.")
+    store_path = resolve_store_path(nb)
+    spec = RunSpec(
+        notebook=str(nb),
+        label="run",
+        kind="run",
+        kernel=args.kernel,
+        timeout=args.timeout if args.timeout is not None else DEFAULT_TIMEOUT,
+        # Fixed as export fixes them: set-of-str order and cuBLAS must repeat in verify.
+        env={
+            "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
+            "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8"),
+        },
+        store_path=str(store_path),
+    )
+    run = run_notebook(spec)
+    if run.status == "failed" and run.notebook is None:
+        raise UsageProblem(f"{nb.name} could not run: {(run.error or {}).get('reason')}.")
+    out = nb if args.inplace else Path(args.output).expanduser() if args.output else None
+    if out is not None and run.notebook is not None:
+        _write_notebook(run.notebook, out)
+        saved = f"outputs written to {out}"
+    else:
+        saved = "outputs not saved (--output OUT or --inplace keeps them)"
+    if args.json:
+        _print_json(
+            {**run.to_dict(), "notebook": str(nb), "store": str(store_path), "saved": saved}
+        )
+    else:
+        print(_run_line(nb, run, saved))
+    return {"ok": 0, "error": 1}.get(run.status, 2)
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
@@ -320,6 +384,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+
+    p = sub.add_parser(
+        "run",
+        help="run a notebook top to bottom in a fresh kernel and record the run in its store",
+        description=(
+            "Run the notebook top to bottom in a fresh kernel with capture on (no need for "
+            "%%load_ext repro_nb in it) and record the run in the notebook's own store, under "
+            "its path, with cell ids and positions: `repro-nb runs`, `verify` and `export` then "
+            "use it like a run recorded in Jupyter. The notebook file is left as it is unless "
+            "--inplace; --output writes the executed notebook elsewhere. Prints one line (run "
+            "id, cells, errors). Exit 0 when every cell ran, 1 when a cell raised, 2 when the "
+            "notebook could not run (kernel died, timed out, did not start)."
+        ),
+    )
+    p.add_argument("notebook", help="the .ipynb file")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-o", "--output", metavar="OUT", help="write the executed notebook to OUT")
+    group.add_argument(
+        "--inplace", action="store_true", help="write the executed notebook back to NOTEBOOK"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="per-cell timeout in seconds (default 600)",
+    )
+    p.add_argument(
+        "--kernel", metavar="K", help="Jupyter kernel to run in (default: this Python interpreter)"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
         "export",

@@ -34,6 +34,7 @@ from repro_nb.store import Store, resolve_store_path
 if TYPE_CHECKING:
     from repro_nb.capture.environment import EnvironmentWatcher
     from repro_nb.capture.files import FileTracker
+    from repro_nb.capture.headless import CellPositions
     from repro_nb.capture.variables import VariableTracker
 
 # The capture machinery (environment, git, variables, files: ~30 ms of imports) and seeding
@@ -47,6 +48,11 @@ AUTOCAPTURE_ENV = "REPRO_NB_AUTOCAPTURE"
 LABEL_ENV = "REPRO_NB_RUN_LABEL"
 KIND_ENV = "REPRO_NB_RUN_KIND"
 ENV_CHECK_INTERVAL = 1.0  # seconds between checks for installs/imports that change the environment
+# jupyter_client sets it in every kernel it launches (headless.PARENT_PID_ENV; not imported
+# here so that `%load_ext` does not pay for the headless module).
+_PARENT_PID_ENV = "JPY_PARENT_PID"
+# Sources kept for identifying a headless run's notebook (only until the store opens).
+_MAX_SEEN_SOURCES = 32
 
 _ACTIVE: Recorder | None = None
 
@@ -118,7 +124,17 @@ class Recorder:
     options
         :class:`CaptureOptions`.
     kind
-        ``"interactive"`` (default), ``"verify"`` or ``"export"``; recorded with the session.
+        ``"interactive"`` (default), ``"run"`` (``repro-nb run``), ``"verify"`` or
+        ``"export"``; recorded with the session.
+
+    Notes
+    -----
+    A kernel that knows no notebook (``jupyter nbconvert --execute``, papermill, a plain
+    ``NotebookClient``) finds it when the store is first opened, from its runner's command
+    line or the notebooks of its folder (:func:`repro_nb.capture.headless.identify_notebook`),
+    and then gives each recorded cell its position in that notebook. ``source_hint`` (set by
+    the IPython adapter) returns the source of the cell being executed, for a store opened
+    inside the cell that loaded the extension.
     """
 
     def __init__(
@@ -144,6 +160,13 @@ class Recorder:
             raw_notebook  # the path as detected (notebook is the store key)
         )
         self.notebook: str = raw_notebook or "<interactive>"
+        # Headless runs: identify the notebook when the store opens (see Notes).
+        # Only a kernel launched by a Jupyter client can tell (a terminal IPython cannot).
+        self._headless_pending = raw_notebook is None and bool(os.environ.get(_PARENT_PID_ENV))
+        self._store_path_given = bool(store_path)
+        self._seen_sources: list[str] = []
+        self._positions: CellPositions | None = None
+        self.source_hint: Callable[[], str | None] | None = None
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._warned: set[str] = set()
@@ -171,6 +194,8 @@ class Recorder:
         if self._store is None:
             with self._store_lock:  # the writer thread and a reader (panel) may race here
                 if self._store is None:
+                    if self._headless_pending:
+                        self._identify_headless()
                     store = Store(self.store_path)
                     if self.notebook_file:
                         self.notebook = store.notebook_key(self.notebook_file)
@@ -188,7 +213,10 @@ class Recorder:
             self._prime_tracker()  # changes made while capture was off belong to no cell
         self._ensure_trackers()
         if self.session_id is None:
-            self._writer.submit(self._open_session)
+            if not self._headless_pending:
+                self._writer.submit(self._open_session)
+            # else the first recorded cell opens it: by then the cells run so far tell which
+            # notebook this headless kernel runs (a lone `%repro_snapshot on` would not).
         else:
             self._writer.submit(lambda: self.store.update_session(self._sid(), capture=True))
 
@@ -243,6 +271,31 @@ class Recorder:
             self._open_session()
         assert self.session_id is not None
         return self.session_id
+
+    def _identify_headless(self) -> None:
+        """Find the notebook of a headless run (once; under the store lock, never raises)."""
+        self._headless_pending = False
+        sources = list(self._seen_sources)
+        self._seen_sources = []
+        try:
+            hint = self.source_hint() if self.source_hint is not None else None
+            if hint:
+                sources.append(hint)
+            from repro_nb.capture.headless import CellPositions, identify_notebook
+
+            found = identify_notebook(sources)
+        except Exception as exc:
+            self.report_error("notebook detection", exc)
+            return
+        if found is None:
+            return
+        self.notebook_file = str(found.path)
+        self.notebook = str(found.path)  # made a store key once the store opens
+        self._positions = CellPositions(found.cells)
+        if not self._store_path_given:
+            self.store_path = resolve_store_path(found.path)
+            if self._files is not None:
+                self._files.ignore = (*self._files.ignore, str(self.store_path.parent))
 
     def _open_session(self) -> None:
         if self.session_id is not None:
@@ -368,6 +421,8 @@ class Recorder:
         meta = getattr(info, "cell_meta", None) or {}
         cell_id = getattr(info, "cell_id", None) or meta.get("cellId")
         digest = source_hash(source)
+        if self._headless_pending and len(self._seen_sources) < _MAX_SEEN_SOURCES:
+            self._seen_sources.append(source)
         from repro_nb import seeding
 
         if seeding.per_cell_enabled() and not _is_repro_seed_cell(source):
@@ -519,7 +574,11 @@ class Recorder:
         self.last_cell = record
 
         def write() -> None:
-            sid = self._sid()
+            sid = self._sid()  # a headless run's notebook is known from here on
+            if self._positions is not None and record["cell_index"] is None:
+                index, nb_id = self._positions.take(record["source_hash"])
+                record["cell_index"] = index
+                record["cell_id"] = record["cell_id"] or nb_id
             if env_changed:
                 self._capture_context(refresh_git=False)
             row = self.store.add_cell(sid, **record)

@@ -284,7 +284,9 @@ def read_run_records(
         return None, None, None
     store = Store(store_path)
     try:
-        runs = list_runs(store, os.path.abspath(notebook))
+        # The kernel keys its run as the store does: relative to the store's project folder
+        # when the notebook lies inside it (a `repro-nb run` into the notebook's own store).
+        runs = list_runs(store, store.notebook_key(os.path.abspath(notebook)))
         if not runs:
             runs = list_runs(store, None)  # type: ignore[arg-type]
         if not runs:

@@ -88,6 +88,10 @@ class ReproMagics(Magics):
             return recorder  # %reload_ext keeps the run going
         options = CaptureOptions(exclude=list(self.exclude), max_bytes=self.max_bytes)
         recorder = Recorder(namespace, store_path=self.store_path or None, options=options)
+        shell = self.user_shell
+        # The cell loading the extension ran before the hooks existed; a headless run may
+        # need its source to tell which notebook it is.
+        recorder.source_hint = functools.partial(_current_source, shell)
         set_active_recorder(recorder)
         return recorder
 
@@ -372,6 +376,12 @@ class ReproMagics(Magics):
 _HOOKS_ATTR = "_repro_nb_hooks"
 # Set while the hooks run without the magics (verify's kernels before the notebook's %load_ext).
 _CAPTURE_ONLY_ATTR = "_repro_nb_capture_only"
+
+
+def _current_source(shell: Any) -> str | None:
+    """The raw source of the cell IPython is executing (its last history entry)."""
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    return history[-1] if history else None
 
 
 def load_extension(ip: Any) -> None:
