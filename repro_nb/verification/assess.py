@@ -413,7 +413,14 @@ def assess_run(
     checks = compare_checks(reference, actual) if reference is not None else []
     outputs: OutputComparison | None = None
     if reference_cells is not None:
-        outputs = compare_outputs(reference_cells, run_cells, rtol=ctx.rtol)
+        saved = reference_cells is ctx.nb.cells
+        outputs = compare_outputs(
+            reference_cells,
+            run_cells,
+            rtol=ctx.rtol,
+            # Saved outputs: only the cells that were run when the notebook was saved.
+            only=(lambda _i, cell: has_saved_outputs(cell)) if saved else None,
+        )
         if noise is not None:
             for item in outputs.noise.found:
                 for index in outputs.noise.found[item]:
@@ -465,6 +472,8 @@ def _published(
     """Compare the first run with the saved outputs; an error they do not show makes the
     notebook *could not run as published*."""
     run_cells = _cells_of(results[0])
+    if res.reference in ("runs", "none"):
+        _unconfirmed_error(res, nb, run_cells)
     comp = compare_published(nb.cells, run_cells, rtol=ctx.rtol)
     if comp is None:
         return
@@ -509,6 +518,37 @@ def _published(
         excerpt,
         "error",
         [text, f"error: {shorten(f'{ename}: {evalue}', 300)} (the saved outputs show no error)"],
+        "error",
+        cause=[cause],
+        code_cell=code_number,
+        source=source,
+    )
+
+
+def _unconfirmed_error(
+    res: VerifyResult, nb: NotebookCells, run_cells: Sequence[Mapping[str, Any]]
+) -> None:
+    """Runs compared with each other agree on an error they all raise; unless the saved
+    outputs show it (an error shown on purpose), it is the divergence: nothing says the
+    notebook is meant to raise there."""
+    found = first_new_error(nb.cells, run_cells, published_only=False)
+    if found is None or has_saved_outputs(nb.cells[found[0]]):
+        return  # a published cell: `could not run as published`, decided below
+    index, ename, evalue = found
+    if index in nb.skip and not ename:
+        return
+    cause, text = why_it_failed(ename, evalue, index, nb.source, nb.cells)
+    cell_id, excerpt, source, code_number = nb.describe(index)
+    first = res.first_divergent
+    if first is not None and first.cell_index is not None and first.cell_index <= index:
+        return
+    res.first_divergent = Divergence(
+        index,
+        cell_id,
+        None,
+        excerpt,
+        "error",
+        [f"error: {shorten(f'{ename}: {evalue}', 300)} in every run", text],
         "error",
         cause=[cause],
         code_cell=code_number,

@@ -134,12 +134,19 @@ def compare_published(
 
 
 def first_new_error(
-    saved_cells: Sequence[Mapping[str, Any]], run_cells: Sequence[Mapping[str, Any]]
+    saved_cells: Sequence[Mapping[str, Any]],
+    run_cells: Sequence[Mapping[str, Any]],
+    *,
+    published_only: bool = True,
 ) -> tuple[int, str, str] | None:
-    """The first cell that raised in the run where the saved outputs show it ran without an
-    error: ``(index, ename, evalue)``."""
+    """The first cell that raised in the run where the saved outputs show no such error:
+    ``(index, ename, evalue)``. With ``published_only``, only cells that were run when the
+    notebook was saved count (they show it ran without an error); otherwise also cells saved
+    without outputs (nothing shows the error is intended)."""
     for index, (saved, ran) in enumerate(zip(saved_cells, run_cells, strict=False)):
-        if saved.get("cell_type") != "code" or not has_saved_outputs(saved):
+        if saved.get("cell_type") != "code":
+            continue
+        if published_only and not has_saved_outputs(saved):
             continue
         got = cell_outputs(ran, index)
         if got.error is None or cell_outputs(saved, index).error is not None:
