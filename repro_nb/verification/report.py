@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from repro_nb.render import AMBER, GREEN, RED, md_escape, shorten
+from repro_nb.render import AMBER, GREEN, RED, cell_label, md_escape, shorten
 
 if TYPE_CHECKING:
     from repro_nb.verification.result import CheckOutcome, Divergence, VerifyResult
@@ -54,14 +54,6 @@ NOISE_NOUNS = {
 
 #: Verdict colour per exit code (the palette of :mod:`repro_nb.render`).
 EXIT_COLORS = {0: GREEN, 1: RED, 2: AMBER}
-
-
-def cell_label(index: int | None, code_cell: int | None = None) -> str:
-    """``cell 5 (code cell 3)`` from a 0-based index among all cells and a 1-based code-cell
-    number; the one way cells are named to people (CLI, reports, panel, sidebar)."""
-    if index is None:
-        return "cell ?"
-    return f"cell {index + 1}" + (f" (code cell {code_cell})" if code_cell else "")
 
 
 def check_level(c: CheckOutcome) -> str:
