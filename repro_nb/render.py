@@ -16,6 +16,7 @@ __all__ = [
     "GREEN",
     "GREY",
     "RED",
+    "cell_label",
     "html_table",
     "human_size",
     "markdown_table",
@@ -26,6 +27,14 @@ __all__ = [
 
 #: GitHub's Primer colours: readable on the light and the dark Jupyter themes.
 GREEN, RED, AMBER, GREY, BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#0969da"
+
+
+def cell_label(index: int | None, code_cell: int | None = None) -> str:
+    """``cell 5 (code cell 3)`` from a 0-based index among all cells and a 1-based code-cell
+    number; the one way cells are named to people (CLI, reports, panel, sidebar)."""
+    if index is None:
+        return "cell ?"
+    return f"cell {index + 1}" + (f" (code cell {code_cell})" if code_cell else "")
 
 
 def md_escape(text: Any) -> str:

@@ -204,8 +204,8 @@ def test_exported_bundle_verifies(seeded: dict) -> None:
     assert res.first_divergent is None and [c.status for c in res.checks] == ["pass"]
     assert res.runs[0].counts == {"same": 4}
     # every rendering works and says the same
-    assert "REPRODUCED" in res.to_text() and "**reproduced**" in res.to_markdown()
-    assert "reproduced" in res._repr_html_()
+    assert "REPRODUCED" in res.to_text() and "**REPRODUCED · " in res.to_markdown()
+    assert "REPRODUCED" in res._repr_html_()
     assert json.loads(json.dumps(res.to_dict()))["exit_code"] == 0
 
 

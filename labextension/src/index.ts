@@ -11,7 +11,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Debouncer } from '@lumino/polling';
 
 import { ReproAPI } from './api';
-import { findCellIndex } from './cells';
+import { cellDiffLabel, findCellIndex } from './cells';
 import { ReproModel } from './model';
 import { CommandIDs, ICellDiff, IReproModel } from './tokens';
 import { reproIcon } from './widgets/icon';
@@ -57,16 +57,13 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
       labShell.activateById(panel.id);
     };
 
-    const cellNumber = (cell: ICellDiff): number | null => {
-      const panel = tracker.currentWidget;
-      const index = panel ? findCellIndex(panel.content.widgets, cell) : -1;
-      return index >= 0 ? index + 1 : null;
-    };
+    const cellLabel = (cell: ICellDiff): string =>
+      cellDiffLabel(tracker.currentWidget?.content.widgets ?? [], cell);
 
     const sidebar = new ReproSidebar({
       model,
       onReveal: reveal,
-      cellNumber,
+      cellLabel,
       verifyRuns: () => verifyRuns,
       translator: translator ?? nullTranslator
     });

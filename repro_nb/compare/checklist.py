@@ -16,6 +16,7 @@ from typing import Any
 
 from repro_nb.compare.cells import ComparableCell, compare_sessions, gc_paused
 from repro_nb.notebook import code_cell_positions
+from repro_nb.render import cell_label
 from repro_nb.store import Store, baseline_session, latest_session, light_cells, list_runs
 
 __all__ = ["ChecklistItem", "NotebookStatus", "notebook_status"]
@@ -249,6 +250,6 @@ def _summary_line(
     comparison = compare_sessions(store, baseline, sid, order=order, actual_cells=cells)
     counts = comparison.counts()
     first = comparison.first_divergent
-    where = f", first divergent: cell {first.index}" if first else ""
+    where = f", first divergent: {cell_label(first.index)}" if first else ""
     parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     return f"run {sid} vs baseline run {baseline}: {parts}{where}; {check_text}"

@@ -39,7 +39,7 @@ from repro_nb.compare.overview import overview
 from repro_nb.compare.results import ValidationReport
 from repro_nb.compare.run_stats import RunStats
 from repro_nb.errors import UsageProblem
-from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED
+from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED, cell_label
 from repro_nb.store import Store, latest_session, run_cells
 
 __all__ = ["Panel", "displayed_panels", "panel", "refresh_all", "spread_png"]
@@ -216,7 +216,7 @@ def render_cells(comparison: RunComparison) -> str:
         f"<div><b>Run {_esc(comparison.actual_session)} vs baseline run "
         f"{_esc(comparison.reference_session)}</b>: {_esc(head)}"
         + (
-            f"; first divergent: cell {_esc(first.index)} <code>{_esc(first.excerpt)}</code>"
+            f"; first divergent: {_esc(cell_label(first.index))} <code>{_esc(first.excerpt)}</code>"
             if first
             else ""
         )
@@ -245,13 +245,14 @@ def render_cells(comparison: RunComparison) -> str:
         rows.append(
             f"<tr class='repro-nb-cell-{_esc(c.state)}{' repro-nb-cell-first' if is_first else ''}'"
             f" style='{style}'><td style='text-align:right'>{'⮕ ' if is_first else ''}"
-            f"{_esc(c.index)}</td><td style='text-align:left;color:{colour};font-weight:bold'>"
+            f"{_esc(cell_label(c.index))}</td>"
+            f"<td style='text-align:left;color:{colour};font-weight:bold'>"
             f"{_esc(c.state)}</td><td style='text-align:left'><code>{_esc(c.excerpt)}</code></td>"
             f"<td style='text-align:left'>{_esc('; '.join(details))}</td></tr>"
         )
     return (
-        f"<div class='repro-nb-cells'>{title}<table><thead><tr><th>#</th>"
-        "<th style='text-align:left'>state</th><th style='text-align:left'>cell</th>"
+        f"<div class='repro-nb-cells'>{title}<table><thead><tr><th>cell</th>"
+        "<th style='text-align:left'>state</th><th style='text-align:left'>source</th>"
         f"<th style='text-align:left'>what differs</th></tr></thead><tbody>{''.join(rows)}"
         "</tbody></table></div>"
     )

@@ -1,14 +1,21 @@
 """What a verification found: checks, data files, the first divergent cell, runs, determinism,
-and the :class:`VerifyResult` that holds them with its renderings (terminal, Markdown, HTML).
+and the :class:`VerifyResult` that holds them. Its renderings (terminal, Markdown, HTML) live in
+:mod:`repro_nb.verification.report`.
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from repro_nb.render import AMBER, GREEN, RED, md_escape
+from repro_nb.verification.report import (
+    cell_label,
+    report_html,
+    report_markdown,
+    report_notebook_html,
+    report_text,
+    short_sha,
+)
 
 __all__ = [
     "EXIT_CODES",
@@ -397,138 +404,6 @@ class VerifyResult:
             "seconds": self.seconds,
         }
 
-    def _sections(self) -> list[tuple[str, list[str]]]:
-        """(title, lines) pairs shared by the Markdown and terminal renderings."""
-        out: list[tuple[str, list[str]]] = []
-        if self.integrity is not None:
-            if self.integrity.get("ok"):
-                line = f"ok: {self.integrity.get('files', 0)} files match MANIFEST.sha256"
-                if self.integrity.get("extra"):
-                    line += f"; not listed (ignored): {', '.join(self.integrity['extra'][:5])}"
-            else:
-                line = f"FAILED: {self.integrity.get('message')}"
-            out.append(("integrity", [line]))
-        if self.data:
-            bad = [d for d in self.data if d.status != "ok"]
-            lines = [f"{len(self.data) - len(bad)} of {len(self.data)} file(s) match"]
-            for d in bad:
-                if d.status == "missing":
-                    lines.append(
-                        f"missing: {d.path} (expected sha256 {short_sha(d.expected_sha256)})"
-                    )
-                else:
-                    lines.append(
-                        f"changed: {d.path} (sha256 {short_sha(d.expected_sha256)} → "
-                        f"{short_sha(d.actual_sha256)}), read by cell(s) {', '.join(d.cells[:4])}"
-                    )
-            out.append(("data", lines))
-        if self.drift is not None:
-            items = self.drift.get("items", [])
-            lines = [self.drift.get("summary") or ("no drift" if not items else "")]
-            for it in [i for i in items if i.get("severity") != "info"][:6]:
-                lines.append(
-                    f"{it['severity']}: {it['kind']} {it['name']}: {it.get('before')} → "
-                    f"{it.get('after')}"
-                )
-            out.append(("drift", lines))
-        if self.runs:
-            lines = []
-            for r in self.runs:
-                seed = f" (seed {r.seed})" if r.seed is not None else ""
-                state = r.status
-                if r.status == "ok" and r.first_divergent is not None:
-                    state = (
-                        "diverged" if not r.first_divergent.within_tolerance else "within tolerance"
-                    )
-                elif r.status == "ok" and r.counts:
-                    state = "same"
-                elif r.status == "ok" and r is self.runs[0] and self.reference == "runs":
-                    state = "reference"
-                lines.append(f"{r.label}{seed}: {state}, {r.duration:.1f} s")
-            out.append(("runs", lines))
-        if self.first_divergent is not None:
-            fd = self.first_divergent
-            title = (
-                "first cell that differs (within tolerance)"
-                if fd.within_tolerance
-                else "first divergent cell"
-            )
-            lines = [fd.where, *[f"cause: {c}" for c in fd.causes]]
-            for item in fd.drift[:5]:
-                lines.append(
-                    f"drift that may explain it: {item['kind']} {item['name']} "
-                    f"{item.get('before')} → {item.get('after')} ({item['severity']})"
-                )
-            out.append((title, lines))
-        if self.published is not None:
-            pub = self.published
-            lines = [f"{pub['matching']} of {pub['compared']} cells match the saved outputs"]
-            for d in pub.get("differing", [])[:8]:
-                lines.append(
-                    f"{d.get('cell')}: {d.get('what')} ({d.get('status')}); likely "
-                    f"{', '.join(d.get('likely_cause') or ['unknown'])}"
-                )
-            out.append(("published outputs", lines))
-        if self.ignored:
-            out.append(
-                (
-                    "ignored as noise",
-                    [
-                        f"{x['count']} × {x['what']} in "
-                        + ", ".join(cell_label(i) for i in x["cells"][:8])
-                        for x in self.ignored
-                    ],
-                )
-            )
-        if self.checks:
-            passed = [c for c in self.checks if c.status == "pass"]
-            lines = [
-                f"{len(passed)} pass"
-                + (
-                    f" ({n_tol} within tolerance, not bit-identical)"
-                    if (n_tol := sum(1 for c in passed if c.exact is False))
-                    else (" (all bit-identical)" if passed else "")
-                )
-                + f", {sum(1 for c in self.checks if c.status == 'fail')} fail"
-                + (
-                    f", {sum(1 for c in self.checks if c.status == 'missing')} missing"
-                    if any(c.status == "missing" for c in self.checks)
-                    else ""
-                )
-            ]
-            for c in self.checks:
-                if c.status != "pass":
-                    lines.append(
-                        f"{c.status}: {c.name} in {cell_label(c.cell_index)}: {c.reason or ''}"
-                    )
-            out.append(("checks", lines))
-        if self.determinism is not None:
-            nd = [c for c in self.determinism if not c.deterministic]
-            lines = [
-                f"{len(self.determinism) - len(nd)} of {len(self.determinism)} cells deterministic"
-            ]
-            for cd in nd:
-                lines.append(
-                    f"{cell_label(cd.cell_index, cd.code_cell)} `{cd.excerpt}` varies: "
-                    f"{', '.join(cd.varying[:8])}"
-                )
-            out.append(("determinism", lines))
-        if self.seed_stats:
-            lines = []
-            for name, s in self.seed_stats.items():
-                ci = (
-                    f", 95% CI [{_num(s.get('ci_low'))}, {_num(s.get('ci_high'))}]"
-                    if s.get("ci_low") is not None
-                    else ""
-                )
-                lines.append(
-                    f"{name}: {_num(s.get('mean'))} ± {_num(s.get('std'))}{ci} (n={s.get('n')})"
-                )
-            out.append(("checks over seeds (mean ± std)", lines))
-        if self.notes:
-            out.append(("notes", list(self.notes)))
-        return out
-
     @property
     def summary(self) -> str:
         """One line: ``VERDICT (level): reason``."""
@@ -537,94 +412,18 @@ class VerifyResult:
 
     def to_text(self, *, color: bool = False) -> str:
         """Plain text for a terminal (ANSI colour optional)."""
-        colors = {0: "\033[32m", 1: "\033[31m", 2: "\033[33m"}
-        head = f"repro-nb verify {self.target}"
-        verdict = self.summary
-        if color:
-            verdict = f"{colors[self.exit_code]}{verdict}\033[0m"
-        lines = [
-            head,
-            f"  {verdict}",
-            f"  compared with: {self.reference_label}" if self.reference_label else "",
-        ]
-        for title, body in self._sections():
-            lines.append(f"  {title}:")
-            lines.extend(f"    {b}" for b in body)
-        lines.append(f"  exit code {self.exit_code} ({self.seconds:.1f} s)")
-        return "\n".join(line for line in lines if line)
+        return report_text(self, color=color)
 
     def __str__(self) -> str:
         return self.to_text()
 
     def to_markdown(self) -> str:
         """A Markdown report (``--report FILE.md``)."""
-        lines = [
-            f"# Verification of `{self.target}`",
-            "",
-            f"**{self.verdict}** (exit code {self.exit_code}): {self.reason}",
-            "",
-        ]
-        if self.reference_label:
-            lines += [f"Compared with: {self.reference_label}", ""]
-        for title, body in self._sections():
-            lines += [f"## {title[0].upper()}{title[1:]}", ""]
-            lines += [f"- {md_escape(b)}" for b in body]
-            lines.append("")
-        if self.runs and self.runs[0].checks:
-            lines += [
-                "## Checks (first run)",
-                "",
-                "| cell | check | expected | actual | tolerance | result |",
-                "|---|---|---|---|---|---|",
-            ]
-            for c in self.runs[0].checks:
-                tol = "" if c.rtol is None else f"rtol {c.rtol:g}, atol {c.atol or 0:g}"
-                res = c.status + ("" if c.exact is not False else " (within tolerance)")
-                if c.reason and c.status != "pass":
-                    res += f": {c.reason}"
-                lines.append(
-                    f"| {c.cell_index} | `{md_escape(c.name)}` | {md_escape(c.expected or '')} | "
-                    f"{md_escape(c.actual or '')} | {tol} | {md_escape(res)} |"
-                )
-            lines.append("")
-        lines.append(f"_{self.seconds:.1f} s_")
-        return "\n".join(lines) + "\n"
+        return report_markdown(self)
 
     def _repr_html_(self) -> str:
-        color = {0: GREEN, 1: RED, 2: AMBER}[self.exit_code]
-        parts = [
-            f"<div><b style='color:{color}'>{html.escape(self.verdict)}</b>: "
-            f"{html.escape(self.reason)}"
-        ]
-        if self.reference_label:
-            parts.append(f"<br><small>compared with: {html.escape(self.reference_label)}</small>")
-        for title, body in self._sections():
-            items = "".join(f"<li>{html.escape(b)}</li>" for b in body)
-            parts.append(f"<div><b>{html.escape(title)}</b><ul>{items}</ul></div>")
-        parts.append("</div>")
-        return "".join(parts)
+        return report_notebook_html(self)
 
     def to_html(self) -> str:
         """A standalone HTML page (``--report FILE.html``)."""
-        return (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>repro-nb verify {html.escape(self.target)}</title></head>"
-            f"<body style='font-family:sans-serif'>{self._repr_html_()}</body></html>\n"
-        )
-
-
-def cell_label(index: int | None, code_cell: int | None = None) -> str:
-    """``cell 5 (code cell 3)`` from a 0-based index among all cells and a 1-based code-cell
-    number; the one way cells are named to people (CLI, reports, panel, sidebar)."""
-    if index is None:
-        return "cell ?"
-    return f"cell {index + 1}" + (f" (code cell {code_cell})" if code_cell else "")
-
-
-def short_sha(sha: str | None) -> str:
-    """The first 12 hex digits of a sha256 and an ellipsis, or ``none``."""
-    return f"{sha[:12]}…" if sha else "none"
-
-
-def _num(x: Any) -> str:
-    return "–" if x is None else f"{x:.6g}" if isinstance(x, float) else str(x)
+        return report_html(self)

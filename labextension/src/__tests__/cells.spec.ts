@@ -1,4 +1,10 @@
-import { findCellIndex, INotebookCellLike } from '../cells';
+import {
+  cellDiffLabel,
+  cellLabel,
+  codeCellNumber,
+  findCellIndex,
+  INotebookCellLike
+} from '../cells';
 import { ICellDiff } from '../tokens';
 
 /** Stand-ins for JupyterLab's cell widgets: an id and a source each. */
@@ -55,5 +61,58 @@ describe('findCellIndex', () => {
   it('returns -1 when nothing matches', () => {
     expect(findCellIndex(CELLS, row({ cell_id: 'zz', excerpt: 'y = 2' }))).toBe(-1);
     expect(findCellIndex([], row({ index: 0, excerpt: 'x' }))).toBe(-1);
+  });
+});
+
+/** Cells with a type: [id, type, source]. */
+function typed(...cells: [string, string, string][]): INotebookCellLike[] {
+  return cells.map(([id, type, source]) => ({
+    model: { id, type, sharedModel: { getSource: () => source } }
+  }));
+}
+
+const MIXED = typed(
+  ['t', 'markdown', '# Title'],
+  ['a', 'code', 'import numpy as np'],
+  ['m', 'markdown', 'Now the clock'],
+  ['b', 'code', 'print(now())'],
+  ['r', 'raw', 'raw text'],
+  ['c', 'code', 'x = 1']
+);
+
+describe('cellLabel', () => {
+  it('names cells 1-based, with the code-cell number when known', () => {
+    expect(cellLabel(4, 3)).toBe('cell 5 (code cell 3)');
+    expect(cellLabel(0)).toBe('cell 1');
+    expect(cellLabel(null)).toBe('cell ?');
+  });
+});
+
+describe('codeCellNumber', () => {
+  it('counts code cells only, markdown and raw skipped', () => {
+    expect(codeCellNumber(MIXED, 1)).toBe(1);
+    expect(codeCellNumber(MIXED, 3)).toBe(2);
+    expect(codeCellNumber(MIXED, 5)).toBe(3);
+  });
+
+  it('is null for a cell that is not code or not there', () => {
+    expect(codeCellNumber(MIXED, 0)).toBeNull();
+    expect(codeCellNumber(MIXED, 9)).toBeNull();
+    expect(codeCellNumber(MIXED, -1)).toBeNull();
+  });
+});
+
+describe('cellDiffLabel', () => {
+  it('labels a row by its place in the open notebook', () => {
+    expect(cellDiffLabel(MIXED, row({ cell_id: 'b', index: 3 }))).toBe('cell 4 (code cell 2)');
+  });
+
+  it('follows the cell when it moved since the run', () => {
+    expect(cellDiffLabel(MIXED, row({ cell_id: 'c', index: 1 }))).toBe('cell 6 (code cell 3)');
+  });
+
+  it('falls back to the recorded 0-based index, shown 1-based', () => {
+    expect(cellDiffLabel([], row({ index: 2, excerpt: 'y' }))).toBe('cell 3');
+    expect(cellDiffLabel([], row({}))).toBe('cell ?');
   });
 });

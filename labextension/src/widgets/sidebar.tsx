@@ -18,7 +18,7 @@ function Body(props: {
   state: IReproState;
   trans: TranslationBundle;
   onReveal: (cell: ICellDiff) => void;
-  cellNumber?: (cell: ICellDiff) => number | null;
+  cellLabel?: (cell: ICellDiff) => string;
   onStart: (kind: JobKind) => void;
   downloadURL: ReproModel['downloadURL'];
 }): JSX.Element {
@@ -69,7 +69,7 @@ function Body(props: {
             cells={state.cells}
             error={state.sectionErrors.cells}
             onReveal={props.onReveal}
-            cellNumber={props.cellNumber}
+            cellLabel={props.cellLabel}
           />
           <ActionsSection
             trans={trans}
@@ -91,7 +91,7 @@ export class ReproSidebar extends ReactWidget {
     super();
     this.model = options.model;
     this._onReveal = options.onReveal;
-    this._cellNumber = options.cellNumber;
+    this._cellLabel = options.cellLabel;
     this._verifyRuns = options.verifyRuns ?? (() => 1);
     this._trans = (options.translator ?? nullTranslator).load('repro_nb');
     this.id = SIDEBAR_ID;
@@ -140,7 +140,7 @@ export class ReproSidebar extends ReactWidget {
                 state={current}
                 trans={trans}
                 onReveal={this._onReveal}
-                cellNumber={this._cellNumber}
+                cellLabel={this._cellLabel}
                 onStart={kind =>
                   void (kind === 'export'
                     ? this.model.startExport()
@@ -155,7 +155,7 @@ export class ReproSidebar extends ReactWidget {
     );
   }
 
-  private _cellNumber?: (cell: ICellDiff) => number | null;
+  private _cellLabel?: (cell: ICellDiff) => string;
   private _onReveal: (cell: ICellDiff) => void;
   private _trans: TranslationBundle;
   private _verifyRuns: () => number;
@@ -166,8 +166,8 @@ export namespace ReproSidebar {
     model: ReproModel;
     /** Scroll the notebook to a cell of the cells section. */
     onReveal: (cell: ICellDiff) => void;
-    /** A cell's 1-based position in the followed notebook, or `null`. */
-    cellNumber?: (cell: ICellDiff) => number | null;
+    /** A cell's label in the followed notebook: `cell 5 (code cell 3)`. */
+    cellLabel?: (cell: ICellDiff) => string;
     /** How many runs the Verify button asks for (from the settings). */
     verifyRuns?: () => number;
     translator?: ITranslator;

@@ -1,5 +1,6 @@
 import * as React from 'react';
 
+import { cellLabel as labelOf } from '../../cells';
 import { ICellDiff, ICellsReply } from '../../tokens';
 import { ISectionProps, Section } from './section';
 
@@ -11,18 +12,17 @@ export function CellsSection(
     cells: ICellsReply | null;
     error?: string;
     onReveal: (cell: ICellDiff) => void;
-    /** The cell's 1-based position in the open notebook, when it is there. */
-    cellNumber?: (cell: ICellDiff) => number | null;
+    /** `cell 5 (code cell 3)`: the cell's place in the open notebook (see `cellDiffLabel`). */
+    cellLabel?: (cell: ICellDiff) => string;
   }
 ): JSX.Element {
   const { trans, cells } = props;
   const [showAll, setShowAll] = React.useState(false);
   const first = cells?.first_divergent ?? null;
   const rows = cells ? (showAll ? cells.cells : cells.cells.slice(0, CELL_LIMIT)) : [];
-  const cellLabel = (cell: ICellDiff): string => {
-    const number = props.cellNumber ? props.cellNumber(cell) : null;
-    return number !== null ? `[${number}]` : cell.index !== null ? `#${cell.index}` : '[ ]';
-  };
+  // the server's index is 0-based among all cells; people read 1-based labels
+  const cellLabel = (cell: ICellDiff): string =>
+    props.cellLabel ? props.cellLabel(cell) : labelOf(cell.index);
   return (
     <Section
       name="cells"
@@ -37,7 +37,7 @@ export function CellsSection(
         <>
           <div className="jp-repro-cells-summary">
             {first
-              ? trans.__('First divergent cell: %1 %2', cellLabel(first), first.excerpt)
+              ? trans.__('First divergent cell: %1: %2', cellLabel(first), first.excerpt)
               : cells.baseline === cells.run
                 ? trans.__('This run is the baseline.')
                 : trans.__('All cells match the baseline.')}
