@@ -159,6 +159,17 @@ def build_client(
         allow_errors=spec.allow_errors,
     )
     client.index_map = index_map
+    # Every error reply, in order: a UsageError (a magic that does not exist) shows only as
+    # stderr text, with no error output, so the outputs alone cannot say a cell failed.
+    client.error_replies = []
+
+    def note_error(cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        content = execute_reply.get("content") or {}
+        client.error_replies.append(
+            (cell_index, str(content.get("ename")), str(content.get("evalue")))
+        )
+
+    client.on_cell_error = note_error
     if spec.kernel is None:
         from jupyter_client.kernelspec import KernelSpec
 

@@ -94,8 +94,16 @@ async def async_run_notebook(spec: RunSpec) -> RunResult:
         except (RuntimeError, TimeoutError) as exc:
             # nbclient raises RuntimeError when the kernel does not start or answer.
             stopped("failed", f"kernel {choice.name} failed: {exc}")
-        if spec.allow_errors and result.status == "ok":
-            _note_first_error(nb, index_map, result)
+        result.cell_errors = [
+            {"cell_index": _orig_index(index_map, i), "ename": ename, "evalue": evalue}
+            for i, ename, evalue in getattr(client, "error_replies", [])
+            if _orig_index(index_map, i) is not None
+        ]
+        if spec.allow_errors and result.status == "ok" and result.cell_errors:
+            first = result.cell_errors[0]
+            reason = f"{first['ename']}: {first['evalue']}"
+            result.status = "error"
+            result.error = {**_error(nb, first["cell_index"], reason), **first}
         result.notebook = _strip_injected(nb)
         if store_path and spec.capture:
             cells, session, environment = read_run_records(store_path, spec.notebook)
@@ -106,18 +114,6 @@ async def async_run_notebook(spec: RunSpec) -> RunResult:
     finally:
         result.duration = time.perf_counter() - t0
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _note_first_error(nb: Any, index_map: list[int | None], result: RunResult) -> None:
-    """With ``allow_errors``, nbclient raises nothing: find the first cell that raised."""
-    for i, cell in enumerate(nb.cells):
-        for out in cell.get("outputs") or []:
-            if out.get("output_type") == "error":
-                ename, evalue = out.get("ename"), out.get("evalue")
-                result.status = "error"
-                result.error = _error(nb, _orig_index(index_map, i), f"{ename}: {evalue}")
-                result.error.update(ename=ename, evalue=evalue)
-                return
 
 
 def _orig_index(index_map: list[int | None], idx: int | None) -> int | None:

@@ -95,6 +95,9 @@ class RunResult:
         The environment the kernel recorded, when recorded.
     host
         Host name of the machine that ran it.
+    cell_errors
+        Every cell whose execution failed, in order: ``{"cell_index", "ename", "evalue"}``
+        (a UsageError from a missing magic fails a cell without an error output).
     """
 
     label: str
@@ -109,6 +112,7 @@ class RunResult:
     session: dict[str, Any] | None = None
     environment: dict[str, Any] | None = None
     host: str = ""
+    cell_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -263,12 +263,12 @@ def assess_runs(
         res.first_divergent = shown.first_divergent
         res.checks = shown.checks
 
-    # 5. the published outputs
-    _published(res, nb, results, ctx, hash_random)
-
-    # 6. determinism, spread and equivalence
+    # 5. determinism (the published outputs' likely causes read it), spread and equivalence
     if seeds is None and len(runs_recs) >= 2:
         res.determinism = _determinism(runs_recs, results, ctx)
+
+    # 6. the published outputs
+    _published(res, nb, results, ctx, hash_random)
     if seeds is not None:
         res.seed_stats = seed_stats(runs_recs, results)
         if original_spread:
@@ -294,7 +294,19 @@ class AssessContext:
 
 
 def _cells_of(result: RunResult) -> list[dict[str, Any]]:
-    return list((result.notebook or {}).get("cells", []))
+    """The run's cells; a cell that failed without an error output (a UsageError shows only
+    as stderr text) gets one, so it compares as the error it was."""
+    cells = list((result.notebook or {}).get("cells", []))
+    for err in result.cell_errors:
+        index = err.get("cell_index")
+        if index is None or not 0 <= index < len(cells):
+            continue
+        cell = cells[index]
+        outputs = cell.get("outputs") or []
+        if not any(o.get("output_type") == "error" for o in outputs):
+            error = {"output_type": "error", "ename": err["ename"], "evalue": err["evalue"]}
+            cells[index] = {**cell, "outputs": [*outputs, {**error, "traceback": []}]}
+    return cells
 
 
 def _outputs_belong(cells: Sequence[Mapping[str, Any]], records: Sequence[CellRecord]) -> bool:
@@ -687,17 +699,13 @@ def _decide_verdict(
         res.verdict, res.level = "reproduced within tolerance", "within tolerance"
         n_checks = sum(1 for c in res.checks if c.status == "pass")
         res.reason = (
-            f"every difference is within tolerance ({len(comparable)} run(s) compared"
-            + (f", {n_checks} check(s) pass" if n_checks else "")
+            f"every difference is within tolerance ({_compared_words(len(comparable), mode)}"
+            + (f"; {n_checks} check(s) pass" if n_checks else "")
             + ")"
         )
     else:
         res.verdict, res.level = "reproduced", "bitwise"
-        n = len([i for i in res.runs[comparable[0]].counts]) if comparable else 0
-        del n
-        res.reason = (
-            f"every cell matches ({len(comparable)} run(s) compared with {_REFERENCE_WORDS[mode]})"
-        )
+        res.reason = f"every cell matches ({_compared_words(len(comparable), mode)})"
     bad_data = [x for x in res.data if x.status != "ok"]
     if bad_data and res.exit_code == 0:
         res.notes.append(
@@ -706,9 +714,9 @@ def _decide_verdict(
         )
 
 
-_REFERENCE_WORDS = {
-    "recorded": "the recorded run",
-    "saved-outputs": "the saved outputs",
-    "runs": "the first run",
-    "none": "nothing",
-}
+def _compared_words(n: int, mode: str) -> str:
+    """``2 runs compared with each other``, ``1 run compared with the recorded run``."""
+    if mode == "runs":
+        return f"{n + 1} runs compared with each other"
+    what = {"recorded": "the recorded run", "saved-outputs": "the saved outputs"}.get(mode, "")
+    return f"{n} run{'s' if n != 1 else ''} compared with {what}"
