@@ -61,14 +61,28 @@ def test_first_divergent_names_rng_values_files() -> None:
     ]
     act = [
         rec(4, cid="a", src="a"),
-        rec(5, cid="b", src="b", rng={"numpy": "2", "torch": "1"}, values={"w": {"hash": "2"}}),
+        rec(
+            5,
+            cid="b",
+            src="b",
+            rng={"numpy": "2", "torch": "1", "drew": "numpy"},
+            values={"w": {"hash": "2"}},
+        ),
         rec(6, cid="c", src="c", files=[{"path": "d.csv", "mode": "r", "sha256": "s2"}]),
     ]
     result = compare_runs(ref, act)
     first = result.first_divergent
     assert first is not None and first.cell_id == "b"
     assert first.rng_differs == ["numpy"] and first.values_differ == ["w"]
-    assert "RNG stream differs (numpy)" in first.reason
+    assert first.rng_drawn == ["numpy"]
+    assert "drew from a differently seeded generator (numpy)" in first.reason
+
+
+def test_rng_state_alone_is_evidence_not_a_difference() -> None:
+    ref = [rec(1, cid="a", src="import numpy", rng={"numpy": "1"})]
+    act = [rec(2, cid="a", src="import numpy", rng={"numpy": "2", "drew": ""})]
+    (cell,) = compare_runs(ref, act).cells
+    assert cell.state == "same" and cell.rng_differs == ["numpy"] and cell.rng_drawn == []
     assert result.cells[2].files_differ == ["d.csv"]
 
 

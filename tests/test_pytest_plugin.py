@@ -59,6 +59,6 @@ def test_collects_notebooks_and_bundles_and_reports_divergence(tmp_path: Path) -
     assert proc.returncode == 1, out + proc.stderr
     assert "1 failed, 1 passed" in out
     assert "repro: unseeded.ipynb" in out  # the failure header
-    assert "first divergent cell" in out and "cell 0 (id 'unseeded-00')" in out
-    assert "RNG stream differs: numpy" in out
+    assert "first divergent cell" in out and "cell 1 (code cell 1)" in out
+    assert "unseeded-randomness" in out and "numpy" in out
     assert "Traceback" not in out

@@ -129,6 +129,16 @@ def _is_now_literal(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and node.value in ("now", "today")
 
 
+def _set_target(node: ast.AST) -> str | None:
+    """The name a set is bound to: ``vocab`` for ``vocab = ...``, ``._prev`` for
+    ``self._prev = ...`` (attributes are followed by name, whatever object holds them)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return "." + node.attr
+    return None
+
+
 def _is_set_expr(node: ast.AST, set_names: set[str]) -> bool:
     if isinstance(node, ast.Set | ast.SetComp):
         return True
@@ -152,41 +162,90 @@ def _is_set_expr(node: ast.AST, set_names: set[str]) -> bool:
             return True
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr | ast.BitAnd | ast.Sub):
         return _is_set_expr(node.left, set_names) and _is_set_expr(node.right, set_names)
+    if isinstance(node, ast.Attribute):
+        return "." + node.attr in set_names
     return isinstance(node, ast.Name) and node.id in set_names
+
+
+def _set_iterations(node: ast.AST, set_names: set[str]) -> list[str]:
+    """The set expressions ``node`` (and what it holds) iterates in their own order."""
+    found: list[str] = []
+    for sub in ast.walk(node):
+        iters: list[ast.AST] = []
+        if isinstance(sub, ast.For | ast.comprehension):
+            iters.append(sub.iter)
+        elif isinstance(sub, ast.Call):
+            name = _dotted(sub.func)
+            if name and name[-1] in _ORDERED_CONSUMERS:
+                iters.extend(sub.args)
+        elif isinstance(sub, ast.Starred):
+            iters.append(sub.value)
+        found.extend(_describe(it) for it in iters if _is_set_expr(it, set_names))
+    return found
+
+
+def _called_names(node: ast.AST) -> set[str]:
+    return {
+        name[-1]
+        for sub in ast.walk(node)
+        if isinstance(sub, ast.Call) and (name := _dotted(sub.func) or _attr_call(sub.func))
+    }
+
+
+def _attr_call(func: ast.AST) -> list[str]:
+    return [func.attr] if isinstance(func, ast.Attribute) else []
 
 
 def hash_order_uses(trees: Sequence[ast.Module | None]) -> dict[int, list[str]]:
     """Cells (positions in ``trees``) that iterate a set in its own order, with what they do.
 
-    Names bound to a set anywhere before (``vocab = set(words)``) are followed from cell to
-    cell; ``sorted(...)`` consumes a set safely and is not reported.
+    Names bound to a set anywhere before (``vocab = set(words)``, ``self._prev = set(xs)``) are
+    followed from cell to cell; ``sorted(...)`` consumes a set safely and is not reported. A
+    loop inside a function counts where the function is *called* (``topo(v)``,
+    ``loss.backward()``), not where it is defined. A set of strings iterates in
+    ``PYTHONHASHSEED`` order, a set of objects in address order.
     """
     set_names: set[str] = set()
+    deferred: dict[str, str] = {}  # function name -> what it iterates
+    seen_functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
     out: dict[int, list[str]] = {}
     for pos, tree in enumerate(trees):
         if tree is None:
             continue
-        found: list[str] = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign):
-                targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                targets = [x for t in node.targets if (x := _set_target(t)) is not None]
                 if _is_set_expr(node.value, set_names):
                     set_names.update(targets)
                 else:
                     set_names.difference_update(targets)
-        for node in ast.walk(tree):
-            iters: list[ast.AST] = []
-            if isinstance(node, (ast.For, ast.comprehension)):
-                iters.append(node.iter)
-            elif isinstance(node, ast.Call):
-                name = _dotted(node.func)
-                if name and name[-1] in _ORDERED_CONSUMERS:
-                    iters.extend(node.args)
-            elif isinstance(node, ast.Starred):
-                iters.append(node.value)
-            for it in iters:
-                if _is_set_expr(it, set_names):
-                    found.append(_describe(it))
+        functions = [
+            n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+        ]
+        seen_functions.extend(functions)
+        for fn in functions:
+            loops = _set_iterations(fn, set_names)
+            if loops:
+                deferred[fn.name] = loops[0]
+        changed = True
+        while changed:  # functions that call a set-iterating function iterate too
+            changed = False
+            for fn in seen_functions:
+                if fn.name not in deferred:
+                    hit = next((c for c in _called_names(fn) if c in deferred), None)
+                    if hit is not None:
+                        deferred[fn.name] = deferred[hit]
+                        changed = True
+        found: list[str] = []
+        for stmt in tree.body:
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            found.extend(_set_iterations(stmt, set_names))
+            found.extend(
+                f"{name}() iterates {deferred[name]}"
+                for name in sorted(_called_names(stmt))
+                if name in deferred
+            )
         if found:
             out[pos] = list(dict.fromkeys(found))
     return out

@@ -517,7 +517,9 @@ def _published(
         "ignored": comp.noise.to_list(),
     }
     new_error = first_new_error(nb.cells, run_cells)
-    if new_error is None:
+    if new_error is None or (
+        res.not_as_published is not None and (res.not_as_published.cell_index or 0) < new_error[0]
+    ):
         return
     index, ename, evalue = new_error
     cause, text = why_it_failed(ename, evalue, index, nb.source, nb.cells)
@@ -540,27 +542,30 @@ def _published(
 def _unconfirmed_error(
     res: VerifyResult, nb: NotebookCells, run_cells: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Runs compared with each other agree on an error they all raise; unless the saved
-    outputs show it (an error shown on purpose), it is the divergence: nothing says the
-    notebook is meant to raise there."""
+    """Runs compared with each other agree on an error they all raise. Where no saved output
+    shows it (a textbook shows some errors on purpose), an error with a known environment or
+    data reason (missing module, binary, file, removed API, a magic never loaded, cells out of
+    order) means the notebook cannot run as written; any other error is only noted."""
     found = first_new_error(nb.cells, run_cells, published_only=False)
     if found is None or has_saved_outputs(nb.cells[found[0]]):
         return  # a published cell: `could not run as published`, decided below
     index, ename, evalue = found
-    if index in nb.skip and not ename:
-        return
     cause, text = why_it_failed(ename, evalue, index, nb.source, nb.cells)
-    cell_id, excerpt, source, code_number = nb.describe(index)
-    first = res.first_divergent
-    if first is not None and first.cell_index is not None and first.cell_index <= index:
+    label = cell_label(index, nb.code_number.get(index))
+    if cause == "unknown" and "out of order" not in text:
+        res.notes.append(
+            f"{label} raises {ename} in every run; the notebook has no saved output there to "
+            "tell whether that is intended"
+        )
         return
-    res.first_divergent = Divergence(
+    cell_id, excerpt, source, code_number = nb.describe(index)
+    res.not_as_published = Divergence(
         index,
         cell_id,
         None,
         excerpt,
         "error",
-        [f"error: {shorten(f'{ename}: {evalue}', 300)} in every run", text],
+        [text, f"error: {shorten(f'{ename}: {evalue}', 300)} in every run"],
         "error",
         cause=[cause],
         code_cell=code_number,
@@ -651,10 +656,17 @@ def _decide_verdict(
     """Set the verdict, its level and its reason."""
     d = res.first_divergent
     nap = res.not_as_published
+    if (
+        d is not None
+        and not d.within_tolerance
+        and mode in ("recorded", "runs")
+        and d.kind != "error"
+    ):
+        nap = None  # the runs themselves disagree: that is the verdict; the published part says the rest
     if nap is not None:
         res.verdict, res.level = "could not run as published", "could not run"
         res.first_divergent = nap
-        res.reason = f"{nap.where} raised where the published outputs show none — {nap.causes[0]}"
+        res.reason = f"{nap.where} raised ({', '.join(nap.cause)}) — {nap.causes[0]}"
         return
     nd = [x for x in (res.determinism or []) if not x.deterministic]
     if d is not None:

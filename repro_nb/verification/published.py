@@ -76,6 +76,12 @@ def why_it_failed(
                 f"missing system binary: {name} is not installed (install it with the system "
                 "package manager, e.g. apt-get install graphviz for dot)",
             )
+    if ename == "UsageError" and "not found" in evalue:
+        return (
+            "environment",
+            f"{evalue.strip()} Load the extension that defines it first (e.g. %load_ext "
+            "repro_nb), or install it",
+        )
     if ename in ("ModuleNotFoundError", "ImportError") and (m := _NO_MODULE.search(evalue)):
         return "environment", f"missing module: {m.group(1)} is not installed (pip install it)"
     if ename == "ImportError" and (m := _CANNOT_IMPORT.search(evalue)):

@@ -14,6 +14,7 @@ notebook, and the result is merged into ``truth.json`` next to this script.
 This script deliberately does not import repro_nb.  The normalisation rules
 are documented in README.md and in ``RULES`` below.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -111,7 +112,9 @@ def normalise_outputs(outputs, fired: set[str]):
                         item["image"] = f"undecodable:{type(exc).__name__}"
             items.append(item)
         elif kind == "error":
-            items.append({"error": normalise_text(f"{out.get('ename')}: {out.get('evalue')}", fired)})
+            items.append(
+                {"error": normalise_text(f"{out.get('ename')}: {out.get('evalue')}", fired)}
+            )
     result = {}
     if streams:
         # coalesce across messages, then normalise line-based rules on the whole text
@@ -184,7 +187,9 @@ def measure(folder: Path, dump: Path | None):
         err = error_of(norm)
         if err is not None:
             errors.append({"cell": i, "ename": err.split(":", 1)[0]})
-    with_saved = [i for i, c in enumerate(saved_nb.cells) if c.cell_type == "code" and c.get("outputs")]
+    with_saved = [
+        i for i, c in enumerate(saved_nb.cells) if c.cell_type == "code" and c.get("outputs")
+    ]
     saved_differing = [i for i in with_saved if saved[i] != run1.get(i)]
 
     noise: dict[str, list[int]] = {}
@@ -195,7 +200,12 @@ def measure(folder: Path, dump: Path | None):
     if dump is not None:
         dump.mkdir(parents=True, exist_ok=True)
         (dump / f"{folder.name}.json").write_text(
-            json.dumps({"saved": saved, "run1": run1, "run2": run2}, indent=1, sort_keys=True, ensure_ascii=False)
+            json.dumps(
+                {"saved": saved, "run1": run1, "run2": run2},
+                indent=1,
+                sort_keys=True,
+                ensure_ascii=False,
+            )
         )
     return {
         "notebook": notebook_path(folder).name,
@@ -217,12 +227,18 @@ def measure(folder: Path, dump: Path | None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="corpus folders (default: all)")
-    parser.add_argument("--dump", type=Path, help="write the normalised outputs of each notebook here")
-    parser.add_argument("--out", type=Path, default=TRUTH, help="truth file to merge into (default: truth.json)")
+    parser.add_argument(
+        "--dump", type=Path, help="write the normalised outputs of each notebook here"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=TRUTH, help="truth file to merge into (default: truth.json)"
+    )
     args = parser.parse_args(argv)
 
     os.environ.pop("PYTHONHASHSEED", None)  # random hash seed in every kernel
-    names = args.names or sorted(p.name for p in HERE.iterdir() if p.is_dir() and list(p.glob("*.ipynb")))
+    names = args.names or sorted(
+        p.name for p in HERE.iterdir() if p.is_dir() and list(p.glob("*.ipynb"))
+    )
     truth = json.loads(args.out.read_text()) if args.out.exists() else {}
     for name in names:
         folder = HERE / name
