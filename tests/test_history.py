@@ -76,6 +76,7 @@ def test_first_divergent_names_rng_values_files() -> None:
     assert first.rng_differs == ["numpy"] and first.values_differ == ["w"]
     assert first.rng_drawn == ["numpy"]
     assert "drew from a differently seeded generator (numpy)" in first.reason
+    assert result.cells[2].files_differ == ["d.csv"]
 
 
 def test_rng_state_alone_is_evidence_not_a_difference() -> None:
@@ -83,7 +84,6 @@ def test_rng_state_alone_is_evidence_not_a_difference() -> None:
     act = [rec(2, cid="a", src="import numpy", rng={"numpy": "2", "drew": ""})]
     (cell,) = compare_runs(ref, act).cells
     assert cell.state == "same" and cell.rng_differs == ["numpy"] and cell.rng_drawn == []
-    assert result.cells[2].files_differ == ["d.csv"]
 
 
 def test_matching_falls_back_to_source_hash_and_reports_new_missing_error() -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "compare_outputs",
     "has_saved_outputs",
     "output_text",
+    "published_cells",
 ]
 
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,16}\b")
@@ -182,8 +183,22 @@ def cell_outputs(cell: Mapping[str, Any], index: int) -> CellOutputs:
 
 
 def has_saved_outputs(cell: Mapping[str, Any]) -> bool:
-    """Whether a code cell was run when the notebook was saved (outputs or an execution count)."""
+    """Whether a code cell was run when the notebook was saved (outputs or an execution count).
+
+    Use :func:`published_cells` for a whole notebook: some are saved with their execution
+    counts but their outputs stripped, and then nothing was published.
+    """
     return bool(cell.get("outputs")) or cell.get("execution_count") is not None
+
+
+def published_cells(cells: Sequence[Mapping[str, Any]]) -> set[int]:
+    """The code cells whose saved outputs are the published ones: those run when the notebook
+    was saved, provided at least one code cell kept its outputs (a notebook whose outputs were
+    stripped published nothing, whatever execution counts it kept)."""
+    code = [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
+    if not any(c.get("outputs") for _, c in code):
+        return set()
+    return {i for i, c in code if has_saved_outputs(c)}
 
 
 @dataclass

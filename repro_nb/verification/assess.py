@@ -36,7 +36,7 @@ from repro_nb.compare.outputs import (
     OutputComparison,
     cell_outputs,
     compare_outputs,
-    has_saved_outputs,
+    published_cells,
 )
 from repro_nb.execution import RunResult
 from repro_nb.notebook import cell_source, is_repro_only, source_excerpt
@@ -76,6 +76,7 @@ class NotebookCells:
     source: NotebookSource = field(init=False)
     skip: set[int] = field(init=False)
     code_number: dict[int, int] = field(init=False)
+    published: set[int] = field(init=False)
 
     def __post_init__(self) -> None:
         sources = {
@@ -84,6 +85,7 @@ class NotebookCells:
         self.source = NotebookSource(sources)
         self.skip = {i for i, src in sources.items() if is_repro_only(src) or not src.strip()}
         self.code_number = {i: n + 1 for n, i in enumerate(sorted(sources))}
+        self.published = published_cells(self.cells) - self.skip
 
     @classmethod
     def of(cls, nb: Mapping[str, Any] | None) -> NotebookCells:
@@ -106,12 +108,8 @@ class NotebookCells:
         )
 
     def has_saved_outputs(self) -> bool:
-        """Whether any compared code cell was run when the notebook was saved."""
-        return any(
-            has_saved_outputs(c)
-            for i, c in enumerate(self.cells)
-            if c.get("cell_type") == "code" and i not in self.skip
-        )
+        """Whether the notebook was saved with outputs (:func:`published_cells`)."""
+        return bool(self.published)
 
 
 def assess_runs(
@@ -431,7 +429,7 @@ def assess_run(
             run_cells,
             rtol=ctx.rtol,
             # Saved outputs: only the cells that were run when the notebook was saved.
-            only=(lambda _i, cell: has_saved_outputs(cell)) if saved else None,
+            only=(lambda i, _cell: i in ctx.nb.published) if saved else None,
         )
         if noise is not None:
             for item in outputs.noise.found:
@@ -486,7 +484,7 @@ def _published(
     run_cells = _cells_of(results[0])
     if res.reference in ("runs", "none"):
         _unconfirmed_error(res, nb, run_cells)
-    comp = compare_published(nb.cells, run_cells, rtol=ctx.rtol)
+    comp = compare_published(nb.cells, run_cells, nb.published, rtol=ctx.rtol)
     if comp is None:
         return
     varying = {
@@ -516,7 +514,7 @@ def _published(
         "differing": differing,
         "ignored": comp.noise.to_list(),
     }
-    new_error = first_new_error(nb.cells, run_cells)
+    new_error = first_new_error(nb.cells, run_cells, nb.published)
     if new_error is None or (
         res.not_as_published is not None and (res.not_as_published.cell_index or 0) < new_error[0]
     ):
@@ -546,8 +544,8 @@ def _unconfirmed_error(
     shows it (a textbook shows some errors on purpose), an error with a known environment or
     data reason (missing module, binary, file, removed API, a magic never loaded, cells out of
     order) means the notebook cannot run as written; any other error is only noted."""
-    found = first_new_error(nb.cells, run_cells, published_only=False)
-    if found is None or has_saved_outputs(nb.cells[found[0]]):
+    found = first_new_error(nb.cells, run_cells, None)
+    if found is None or found[0] in nb.published:
         return  # a published cell: `could not run as published`, decided below
     index, ename, evalue = found
     cause, text = why_it_failed(ename, evalue, index, nb.source, nb.cells)
@@ -656,13 +654,11 @@ def _decide_verdict(
     """Set the verdict, its level and its reason."""
     d = res.first_divergent
     nap = res.not_as_published
-    if (
-        d is not None
-        and not d.within_tolerance
-        and mode in ("recorded", "runs")
-        and d.kind != "error"
-    ):
-        nap = None  # the runs themselves disagree: that is the verdict; the published part says the rest
+    if d is not None and mode in ("recorded", "runs") and d.kind == "output":
+        # The runs themselves show different outputs: that is the verdict (the published
+        # outputs section says the rest). A difference only in values gives way to an error
+        # that stops the notebook producing what the author published.
+        nap = None
     if nap is not None:
         res.verdict, res.level = "could not run as published", "could not run"
         res.first_divergent = nap

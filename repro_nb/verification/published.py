@@ -18,12 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from repro_nb.compare.evidence import NotebookSource
-from repro_nb.compare.outputs import (
-    OutputComparison,
-    cell_outputs,
-    compare_outputs,
-    has_saved_outputs,
-)
+from repro_nb.compare.outputs import OutputComparison, cell_outputs, compare_outputs
 from repro_nb.verification.result import cell_label
 
 __all__ = ["compare_published", "first_new_error", "out_of_order", "why_it_failed"]
@@ -38,6 +33,15 @@ _EXECUTABLE = re.compile(
     r"failed to execute (?:PosixPath|WindowsPath)?\(?'([^']+)'|(?:^|\s)([\w.+-]+): (?:command )?not found"
 )
 _NAME_ERROR = re.compile(r"name '(\w+)' is not defined")
+#: Error texts of values an older release accepted (a style, a frequency alias, a keyword).
+_REMOVED_VALUES = (
+    (re.compile(r"'([\w-]+)' is not a valid package style"), "a matplotlib style that is gone"),
+    (
+        re.compile(r"Invalid frequency|is not supported as period frequency|Did you mean"),
+        "a pandas frequency alias that is gone",
+    ),
+    (re.compile(r"got an unexpected keyword argument '(\w+)'"), "a keyword argument that is gone"),
+)
 
 
 def out_of_order(saved_cells: Sequence[Mapping[str, Any]]) -> bool:
@@ -97,6 +101,13 @@ def why_it_failed(
             f"removed API: {what} no longer exists here (the notebook was written for an "
             "older release; `repro-nb restore` rebuilds one)",
         )
+    for pattern, what in _REMOVED_VALUES:
+        if pattern.search(evalue):
+            return (
+                "environment",
+                f"removed API: {what} (the notebook was written for an older release; "
+                "`repro-nb restore` rebuilds one)",
+            )
     if ename in ("FileNotFoundError", "OSError", "IOError") and (m := _NO_FILE.search(evalue)):
         path = (m.group(1) or m.group(2) or "").strip()
         if "/" not in path and "." not in path and shutil.which(path) is None:
@@ -127,32 +138,29 @@ def _src(source: NotebookSource, index: int) -> str:
 def compare_published(
     saved_cells: Sequence[Mapping[str, Any]],
     run_cells: Sequence[Mapping[str, Any]],
+    published: set[int],
     *,
     rtol: float,
 ) -> OutputComparison | None:
-    """The run's outputs compared with the saved ones, for the cells that were run when the
-    notebook was saved; ``None`` when it was saved without any outputs."""
-    if not any(c.get("cell_type") == "code" and has_saved_outputs(c) for c in saved_cells):
+    """The run's outputs compared with the saved ones, for the ``published`` cells
+    (:func:`repro_nb.compare.outputs.published_cells`); ``None`` when there are none."""
+    if not published:
         return None
-    return compare_outputs(
-        saved_cells, run_cells, rtol=rtol, only=lambda _i, cell: has_saved_outputs(cell)
-    )
+    return compare_outputs(saved_cells, run_cells, rtol=rtol, only=lambda i, _c: i in published)
 
 
 def first_new_error(
     saved_cells: Sequence[Mapping[str, Any]],
     run_cells: Sequence[Mapping[str, Any]],
-    *,
-    published_only: bool = True,
+    published: set[int] | None,
 ) -> tuple[int, str, str] | None:
     """The first cell that raised in the run where the saved outputs show no such error:
-    ``(index, ename, evalue)``. With ``published_only``, only cells that were run when the
-    notebook was saved count (they show it ran without an error); otherwise also cells saved
-    without outputs (nothing shows the error is intended)."""
+    ``(index, ename, evalue)``. Only the ``published`` cells count (their outputs show they
+    ran without an error), or with ``None`` every code cell."""
     for index, (saved, ran) in enumerate(zip(saved_cells, run_cells, strict=False)):
         if saved.get("cell_type") != "code":
             continue
-        if published_only and not has_saved_outputs(saved):
+        if published is not None and index not in published:
             continue
         got = cell_outputs(ran, index)
         if got.error is None or cell_outputs(saved, index).error is not None:
