@@ -252,6 +252,9 @@ def assess_runs(
         )
         summary = res.runs[i]
         summary.first_divergent, summary.counts, summary.checks = first, counts, checks
+        summary.outputs_differ = any(
+            d.kind == "output" and not d.within_tolerance for d in diffs.values()
+        )
         summary.within_tolerance = any(d.within_tolerance for d in diffs.values()) or any(
             c.status == "pass" and c.exact is False for c in checks
         )
@@ -654,7 +657,11 @@ def _decide_verdict(
     """Set the verdict, its level and its reason."""
     d = res.first_divergent
     nap = res.not_as_published
-    if d is not None and mode in ("recorded", "runs") and d.kind == "output":
+    if (
+        d is not None
+        and mode in ("recorded", "runs")
+        and any(res.runs[i].outputs_differ for i in comparable)
+    ):
         # The runs themselves show different outputs: that is the verdict (the published
         # outputs section says the rest). A difference only in values gives way to an error
         # that stops the notebook producing what the author published.

@@ -231,6 +231,10 @@ class RunSummary:
         Checks compared with the reference.
     n_cells
         Cells recorded.
+    within_tolerance
+        Some difference, all within tolerance.
+    outputs_differ
+        Some output differs beyond tolerance (not only values).
     """
 
     label: str
@@ -243,6 +247,7 @@ class RunSummary:
     checks: list[CheckOutcome] = field(default_factory=list)
     n_cells: int = 0
     within_tolerance: bool = False
+    outputs_differ: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
