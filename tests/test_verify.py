@@ -316,3 +316,23 @@ def test_seeds_report_spread_per_check(tmp_path: Path) -> None:
     )
     assert len(set(stats["values"])) == 3  # the parameters cell made each run use its seed
     assert "score: " in res.to_text()
+
+
+@pytest.mark.slow
+def test_a_notebook_without_randomness_reproduces_as_notebook_and_as_bundle(
+    tmp_path: Path,
+) -> None:
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    work = tmp_path / "project"
+    work.mkdir()
+    shutil.copy(root / "csv.ipynb", work / "csv.ipynb")
+    shutil.copytree(root / "data", work / "data")
+    res = verify(work / "csv.ipynb")  # nothing recorded: two runs, compared with each other
+    assert res.verdict == "reproduced" and res.level == "bitwise", res.to_text()
+    assert res.reference == "runs" and len(res.runs) == 2
+    assert res.determinism and all(d.deterministic for d in res.determinism)
+    with pytest.warns(ReproWarning, match="executed"):
+        info = export_bundle(work / "csv.ipynb", tmp_path / "bundle")
+    res = verify(info.path)
+    assert res.verdict == "reproduced" and res.reference == "recorded", res.to_text()
+    assert [c.level for c in res.checks] == ["bitwise", "bitwise"]

@@ -122,13 +122,22 @@ class SeedingScan:
         Every place that seeds, in notebook order.
     uses
         The generators the notebook draws from (as far as its source tells).
+    first_use
+        Generator -> the first cell that may draw from it (a drawing import or call).
     has_parameters
         Whether a cell is tagged ``parameters`` (papermill).
     """
 
     calls: list[SeedCall] = field(default_factory=list)
     uses: set[str] = field(default_factory=set)
+    first_use: dict[str, int] = field(default_factory=dict)
     has_parameters: bool = False
+
+    def use(self, generators: Iterable[str], index: int) -> None:
+        """Note that cell ``index`` may draw from ``generators``."""
+        for g in generators:
+            self.uses.add(g)
+            self.first_use[g] = min(index, self.first_use.get(g, index))
 
     @property
     def seeded(self) -> set[str]:
@@ -137,8 +146,18 @@ class SeedingScan:
 
     @property
     def unseeded(self) -> list[str]:
-        """Generators the notebook draws from that nothing seeds, in :data:`GENERATORS` order."""
-        return [g for g in GENERATORS if g in self.uses and g not in self.seeded]
+        """Generators the notebook draws from that nothing seeds before (or in) the first cell
+        that may draw from them, in :data:`GENERATORS` order: a seed further down leaves the
+        draws above it unseeded."""
+        return [
+            g
+            for g in GENERATORS
+            if g in self.uses
+            and not any(
+                g in c.generators and c.cell_index <= self.first_use.get(g, c.cell_index)
+                for c in self.calls
+            )
+        ]
 
     @property
     def fixed_calls(self) -> list[SeedCall]:
@@ -178,7 +197,7 @@ def scan_seeding(nb: Mapping[str, Any]) -> SeedingScan:
             for module in _imported_modules(tree):
                 top = module.split(".")[0]
                 if top in _DRAWING_IMPORTS:
-                    scan.uses.add(_DRAWING_IMPORTS[top])
+                    scan.use([_DRAWING_IMPORTS[top]], index)
     helpers = _seeding_helpers(parsed, aliases)
     for index, source, tree in parsed:
         scan.calls.extend(_magic_calls(index, source, scan.has_parameters))
@@ -200,7 +219,7 @@ def scan_seeding(nb: Mapping[str, Any]) -> SeedingScan:
                         repro=name in ("repro_nb.seed", "repro_nb.seed_everything"),
                     )
                 )
-        scan.uses.update(_drawn(tree, aliases))
+        scan.use(_drawn(tree, aliases), index)
     scan.calls.sort(key=lambda c: (c.cell_index, c.line))
     return scan
 
