@@ -336,3 +336,60 @@ def test_a_notebook_without_randomness_reproduces_as_notebook_and_as_bundle(
     res = verify(info.path)
     assert res.verdict == "reproduced" and res.reference == "recorded", res.to_text()
     assert [c.level for c in res.checks] == ["bitwise", "bitwise"]
+
+
+def test_equivalence_across_seeds_is_welchs_test() -> None:
+    from repro_nb.verification.checks import equivalence
+
+    original = {
+        "acc": {"mean": 0.90, "std": 0.01, "n": 5},
+        "loss": {"mean": 1.0, "std": 0.1, "n": 5},
+    }
+    same = {"acc": {"mean": 0.901, "std": 0.012, "n": 5}, "loss": {"mean": 2.0, "std": 0.1, "n": 5}}
+    out = equivalence(original, same)
+    assert out["acc"]["test"] == "Welch's two-sample t-test"
+    assert out["acc"]["equivalent"] and out["acc"]["p_value"] > 0.5
+    assert not out["loss"]["equivalent"] and out["loss"]["p_value"] < 1e-6
+    # fewer than two values on a side: no test
+    assert (
+        equivalence({"a": {"mean": 1, "std": 0, "n": 1}}, {"a": {"mean": 1, "std": 0, "n": 3}})
+        == {}
+    )
+
+
+def write_notebook(path: Path, *sources: str, outputs: bool = False) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# a title")] + [
+        nbformat.v4.new_code_cell(s) for s in sources
+    ]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_clock_and_timing_noise_with_real_kernels(tmp_path: Path) -> None:
+    clock = write_notebook(
+        tmp_path / "clock.ipynb", "import datetime", "x = 2", "print(datetime.datetime.now())"
+    )
+    res = verify(clock)
+    assert res.verdict == "diverged" and res.reference == "runs", res.to_text()
+    d = res.first_divergent
+    assert (d.cell_index, d.code_cell, d.kind, d.cause) == (3, 3, "output", ["time"])
+    assert "cell 4 (code cell 3)" in res.to_text()
+    payload = json.loads(json.dumps(res.to_dict()))
+    assert payload["first_divergent"]["cell_index"] == 3 and payload["level"] == "not reproduced"
+
+    timing = write_notebook(
+        tmp_path / "timing.ipynb",
+        "import numpy as np\nnp.random.seed(0)\nx = np.random.rand(1000)",
+        "%timeit x.sum()",
+        "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots()\nline, = ax.plot(x)",
+        "print(object())",
+    )
+    res = verify(timing)
+    assert res.verdict == "reproduced" and res.level == "bitwise", res.to_text()
+    rules = {x["rule"]: x["cells"] for x in res.ignored}
+    assert rules["timing"] == [2] and rules["address"] == [4]
