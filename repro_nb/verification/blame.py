@@ -192,7 +192,8 @@ def _evidence(
         out["hash-order"] = [
             "iterates a set in hash order ("
             + ", ".join(source.hash_order[index][:2])
-            + ") with a random PYTHONHASHSEED"
+            + "): a set of strings follows PYTHONHASHSEED (random here), a set of objects their "
+            "memory addresses; iterate sorted(...) to fix the order"
         ]
     return out
 
