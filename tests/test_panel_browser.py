@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.labserver import CHROMIUM, CHROMIUM_ARGS, running_lab
+from bench.labserver import CHROMIUM, running_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -51,12 +51,6 @@ def notebook_json() -> dict:
             for i, src in enumerate(CELLS)
         ],
     }
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """Use Debian's chromium (Playwright's own browsers cannot be downloaded here)."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F403
 
-from bench.labserver import CHROMIUM, CHROMIUM_ARGS, LabServer, running_lab
+from bench.labserver import LabServer, running_lab
 from repro_nb.server.handlers import JOBS_KEY
 from repro_nb.server.jobs import Job, JobManager
 from repro_nb.store import Store
@@ -74,12 +74,7 @@ def install_fake_jobs(jp_web_app: Any, tmp_path: Path) -> Callable[[str], JobMan
 
 
 # ----------------------------------------------------------------------------- browser
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Launch the Debian chromium (Playwright never downloads a browser here)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: `make browser-deps` (apt-get install chromium)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+# Debian chromium: the browser_type_launch_args fixture in tests/conftest.py.
 
 
 @pytest.fixture(scope="session")
