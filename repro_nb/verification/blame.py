@@ -166,6 +166,7 @@ def _evidence(
     hash_random: bool,
     output_texts: Sequence[str],
     record: CellRecord | None,
+    differs: bool = False,
 ) -> dict[str, list[str]]:
     """Cause -> evidence lines for one cell (randomness, time, hash order)."""
     out: dict[str, list[str]] = {}
@@ -182,8 +183,13 @@ def _evidence(
                 "(created without a seed?)"
             )
     clock = source.clock(index)
+    if clock == ["%timeit"] and not differs:
+        # %timeit's repeat count matters only to what the cell itself changes.
+        clock = []
     if clock:
-        out["time"] = [f"reads the clock: {', '.join(clock)}()"]
+        out["time"] = [
+            f"reads the clock: {', '.join(c if c.startswith('%') else c + '()' for c in clock)}"
+        ]
     elif output_texts and record is not None and record.started:
         stamp = mentions_time(output_texts, record.started, record.started + (record.duration or 0))
         if stamp:
@@ -297,6 +303,7 @@ def blame(
             hash_random=hash_random,
             output_texts=output_text_of.get(index, []) if index in differences else [],
             record=by_index.get(index),
+            differs=index in differences,
         )
         if ev:
             blamed, evidence = index, ev
