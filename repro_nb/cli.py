@@ -24,8 +24,9 @@ from typing import Any, TextIO
 
 from repro_nb.bundle import export_bundle
 from repro_nb.compare.overview import Overview, overview
-from repro_nb.errors import ReproError, UsageProblem
+from repro_nb.errors import ReproError, StoreError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_notebook
+from repro_nb.secrets import redact_data, redact_secrets
 from repro_nb.store import Store, resolve_store_path
 from repro_nb.verification import fix_notebook, parse_seeds, verify
 
@@ -107,7 +108,13 @@ def _print_json(data: Any, args: argparse.Namespace | None = None) -> None:
     caught = getattr(args, "caught_warnings", None)
     if caught is not None and isinstance(data, dict):
         data = {**data, "job_warnings": list(dict.fromkeys(str(w.message) for w in caught))}
-    sys.stdout.write(_json_text(data))
+    # Every JSON the CLI prints may quote what a cell raised or printed: redact it here too.
+    sys.stdout.write(_json_text(redact_data(data)))
+
+
+def _say(text: str) -> None:
+    """Print a line of a store reading (``show``, ``runs``, ``drift``) with secrets redacted."""
+    print(redact_secrets(text))
 
 
 def _write_report(path: str, result: Any) -> None:
@@ -211,7 +218,13 @@ def _recorded(notebook: str) -> Iterator[Overview]:
             f"{path.name} has no recorded runs ({store_path} does not exist): record one with "
             f"`repro-nb run {notebook}`, or run it with %load_ext repro_nb and capture on."
         )
-    with Store(store_path) as store:
+    try:
+        # Reading needs no write access: a store in a read-only folder (or on a read-only
+        # mount) can be shown; nothing, not even -wal/-shm files, is written beside it.
+        store = Store(store_path, readonly=True, snapshot=True)
+    except StoreError:
+        store = Store(store_path)  # an older schema is upgraded once (a writable open)
+    with store:
         yield overview(store, store.notebook_key(path), notebook_path=notebook, drift_now=True)
 
 
@@ -222,13 +235,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
         _print_json(status.to_dict())
         return 0
     passed, total = status.score
-    print(f"{status.notebook}: {status.summary}")
-    print(f"reproducibility checklist {passed}/{total}:")
+    _say(f"{status.notebook}: {status.summary}")
+    _say(f"reproducibility checklist {passed}/{total}:")
     for item in status.checklist:
         mark = "ok " if item.ok else ("-- " if item.ok is None else "NO ")
-        print(f"  {mark} {item.name}: {item.detail}")
+        _say(f"  {mark} {item.name}: {item.detail}")
     for w in status.seed_warnings:
-        print(f"  seed warning: {w}")
+        _say(f"  seed warning: {w}")
     return 0
 
 
@@ -239,17 +252,17 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         _print_json([r.to_dict() for r in runs])
         return 0
     if not runs:
-        print(
+        _say(
             f"{key}: no recorded runs; record one with `repro-nb run {args.notebook}` "
             "(headless runners record under the notebook only when it has %load_ext repro_nb "
             "and %repro_snapshot on)"
         )
         return 0
-    print(f"{'id':>4}  {'started':19}  {'kind':11}  {'cells':>5}  {'errors':>6}  seed   baseline")
+    _say(f"{'id':>4}  {'started':19}  {'kind':11}  {'cells':>5}  {'errors':>6}  seed   baseline")
     for r in runs:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
         seed = ((r.seed or {}).get("requested") or {}).get("seed")
-        print(
+        _say(
             f"{r.id:>4}  {started:19}  {r.kind:11}  {r.n_cells:>5}  {r.n_errors:>6}  "
             f"{'-' if seed is None else seed!s:5}  {'yes' if r.is_baseline else ''}"
         )
@@ -322,7 +335,7 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report.to_dict())
     else:
-        print(report.to_markdown())
+        _say(report.to_markdown())
     return 0
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "SecretFoundError",
     "SeedError",
     "StoreError",
+    "StoreReplacedError",
     "UnsafeArchiveError",
     "UsageProblem",
 ]
@@ -42,6 +43,14 @@ class SeedError(UsageProblem):
 
 class StoreError(ReproError):
     """The SQLite store could not be opened, migrated or written."""
+
+
+class StoreReplacedError(StoreError):
+    """A damaged store was moved aside and replaced by a new, empty one during a write.
+
+    The write that found the damage was not made; ids (sessions, cells) from the old file do
+    not exist in the new one.
+    """
 
 
 class CaptureError(ReproError):

@@ -42,6 +42,7 @@ __all__ = [
     "check_files",
     "find_secrets",
     "looks_secret",
+    "redact_data",
     "redact_file",
     "redact_secrets",
     "scan_file",
@@ -274,6 +275,37 @@ def redact_secrets(text: str, replacement: str = REDACTED) -> str:
         pos = m.end
     out.append(text[pos:])
     return "".join(out)
+
+
+def redact_data(value: Any) -> Any:
+    """Return a copy of a JSON-like value with every string passed through :func:`redact_secrets`.
+
+    Unlike the bundle scan, the structure is kept exactly (lists of strings stay lists), so
+    that what is stored reads back with the same shape. Dict keys are redacted too.
+
+    Parameters
+    ----------
+    value
+        Strings, numbers, ``None``, and dicts, lists and tuples of them; anything else is
+        returned as is.
+
+    Returns
+    -------
+    Any
+        The redacted copy (the same object when it holds no string).
+    """
+    if isinstance(value, str):
+        return redact_secrets(value) if value else value
+    if isinstance(value, dict):
+        return {
+            (redact_secrets(k) if isinstance(k, str) else k): redact_data(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_data(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(redact_data(v) for v in value)
+    return value
 
 
 def looks_secret(name: str, value: str) -> bool:

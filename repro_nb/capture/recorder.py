@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro_nb.capture.writer import BackgroundWriter
+from repro_nb.errors import StoreReplacedError
 from repro_nb.record import DREW_KEY, source_hash
 from repro_nb.render import shorten
 from repro_nb.store import Store, resolve_store_path
@@ -581,7 +582,11 @@ class Recorder:
                 record["cell_id"] = record["cell_id"] or nb_id
             if env_changed:
                 self._capture_context(refresh_git=False)
-            row = self.store.add_cell(sid, **record)
+            try:
+                row = self.store.add_cell(sid, **record)
+            except StoreReplacedError:  # warned once by the store; carry on in the new one
+                self.session_id = None
+                row = self.store.add_cell(self._sid(), **record)
             if self._cell_checks:
                 self.store.attach_checks(row, self._cell_checks)
                 self._cell_checks.clear()
@@ -595,6 +600,10 @@ class Recorder:
         """Warn once per kind of failure; details go to $REPRO_NB_DEBUG when set."""
         if os.environ.get("REPRO_NB_DEBUG"):
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        if isinstance(exc, StoreReplacedError):
+            # The store already warned in one line; later writes go to a new session there.
+            self.session_id = None
+            return
         if what in self._warned:
             return
         self._warned.add(what)

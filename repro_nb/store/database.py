@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from repro_nb.errors import StoreError
-from repro_nb.store.connection import open_connection
+from repro_nb.errors import StoreError, StoreReplacedError
+from repro_nb.secrets import redact_data, redact_secrets
+from repro_nb.store.connection import looks_corrupt, open_connection, replace_damaged
 from repro_nb.store.paths import STORE_DIRNAME, resolve_store_path
 from repro_nb.store.signature import cell_signature
 
@@ -48,6 +49,15 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, default=str)
 
 
+def _clean(text: str | None) -> str | None:
+    """Text as it may be stored: secrets (tokens, URL passwords, keys) replaced by <redacted>.
+
+    Every text column that can carry what a user's code printed or raised goes through here,
+    at write time, so that no reader (CLI, server, export, verify) can leak it later.
+    """
+    return redact_secrets(text) if text else text
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -61,6 +71,9 @@ class Store:
         The database file; its folder is created when missing.
     readonly
         Open without creating or migrating (for the server extension and reports).
+    snapshot
+        With ``readonly``: a one-shot read (the CLI) that writes nothing beside the file, not
+        even ``-wal``/``-shm`` files, when no kernel is writing it.
 
     Attributes
     ----------
@@ -73,11 +86,15 @@ class Store:
     main thread; the panel may read from a comm thread). Rows come back as plain ``dict``\\ s.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, readonly: bool = False, snapshot: bool = False
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.RLock()
-        self._conn, self.moved_aside = open_connection(self.path, readonly=readonly)
+        self._conn, self.moved_aside = open_connection(
+            self.path, readonly=readonly, snapshot=snapshot
+        )
 
     @classmethod
     def for_notebook(cls, notebook: str | os.PathLike[str] | None, **kwargs: Any) -> Store:
@@ -106,9 +123,29 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run statements in one transaction under the store's lock."""
-        with self._lock, self._conn:
-            yield self._conn
+        """Run statements in one transaction under the store's lock.
+
+        Raises
+        ------
+        StoreReplacedError
+            When the file turned out to be damaged: it was moved aside and a fresh store now
+            stands at :attr:`path` (warned once); ids from before it are gone, so the caller
+            opens a new session and writes again.
+        """
+        with self._lock:
+            try:
+                with self._conn:
+                    yield self._conn
+            except sqlite3.DatabaseError as exc:
+                if self.readonly or not looks_corrupt(exc):
+                    raise
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+                self._conn, self.moved_aside = replace_damaged(self.path, exc, stacklevel=5)
+                raise StoreReplacedError(
+                    f"The store {self.path} was damaged and replaced by a new one "
+                    f"(the old one is {self.moved_aside.name}); this write was not made."
+                ) from exc
 
     def query(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
@@ -135,6 +172,7 @@ class Store:
     # ----------------------------------------------------------------- writes
     def add_environment(self, env: Mapping[str, Any]) -> int:
         """Store an environment (deduplicated by content) and return its id."""
+        env = redact_data(dict(env))  # before hashing, so equal clean content dedups
         stable = {k: v for k, v in env.items() if k not in ("captured_at", "imported")}
         digest = content_hash(stable)
         with self.transaction() as conn:
@@ -149,6 +187,7 @@ class Store:
 
     def add_git_state(self, git: Mapping[str, Any]) -> int:
         """Store a git state (deduplicated by content) and return its id."""
+        git = redact_data(dict(git))  # a dirty diff or a remote URL may carry credentials
         digest = content_hash(git)
         with self.transaction() as conn:
             row = conn.execute("SELECT id FROM git_states WHERE hash = ?", (digest,)).fetchone()
@@ -249,14 +288,14 @@ class Store:
                     cell_index,
                     execution_count,
                     source_hash,
-                    source,
+                    _clean(source),
                     started,
                     duration,
                     status,
                     error_name,
-                    error_value,
+                    _clean(error_value),
                     rng_json,
-                    _dumps(list(warnings) if warnings else None),
+                    _dumps([_clean(w) for w in warnings] if warnings else None),
                     cell_signature(status, rng_json, values, files),
                 ),
             )
@@ -274,7 +313,7 @@ class Store:
                         v.get("size"),
                         v.get("hash"),
                         int(bool(v.get("partial"))),
-                        v.get("note"),
+                        _clean(v.get("note")),
                     )
                     for v in values
                 ],
@@ -318,13 +357,13 @@ class Store:
                     session_id,
                     cell_row,
                     name,
-                    _dumps(value),
+                    _dumps(redact_data(value)),  # previews of values a user printed
                     rtol,
                     atol,
                     int(equal_nan),
                     None if passed is None else int(passed),
-                    _dumps(expected),
-                    _dumps(detail),
+                    _dumps(redact_data(expected)),
+                    _dumps(redact_data(detail)),
                     time.time(),
                 ),
             )

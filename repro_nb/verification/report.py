@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from repro_nb.render import AMBER, GREEN, RED, cell_label, md_escape, shorten
+from repro_nb.secrets import REDACTED, redact_secrets
 
 if TYPE_CHECKING:
     from repro_nb.verification.result import CheckOutcome, Divergence, VerifyResult
@@ -320,7 +321,25 @@ def sections(res: VerifyResult) -> list[Section]:
         out.append(Section("integrity", [_integrity_line(res.integrity)]))
     if res.notes:
         out.append(Section("notes", list(res.notes)))
-    return out
+    return [_redacted(sec) for sec in out]
+
+
+def _redacted(sec: Section) -> Section:
+    """``sec`` with secrets redacted: before escaping, which would hide a token's shape
+    (Markdown escapes the ``_`` of ``ghp_``)."""
+    r = redact_secrets
+    table = sec.table
+    if table is not None:
+        table = ([r(h) for h in table[0]], [[r(c) for c in row] for row in table[1]])
+    return Section(
+        r(sec.title),
+        [r(x) for x in sec.lines],
+        None if sec.code is None else r(sec.code),
+        table,
+        [r(x) for x in sec.after],
+        None if sec.brief is None else [r(x) for x in sec.brief],
+        sec.code_columns,
+    )
 
 
 def _published_section(pub: Mapping[str, Any]) -> Section:
@@ -462,7 +481,8 @@ def report_text(res: VerifyResult, *, color: bool = False) -> str:
         lines.append(f"  {title}:")
         lines.extend(f"    {b}" for b in body)
     lines.append(f"  exit code {res.exit_code} ({res.seconds:.1f} s)")
-    return "\n".join(line for line in lines if line)
+    # The verdict, reason and reference quote the run too (an error message).
+    return redact_secrets("\n".join(line for line in lines if line))
 
 
 def _text_sections(res: VerifyResult) -> list[tuple[str, list[str]]]:
@@ -512,7 +532,7 @@ def report_markdown(res: VerifyResult) -> str:
         if sec.after:
             lines += [f"- {b}" for b in sec.after] + [""]
     lines.append(f"_{res.seconds:.1f} s_")
-    return "\n".join(lines) + "\n"
+    return redact_secrets("\n".join(lines) + "\n")
 
 
 def _md_text(text: str) -> str:
@@ -597,7 +617,7 @@ def _html_body(res: VerifyResult, st: Mapping[str, str]) -> str:
         if sec.after:
             parts.append(_html_list(sec.after, st))
     parts.append(f'<p style="{st["muted"]}">{res.seconds:.1f} s</p></div>')
-    return "".join(parts)
+    return redact_secrets("".join(parts), html.escape(REDACTED))
 
 
 def _banner_reason(reason: str) -> str:

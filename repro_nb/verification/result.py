@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from repro_nb.secrets import redact_data
 from repro_nb.verification.report import (
     cell_label,
     report_html,
@@ -383,31 +384,34 @@ class VerifyResult:
         data, environment, unknown); ``ignored`` (the noise), ``published`` (the saved
         outputs), ``checks`` (each with its ``level``) and the rest of the report.
         """
-        return {
-            "target": self.target,
-            "kind": self.kind,
-            "verdict": self.verdict,
-            "level": self.level,
-            "exit_code": self.exit_code,
-            "reason": self.reason,
-            "reference": self.reference,
-            "reference_label": self.reference_label,
-            "first_divergent": self.first_divergent.to_dict() if self.first_divergent else None,
-            "ignored": list(self.ignored),
-            "published": self.published,
-            "checks": [c.to_dict() for c in self.checks],
-            "equivalence": self.equivalence,
-            "integrity": self.integrity,
-            "data": [d.to_dict() for d in self.data],
-            "drift": self.drift,
-            "runs": [r.to_dict() for r in self.runs],
-            "determinism": None
-            if self.determinism is None
-            else [d.to_dict() for d in self.determinism],
-            "seed_stats": self.seed_stats,
-            "notes": list(self.notes),
-            "seconds": self.seconds,
-        }
+        # Redacted as a whole: reasons, divergences and notes quote what cells raised.
+        return redact_data(
+            {
+                "target": self.target,
+                "kind": self.kind,
+                "verdict": self.verdict,
+                "level": self.level,
+                "exit_code": self.exit_code,
+                "reason": self.reason,
+                "reference": self.reference,
+                "reference_label": self.reference_label,
+                "first_divergent": self.first_divergent.to_dict() if self.first_divergent else None,
+                "ignored": list(self.ignored),
+                "published": self.published,
+                "checks": [c.to_dict() for c in self.checks],
+                "equivalence": self.equivalence,
+                "integrity": self.integrity,
+                "data": [d.to_dict() for d in self.data],
+                "drift": self.drift,
+                "runs": [r.to_dict() for r in self.runs],
+                "determinism": None
+                if self.determinism is None
+                else [d.to_dict() for d in self.determinism],
+                "seed_stats": self.seed_stats,
+                "notes": list(self.notes),
+                "seconds": self.seconds,
+            }
+        )
 
     @property
     def summary(self) -> str:
