@@ -1,6 +1,7 @@
-"""Bundles on disk: hashing, ``MANIFEST.sha256``, atomic writes (folder or zip), and reading a
-bundle back safely (:func:`read_bundle` checks the manifest before anything is trusted and
-refuses unsafe zip entries: absolute paths, ``..``, links, duplicates).
+"""Bundles on disk: hashing, ``MANIFEST.sha256``, atomic writes (folder or zip, modes from the
+umask, a killed export's leftovers cleaned), and reading a bundle back safely
+(:func:`read_bundle` checks the manifest before anything is trusted; every path goes through
+:mod:`repro_nb.bundle.safety`).
 """
 
 from __future__ import annotations
