@@ -8,11 +8,14 @@ Core package: no IPython, tornado or ipywidgets. By job:
 * :mod:`~repro_nb.bundle.envfiles`: requirements, runtime, conda, Docker and freeze files;
 * :mod:`~repro_nb.bundle.expected`: ``expected.json`` (fingerprints, nondeterminism, spread);
 * :mod:`~repro_nb.bundle.reproduce`: ``REPRODUCE.md``;
+* :mod:`~repro_nb.bundle.safety`: the one check every bundle path goes through
+  (containment, no links) and zip extraction within caps (size, entries, ratio, free space);
 * :mod:`~repro_nb.bundle.archive`: hashing, the manifest, atomic writes, safe reading;
 * :mod:`~repro_nb.bundle.export`: :func:`export_bundle`.
 
-:func:`read_bundle` checks ``MANIFEST.sha256`` before anything else is trusted, and
-refuses unsafe zip entries (absolute paths, ``..``, links, duplicates).
+:func:`read_bundle` checks ``MANIFEST.sha256`` before anything else is trusted, refuses
+unsafe zip entries (absolute paths, ``..``, links, duplicates), extracts only listed files, and
+refuses a bundle whose manifest leaves out a file verify reads.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Bundles on disk: hashing, ``MANIFEST.sha256``, atomic writes (folder or zip), and reading a
-bundle back safely (:func:`read_bundle` checks the manifest before anything is trusted and
-refuses unsafe zip entries: absolute paths, ``..``, links, duplicates).
+"""Bundles on disk: hashing, ``MANIFEST.sha256``, atomic writes (folder or zip, modes from the
+umask, a killed export's leftovers cleaned), and reading a bundle back safely
+(:func:`read_bundle` checks the manifest before anything is trusted; every path goes through
+:mod:`repro_nb.bundle.safety`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,19 +29,25 @@ from repro_nb.bundle.layout import (
     MANIFEST,
     NOTEBOOK,
 )
+from repro_nb.bundle.safety import (
+    BundleLimits,
+    extract_listed,
+    parse_manifest,
+    safe_target,
+)
 from repro_nb.capture.files import sha256_file
-from repro_nb.errors import BundleError, BundleIntegrityError, UnsafeArchiveError
+from repro_nb.errors import BundleError, BundleIntegrityError
 
 __all__ = [
+    "STALE_AFTER_S",
     "Bundle",
+    "clean_leftovers",
     "json_bytes",
     "manifest_text",
     "read_bundle",
     "sha256_bytes",
     "write_atomically",
 ]
-
-_MANIFEST_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -63,7 +71,10 @@ def write_atomically(out: Path, files: Mapping[str, bytes]) -> None:
     """Write a bundle so that a crash never leaves half of one.
 
     A folder is written to a temp folder beside ``out`` and renamed into place (replacing an
-    old bundle there); a ``.zip`` to a temp file and renamed.
+    old bundle there); a ``.zip`` to a temp file and renamed. Modes follow the umask, as for
+    any file the user creates (0o666 / 0o777 minus the umask). Temp files and replaced
+    folders that a killed export left beside ``out`` are removed first
+    (:func:`clean_leftovers`).
 
     Parameters
     ----------
@@ -73,8 +84,12 @@ def write_atomically(out: Path, files: Mapping[str, bytes]) -> None:
         Bundle path -> content.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(out)
+    umask = _umask()
+    # The PID in the name tells a later export whether the writer is still alive.
+    prefix = f".{out.name}.{os.getpid()}."
     if out.suffix == ".zip":
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=out.parent)
         try:
             with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
                 for name in sorted(files):
@@ -82,19 +97,20 @@ def write_atomically(out: Path, files: Mapping[str, bytes]) -> None:
                     info.external_attr = (stat.S_IFREG | 0o644) << 16
                     info.compress_type = zipfile.ZIP_DEFLATED
                     zf.writestr(info, files[name])
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0o600 whatever the umask
             os.replace(tmp, out)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         return
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp_dir = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=out.parent))
     try:
         for name, data in files.items():
             target = tmp_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        os.chmod(tmp_dir, 0o755)
+        os.chmod(tmp_dir, 0o777 & ~umask)  # mkdtemp makes 0o700 whatever the umask
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
@@ -105,6 +121,82 @@ def write_atomically(out: Path, files: Mapping[str, bytes]) -> None:
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+
+
+#: A leftover whose name carries no PID (written before PIDs were) is removed after this long.
+STALE_AFTER_S = 3600.0
+
+
+def clean_leftovers(out: Path) -> list[Path]:
+    """Remove what killed exports of ``out`` left beside it, and nothing else.
+
+    Only names this module writes are considered: ``.NAME.PID.XXXXXXXX.tmp`` (a temp file or
+    folder) and ``.NAME.old-PID`` (a replaced bundle). One is removed when its PID is no
+    running process; a temp name without a PID (older versions) when it is older than
+    :data:`STALE_AFTER_S`. Links are never followed or removed.
+
+    Parameters
+    ----------
+    out
+        The bundle's destination.
+
+    Returns
+    -------
+    list[Path]
+        What was removed.
+    """
+    name = re.escape(out.name)
+    with_pid = re.compile(rf"^\.{name}\.(?:(\d+)\.[A-Za-z0-9_]{{8}}\.tmp|old-(\d+))$")
+    without_pid = re.compile(rf"^\.{name}\.[A-Za-z0-9_]{{8}}\.tmp$")
+    removed: list[Path] = []
+    try:
+        entries = list(out.parent.iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for p in entries:
+        m = with_pid.match(p.name)
+        try:
+            if p.is_symlink():
+                continue
+            if m:
+                stale = not _alive(int(m.group(1) or m.group(2)))
+            else:
+                stale = bool(without_pid.match(p.name)) and now - p.stat().st_mtime > STALE_AFTER_S
+            if not stale:
+                continue
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except OSError:
+            continue  # another export got there first, or no permission: not ours to force
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (one we may not signal counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def _umask() -> int:
+    """The process umask; read from /proc where possible (setting it to read it is racy)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @dataclass
@@ -168,29 +260,21 @@ class Bundle:
         }
 
 
-def _unsafe_reason(name: str) -> str | None:
-    """Why a bundle-relative path is unsafe, or None."""
-    if not name or "\x00" in name:
-        return "an empty name or a NUL byte"
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "an absolute path"
-    parts = re.split(r"[\\/]", name)
-    if ".." in parts:
-        return "a '..' component that escapes the bundle"
-    return None
-
-
-def read_bundle(path: str | os.PathLike[str]) -> Bundle:
+def read_bundle(path: str | os.PathLike[str], *, limits: BundleLimits | None = None) -> Bundle:
     """Open a bundle folder or zip and check it before anything in it is used.
 
-    Order: a zip's entries are screened (absolute paths, ``..``, links, duplicates,
-    special files), then every file listed in ``MANIFEST.sha256`` must exist and match
-    its hash; files not listed are reported in :attr:`Bundle.extra`.
+    Order: a zip's entries are screened and only the files ``MANIFEST.sha256`` lists are
+    extracted, within the caps (:func:`repro_nb.bundle.safety.extract_listed`); then every
+    listed file must exist, be no link and match its hash. Files not listed are reported in
+    :attr:`Bundle.extra` and never read; one that verify would read (the notebook,
+    ``expected.json``, ``data/manifest.json``, ``environment/full.json``) is refused.
 
     Parameters
     ----------
     path
         A bundle folder or ``.zip``.
+    limits
+        Caps for a zip (default: :meth:`BundleLimits.from_env`).
 
     Returns
     -------
@@ -209,33 +293,26 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     if not src.exists():
         raise BundleError(f"{src} does not exist; pass a bundle folder or .zip.")
     tmp: str | None = None
+    zip_extra: list[str] = []
     if src.is_dir():
         root = src
     elif zipfile.is_zipfile(src):
         tmp = tempfile.mkdtemp(prefix="repro-nb-bundle-")
         try:
-            _extract_zip(src, Path(tmp))
+            zip_extra = extract_listed(src, Path(tmp), limits or BundleLimits.from_env())
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         root = Path(tmp)
-        # A zip made by zipping the bundle folder holds one top folder.
-        if not (root / MANIFEST).exists():
-            subs = [p for p in root.iterdir() if p.is_dir()]
-            if len(subs) == 1 and (subs[0] / MANIFEST).exists():
-                root = subs[0]
     else:
         raise BundleError(f"{src} is neither a folder nor a zip file; pass a bundle.")
     try:
         listed = _verify_manifest(root)
-        extra = _extra_files(root, listed)
+        extra = zip_extra if tmp else _extra_files(root, listed)
+        _refuse_unlisted_reads(listed, extra)
         expected = _load_json(root, EXPECTED)
         data = _load_json(root, DATA_MANIFEST) if DATA_MANIFEST in listed else {"files": []}
         env = _load_json(root, ENVIRONMENT_JSON) if ENVIRONMENT_JSON in listed else None
-        if NOTEBOOK not in listed:
-            raise BundleIntegrityError(
-                NOTEBOOK, f"{NOTEBOOK} is not listed in {MANIFEST}; the bundle is incomplete."
-            )
     except BaseException:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -243,41 +320,16 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     return Bundle(src, root, listed, extra, expected, data, env, tmp)
 
 
-def _extract_zip(src: Path, dest: Path) -> None:
-    with zipfile.ZipFile(src) as zf:
-        seen: set[str] = set()
-        infos = zf.infolist()
-        for info in infos:
-            name = info.filename
-            reason = _unsafe_reason(name)
-            mode = info.external_attr >> 16
-            if reason is None and stat.S_ISLNK(mode):
-                reason = "a symbolic link"
-            elif reason is None and mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                reason = "a special file (device, fifo or socket)"
-            norm = name.rstrip("/")
-            if reason is None and norm in seen:
-                reason = "a duplicate entry"
-            if reason is not None:
-                raise UnsafeArchiveError(
-                    name,
-                    f"Refusing bundle {src.name}: entry {name!r} is {reason}. Do not use this archive.",
-                )
-            seen.add(norm)
-        base = dest.resolve()
-        for info in infos:
-            target = (dest / info.filename).resolve()
-            if target != base and base not in target.parents:  # belt and braces
-                raise UnsafeArchiveError(
-                    info.filename,
-                    f"Refusing bundle {src.name}: entry {info.filename!r} escapes the folder.",
-                )
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as fin, open(target, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
+def _refuse_unlisted_reads(listed: Mapping[str, str], extra: list[str]) -> None:
+    """Refuse a bundle whose manifest leaves out a file verify reads (it could be anything)."""
+    for name in (NOTEBOOK, EXPECTED, DATA_MANIFEST, ENVIRONMENT_JSON):
+        required = name in (NOTEBOOK, EXPECTED)
+        if name not in listed and (required or name in extra):
+            raise BundleIntegrityError(
+                name,
+                f"{name} is not listed in {MANIFEST}, so nothing shows it is as exported; "
+                "get a fresh copy of the bundle from its author.",
+            )
 
 
 def _verify_manifest(root: Path) -> dict[str, str]:
@@ -286,28 +338,9 @@ def _verify_manifest(root: Path) -> dict[str, str]:
         raise BundleIntegrityError(
             MANIFEST, f"{root} has no {MANIFEST}: it is not a repro_nb bundle, or it is incomplete."
         )
-    listed: dict[str, str] = {}
-    for n, line in enumerate(mpath.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        m = _MANIFEST_LINE.match(line)
-        if not m:
-            raise BundleIntegrityError(
-                MANIFEST, f"{MANIFEST} line {n} is not '<sha256>  <path>'; the manifest is damaged."
-            )
-        digest, name = m.group(1).lower(), m.group(2)
-        reason = _unsafe_reason(name)
-        if reason:
-            raise UnsafeArchiveError(
-                name, f"{MANIFEST} lists {name!r}, which is {reason}. Do not use this bundle."
-            )
-        listed[name] = digest
+    listed = parse_manifest(mpath.read_text(encoding="utf-8", errors="replace"))
     for name, digest in listed.items():
-        fpath = root / name
-        if fpath.is_symlink() or any(p.is_symlink() for p in _parents_within(fpath, root)):
-            raise UnsafeArchiveError(
-                name, f"{name} in the bundle is a symbolic link; refusing to follow it."
-            )
+        fpath = safe_target(root, name)
         if not fpath.is_file():
             raise BundleIntegrityError(
                 name, f"{name} is listed in {MANIFEST} but missing from the bundle."
@@ -322,15 +355,6 @@ def _verify_manifest(root: Path) -> dict[str, str]:
                 "the bundle was changed after export. Get a fresh copy from its author.",
             )
     return listed
-
-
-def _parents_within(path: Path, root: Path) -> list[Path]:
-    out = []
-    p = path.parent
-    while p != root and root in p.parents:
-        out.append(p)
-        p = p.parent
-    return out
 
 
 def _extra_files(root: Path, listed: Mapping[str, str]) -> list[str]:

@@ -5,12 +5,16 @@ file against its recorded sha256, and make the file paths of cell records compar
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from repro_nb.bundle import is_library_noise, normalize_files, sha256_path
+from repro_nb.bundle.layout import DATA_MANIFEST
+from repro_nb.bundle.safety import MAX_DATA_DEPTH, safe_target
+from repro_nb.errors import BundleIntegrityError, UnsafeArchiveError
 from repro_nb.record import CellRecord, cell_key
 from repro_nb.verification.result import DataCheck
 
@@ -61,13 +65,16 @@ def normalize_records(
 
 
 def place_data(
-    bundle: Any, nb_dir: Path, data_dir: Path | None
+    bundle: Any, nb_dir: Path, data_dir: Path | None, *, work: Path | None = None
 ) -> tuple[list[DataCheck], DataChanges]:
     """Put a bundle's data where the notebook expects it and check every hash.
 
-    Copied files come from the bundle; referenced ones are looked for under ``data_dir``,
-    beside a zipped bundle, in the bundle folder, then at their recorded absolute path. A file
-    found is linked (or copied) to its place relative to the notebook.
+    Copied files come from the bundle (only those ``MANIFEST.sha256`` lists); referenced ones
+    are looked for under ``data_dir``, beside a zipped bundle, in the bundle folder, then at
+    their recorded absolute path. A file found is linked (or copied) to its place relative to
+    the notebook. Every path from ``data/manifest.json`` goes through
+    :func:`repro_nb.bundle.safety.safe_target`: nothing is linked outside ``work``, and a
+    candidate outside its base folder is not looked at.
 
     Parameters
     ----------
@@ -77,12 +84,20 @@ def place_data(
         The folder the notebook runs in.
     data_dir
         Where referenced files may be, or ``None``.
+    work
+        The scratch folder nothing may be placed outside (default ``nb_dir``).
 
     Returns
     -------
     tuple[list[DataCheck], DataChanges]
         One check per data file, and the files that are not as recorded.
+
+    Raises
+    ------
+    UnsafeArchiveError
+        When a data path would be placed outside ``work`` or through a link.
     """
+    work = work or nb_dir
     checks: list[DataCheck] = []
     changes: DataChanges = {}
     bases = [
@@ -90,8 +105,17 @@ def place_data(
         for p in (data_dir, bundle.source.parent if bundle.source.is_file() else None, bundle.root)
         if p
     ]
+    seen: set[str] = set()
     for entry in bundle.data.get("files", []):
-        rel = entry["path"]
+        rel = entry.get("path") if isinstance(entry, dict) else None
+        if not isinstance(rel, str):
+            raise BundleIntegrityError(
+                DATA_MANIFEST,
+                f"an entry of {DATA_MANIFEST} has no path string; the bundle is damaged.",
+            )
+        if rel in seen:  # placed already; a second link would meet the first
+            continue
+        seen.add(rel)
         relative = entry.get("relative", not os.path.isabs(rel))
         expected = entry.get("sha256")
         dc = DataCheck(
@@ -101,22 +125,25 @@ def place_data(
             copied=bool(entry.get("copied")),
             cells=list(entry.get("cells", [])),
         )
-        candidates: list[Path] = []
-        if entry.get("copied") and entry.get("bundle_path"):
-            candidates.append(bundle.root / entry["bundle_path"])
+        # Checked before anything is looked up, so a bad path stops verify with its name.
+        target = safe_target(nb_dir, rel, within=work) if relative else None
+        candidates: list[Path | None] = []
+        bundle_path = entry.get("bundle_path")
+        if entry.get("copied") and bundle_path in bundle.files:  # an unlisted copy is not used
+            candidates.append(safe_target(bundle.root, bundle_path))
         for base in bases:
             if relative:
-                candidates.append(base / rel)
-                candidates.append(base / Path(rel).name)
+                # a path above the notebook (../data/x.csv) is looked for as data/x.csv too
+                below = re.sub(r"^(\.\.[\\/])+", "", rel)
+                candidates.extend(_within(base, r) for r in (rel, below, Path(rel).name))
         if not relative:
             candidates.append(Path(rel))
-        found = next((c for c in candidates if c.is_file()), None)
+        found = next((c for c in candidates if c is not None and c.is_file()), None)
         if found is not None:
             dc.found_at = str(found)
             dc.actual_sha256 = sha256_path(found)
             dc.status = "ok" if dc.actual_sha256 == expected else "changed"
-            if relative:
-                target = (nb_dir / rel).resolve()
+            if target is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if not target.exists():
                     try:
@@ -129,23 +156,36 @@ def place_data(
     return checks, changes
 
 
-def notebook_depth(bundle: Any) -> int:
-    """How many folders above the notebook the bundle's relative data paths reach (``../``).
+def _within(base: Path, rel: str) -> Path | None:
+    """``base / rel`` when it stays inside ``base`` without links, else ``None`` (not looked at)."""
+    try:
+        return safe_target(base, rel)
+    except UnsafeArchiveError:
+        return None
 
-    The notebook is run that many folders deep in a scratch folder, so that those paths
-    stay inside it.
+
+def notebook_depth(bundle: Any) -> int:
+    """How many folders above the notebook the bundle's relative data paths reach.
+
+    The notebook is run that many folders deep in a scratch folder, so that those paths stay
+    inside it. The reach counts every ``..``, not only leading ones (``a/../../x`` climbs
+    one), and is capped at :data:`~repro_nb.bundle.safety.MAX_DATA_DEPTH`: a deeper path is
+    refused by :func:`place_data`.
     """
     ups = 0
     for entry in bundle.data.get("files", []):
-        parts = Path(entry["path"]).parts
-        if entry.get("relative", True):
-            n = 0
-            for p in parts:
-                if p != "..":
-                    break
-                n += 1
-            ups = max(ups, n)
-    return ups
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            continue
+        if not entry.get("relative", True):
+            continue
+        level = 0
+        for p in entry["path"].replace("\\", "/").split("/"):
+            if p == "..":
+                level -= 1
+                ups = max(ups, -level)
+            elif p not in ("", "."):
+                level += 1
+    return min(ups, MAX_DATA_DEPTH)
 
 
 def check_recorded_data(

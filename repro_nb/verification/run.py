@@ -7,8 +7,9 @@ For a **bundle** (folder or zip), in order:
 1. integrity: every file must match ``MANIFEST.sha256`` (a tampered file is named and
    verification stops);
 2. data: the files the notebook read are put where it expects them (copies from the bundle,
-   or found under ``data_dir``) and their sha256 compared with ``data/manifest.json``
-   (:mod:`repro_nb.verification.data`);
+   or found under ``data_dir``), never outside the scratch folder, and their sha256 compared
+   with ``data/manifest.json`` (:mod:`repro_nb.verification.data`); a file not found stops
+   verification (*could not run*, with the ``--data-dir`` hint);
 3. execution: the notebook runs in a fresh kernel (nbclient, capture on, the recorded
    ``PYTHONHASHSEED`` / ``CUBLAS_WORKSPACE_CONFIG``, else the notebook's
    ``metadata.repro_nb.hash_seed``), ``runs`` times or once per seed,
@@ -28,8 +29,8 @@ Verdicts and exit codes (:attr:`VerifyResult.exit_code`, :data:`EXIT_CODES`):
   has checks and every one is within its tolerance (the report names the cells);
 * ``diverged`` (1): an error, a check outside tolerance, a missing cell, or differences
   that no check covers; the first divergent cell is named with its causes;
-* ``could not run`` (2): the bundle failed its integrity check, a kernel died, a cell timed
-  out, the kernel could not start or recorded nothing.
+* ``could not run`` (2): the bundle failed its integrity check or a cap, a data file is
+  missing, a kernel died, a cell timed out, the kernel could not start or recorded nothing.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from repro_nb.bundle import (
     read_bundle,
     spread_over_seeds,
 )
+from repro_nb.bundle.safety import BundleLimits
 from repro_nb.errors import BundleError, BundleIntegrityError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, fixed_seed_notes, run_many
 from repro_nb.notebook import read_notebook_json
@@ -124,6 +126,7 @@ def verify(
     on_progress: Callable[[int, int, Any], None] | None = None,
     against: str = "auto",
     output_rtol: float = 1e-6,
+    limits: BundleLimits | None = None,
 ) -> VerifyResult:
     """Re-execute a bundle or notebook in fresh kernels and compare cell by cell.
 
@@ -160,6 +163,9 @@ def verify(
         ``"saved"``: the outputs saved in the notebook are the verdict's reference.
     output_rtol
         Relative tolerance for numbers in outputs (default 1e-6).
+    limits
+        Caps on unpacking a zipped bundle (default: the ``REPRO_NB_MAX_*`` environment
+        variables, else :mod:`repro_nb.bundle.safety`'s constants).
 
     Returns
     -------
@@ -203,7 +209,10 @@ def verify(
         result = _verify_notebook(path.resolve(), **opts)
     else:
         result = _verify_bundle(
-            path.resolve(), data_dir=Path(data_dir).resolve() if data_dir else None, **opts
+            path.resolve(),
+            data_dir=Path(data_dir).resolve() if data_dir else None,
+            limits=limits,
+            **opts,
         )
     result.seconds = time.perf_counter() - t0
     return result
@@ -267,6 +276,15 @@ def _could_not_run(target: Path, kind: str, reason: str, **kw: Any) -> VerifyRes
     return VerifyResult(str(target), kind, "could not run", reason, **kw)
 
 
+def _missing_data(missing: list[str]) -> str:
+    """The one line that names the missing data files and how to supply them."""
+    more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    return (
+        f"data file {missing[0]}{more} not found: the bundle does not carry it; put it in a "
+        "folder at the same relative path and pass --data-dir DIR (verify(..., data_dir=DIR))."
+    )
+
+
 def _verify_bundle(
     path: Path,
     *,
@@ -279,11 +297,12 @@ def _verify_bundle(
     timeout: float,
     on_progress: Callable[[int, int, Any], None] | None,
     data_dir: Path | None,
+    limits: BundleLimits | None,
     against: str,
     output_rtol: float,
 ) -> VerifyResult:
     try:
-        bundle = read_bundle(path)
+        bundle = read_bundle(path, limits=limits)
     except BundleIntegrityError as exc:
         return _could_not_run(
             path,
@@ -296,11 +315,24 @@ def _verify_bundle(
             path, "bundle", str(exc), integrity={"ok": False, "file": None, "message": str(exc)}
         )
     with bundle, tempfile.TemporaryDirectory(prefix="repro-nb-verify-") as tmp:
-        integrity = {"ok": True, "files": len(bundle.files), "extra": bundle.extra}
+        integrity: dict[str, Any] = {"ok": True, "files": len(bundle.files), "extra": bundle.extra}
         nb_dir = Path(tmp, "w", *[f"d{i}" for i in range(notebook_depth(bundle))])
         nb_dir.mkdir(parents=True)
         shutil.copyfile(bundle.notebook_path, nb_dir / NOTEBOOK)
-        data, changes = place_data(bundle, nb_dir, data_dir)
+        try:
+            data, changes = place_data(bundle, nb_dir, data_dir, work=Path(tmp, "w"))
+        except BundleIntegrityError as exc:
+            return _could_not_run(
+                path,
+                "bundle",
+                f"data/manifest.json: {exc.message}",
+                integrity={"ok": False, "file": exc.path, "message": exc.message},
+            )
+        missing = [d.path for d in data if d.status == "missing"]
+        if missing:
+            return _could_not_run(
+                path, "bundle", _missing_data(missing), integrity=integrity, data=data
+            )
         expected = bundle.expected
         reference = records_from_dicts(expected.get("cells", []))
         kenv = expected.get("kernel_env") or {}
