@@ -135,3 +135,30 @@ def test_a_change_at_the_last_key_of_a_big_dict_is_seen(ip, store_path: Path) ->
     hashes = [cells[i]["values"]["d"]["hash"] for i in range(3)]
     assert len(set(hashes)) == 3
     assert cells[0]["values"]["d"]["partial"] and "seeded" in cells[0]["values"]["d"]["note"]
+
+
+def test_files_are_recorded_relative_to_the_project_and_survive_a_move(
+    ip, store_path: Path, tmp_path: Path
+) -> None:
+    from repro_nb.bundle import normalize_files
+
+    project = tmp_path / "proj"
+    (project / ".git").mkdir(parents=True)  # the project root: a git working tree
+    (project / "data").mkdir()
+    (project / "data" / "x.csv").write_text("1,2\n")
+    (project / "nb").mkdir()
+    recorder = active_recorder()
+    assert recorder is not None
+    recorder.notebook_file = str(project / "nb" / "analysis.ipynb")
+    ip.run_line_magic("repro_snapshot", "on")
+    path = str(project / "data" / "x.csv")
+    run(ip, f"with open({path!r}) as fh:\n    text = fh.read()")
+    recorder.flush()
+    [row] = Store(store_path).query("SELECT path, abspath FROM files")
+    # relative to the notebook's folder (inside the project); the absolute path is a hint
+    assert row == {"path": "../data/x.csv", "abspath": str(project / "data" / "x.csv")}
+    moved = tmp_path / "elsewhere" / "proj"
+    moved.parent.mkdir()
+    project.rename(moved)
+    [f] = normalize_files(_cells(store_path)[0]["files"], moved / "nb", moved)
+    assert f["path"] == "../data/x.csv" and Path(f["abspath"]).read_text() == "1,2\n"

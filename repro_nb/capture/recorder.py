@@ -300,6 +300,11 @@ class Recorder:
             self.store_path = resolve_store_path(found.path)
             if self._files is not None:
                 self._files.ignore = (*self._files.ignore, str(self.store_path.parent))
+        if self._files is not None:  # paths are recorded relative to this notebook's folder
+            from repro_nb.capture.files import project_root
+
+            self._files.root = self._notebook_dir()
+            self._files.project = project_root(self._files.root)
 
     def _open_session(self) -> None:
         if self.session_id is not None:
@@ -337,6 +342,13 @@ class Recorder:
         if fields and self.session_id is not None:
             self.store.update_session(self.session_id, **fields)
 
+    def _notebook_dir(self) -> str:
+        """The folder file paths are relative to: the notebook's, else the working directory."""
+        nb = self.notebook_file
+        if nb and not nb.startswith("<"):
+            return os.path.dirname(os.path.abspath(nb))
+        return os.getcwd()
+
     def _prime_tracker(self) -> None:
         """Take the namespace as it is now as the baseline: only later changes are recorded."""
         if self._tracker is None:
@@ -357,9 +369,12 @@ class Recorder:
             self._prime_tracker()
         if self._files is None and self.options.files:
             try:
-                from repro_nb.capture.files import FileTracker
+                from repro_nb.capture.files import FileTracker, project_root
 
-                self._files = FileTracker(ignore=[str(self.store_path.parent)])
+                root = self._notebook_dir()
+                self._files = FileTracker(
+                    root=root, project=project_root(root), ignore=[str(self.store_path.parent)]
+                )
             except Exception as exc:
                 self.options.files = False  # carry on without file tracking
                 self.report_error("file tracking", exc)
@@ -557,7 +572,7 @@ class Recorder:
             "rng": rng,
             "warnings": list(warnings),
             "values": values,
-            "files": [asdict(f) if not isinstance(f, Mapping) else dict(f) for f in files],
+            "files": [_file_row(f) for f in files],
         }
         if not self._torch_seen and "torch" in sys.modules:
             # Seed-on-import applied the seed and deterministic flags just now: record the
@@ -636,6 +651,16 @@ class Recorder:
     def _emit_pending_warnings(self) -> None:
         while self._pending_warnings:
             _print_warning(self._pending_warnings.pop(0))
+
+
+def _file_row(f: Any) -> dict[str, Any]:
+    """A file record for the store: ``path`` relative to the notebook folder when the file is
+    inside the project (``relpath``), the absolute path kept as ``abspath``, a hint only."""
+    row = asdict(f) if not isinstance(f, Mapping) else dict(f)
+    rel = row.get("relpath")
+    if rel and os.path.isabs(str(row.get("path"))):
+        row["abspath"], row["path"] = row["path"], rel
+    return row
 
 
 def _print_warning(message: str) -> None:
