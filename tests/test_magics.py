@@ -218,7 +218,8 @@ def test_repro_nb_own_reads_are_not_the_cells_files(ip, store_path: Path, tmp_pa
         f"active_recorder()._writer.submit(lambda: (Path({str(internal)!r}).read_text(), done.set()))\n"
         f"assert done.wait(10)\ntext = Path({str(data)!r}).read_text()",
     )
-    assert [f["path"] for f in _cells(store_path)[0]["files"]] == [str(data)]
+    # recorded relative to the notebook's folder (here the working directory)
+    assert [f["path"] for f in _cells(store_path)[0]["files"]] == [data.name]
 
 
 def test_rebinding_by_a_called_function_is_recorded(ip, store_path: Path) -> None:

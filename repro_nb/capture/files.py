@@ -42,6 +42,7 @@ __all__ = [
     "hook_installed",
     "ignore_this_thread",
     "install_audit_hook",
+    "project_root",
     "sha256_cache_clear",
     "sha256_cache_info",
     "sha256_file",
@@ -199,6 +200,30 @@ def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def project_root(folder: str | os.PathLike[str]) -> str:
+    """The git repository (working tree) holding ``folder``, else ``folder`` itself.
+
+    Parameters
+    ----------
+    folder
+        A folder (the notebook's).
+
+    Returns
+    -------
+    str
+        An absolute path. Found by looking for ``.git`` upwards: a few ``stat`` calls, no git.
+    """
+    start = os.path.abspath(os.fspath(folder))
+    here = start
+    while True:
+        if os.path.exists(os.path.join(here, ".git")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return start
+        here = parent
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """sha256 hex digest of a file, cached by (device, inode, size, mtime_ns).
 
@@ -344,6 +369,10 @@ class FileTracker:
     root
         Folder that ``FileRecord.relpath`` is relative to (the notebook's folder); defaults
         to the working directory at construction. Files outside it are still recorded.
+    project
+        The project folder (the git repository holding ``root``, see :func:`project_root`):
+        files inside it get a ``relpath`` (with ``..`` parts where needed), so the record
+        stays valid when the project moves. Defaults to ``root``.
     ignore
         Glob patterns of absolute paths never to record (``"*.log"``, ``"/scratch/*"``).
     max_hash_bytes
@@ -363,8 +392,10 @@ class FileTracker:
         root: str | os.PathLike[str] | None = None,
         ignore: tuple[str, ...] | list[str] = (),
         max_hash_bytes: int | None = None,
+        project: str | os.PathLike[str] | None = None,
     ) -> None:
         self.root = os.path.abspath(os.fspath(root)) if root is not None else os.getcwd()
+        self.project = os.path.abspath(os.fspath(project)) if project is not None else self.root
         self.ignore = tuple(ignore)
         self.max_hash_bytes = max_hash_bytes
         self.records: list[FileRecord] = []
@@ -455,8 +486,9 @@ class FileTracker:
             return None  # probed but absent, or removed by the cell
         if not stat.S_ISREG(st.st_mode):
             return None
-        rel = os.path.relpath(path, self.root)
-        relpath = None if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+        inside = os.path.relpath(path, self.project)
+        outside = inside == os.pardir or inside.startswith(os.pardir + os.sep)
+        relpath = None if outside else os.path.relpath(path, self.root)
         note: str | None
         if self.max_hash_bytes is not None and st.st_size > self.max_hash_bytes:
             note = f"{st.st_size} bytes exceed max_hash_bytes={self.max_hash_bytes}; not hashed"

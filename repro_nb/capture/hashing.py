@@ -16,22 +16,39 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import pickle
 import struct
 import sys
-import threading
 import types
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import xxhash
 
 from repro_nb.capture.content import is_rng, viewer
-from repro_nb.capture.sampling import SAMPLE_PIECES, blocks, sample_ranges, split_ranges
+from repro_nb.capture.sampling import (
+    CHUNK_BYTES,
+    SAMPLE_HEAD,
+    SAMPLE_MIDDLE,
+    SAMPLE_PIECES,
+    SAMPLE_TAIL,
+    blocks,
+    device_pieces,
+    item_sample,
+    sample_ranges,
+    split_ranges,
+)
 from repro_nb.record import RNG_VALUE_PREFIX
 
-__all__ = ["MAX_DEPTH", "MAX_ITEMS", "MAX_PICKLE_BYTES", "ValueHash", "hash_value"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_ITEMS",
+    "MAX_PICKLE_BYTES",
+    "ValueHash",
+    "hash_value",
+    "hash_value_or_error",
+]
 
 #: Containers deeper than this are cut (``partial=True``).
 MAX_DEPTH = 20
@@ -39,8 +56,6 @@ MAX_DEPTH = 20
 MAX_ITEMS = 200_000
 #: Largest pickled form hashed for objects we have no dedicated handler for.
 MAX_PICKLE_BYTES = 64 * 2**20
-#: Bytes copied at a time from non-contiguous or device memory (bounds extra memory).
-_CHUNK_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -181,7 +196,7 @@ def _feed_ndarray(budget: _HashBudget, h: Any, a: Any, tag: str = "ndarray") -> 
             for s, e in ranges:
                 h.update(u8[s * isz : e * isz])
     else:
-        step = max(1, _CHUNK_BYTES // max(1, isz))
+        step = max(1, CHUNK_BYTES // max(1, isz))
         for s, e in split_ranges(ranges, step):
             for idx in blocks(a.shape, s, e):
                 h.update(np.ascontiguousarray(a[idx]).reshape(-1).view(np.uint8))
@@ -189,47 +204,6 @@ def _feed_ndarray(budget: _HashBudget, h: Any, a: Any, tag: str = "ndarray") -> 
 
 
 # ---------------------------------------------------------------- torch
-
-_PINNED: dict[Any, list[Any]] = {}
-_PINNED_LOCK = threading.Lock()
-
-
-def _device_pieces(torch: Any, dev_u8: Any, pieces: list[tuple[int, int]]) -> Iterator[Any]:
-    """Copy byte ranges of a flat uint8 device tensor to the host, double-buffered.
-
-    Two pinned host buffers are reused across calls: while one is hashed, the next copy
-    runs asynchronously into the other.
-    """
-    dev = dev_u8.device
-    if dev.type != "cuda":
-        for s, e in pieces:
-            yield dev_u8[s:e].cpu().numpy()
-        return
-    bufs = _PINNED.get(dev)
-    if bufs is None:
-        try:
-            bufs = [torch.empty(_CHUNK_BYTES, dtype=torch.uint8, pin_memory=True) for _ in (0, 1)]
-        except Exception:  # pinning can fail (limits); pageable buffers still work, just slower
-            bufs = [torch.empty(_CHUNK_BYTES, dtype=torch.uint8) for _ in (0, 1)]
-        _PINNED[dev] = bufs
-    stream = torch.cuda.current_stream(dev)
-    events: list[Any] = [None, None]
-
-    def issue(i: int) -> None:
-        s, e = pieces[i]
-        bufs[i % 2][: e - s].copy_(dev_u8[s:e], non_blocking=True)
-        ev = torch.cuda.Event()
-        ev.record(stream)
-        events[i % 2] = ev
-
-    if pieces:
-        issue(0)
-    for i in range(len(pieces)):
-        if i + 1 < len(pieces):
-            issue(i + 1)  # the buffer it fills was hashed in the previous iteration
-        events[i % 2].synchronize()
-        s, e = pieces[i]
-        yield bufs[i % 2][: e - s].numpy()
 
 
 def _feed_tensor(budget: _HashBudget, h: Any, t: Any) -> int:
@@ -247,7 +221,7 @@ def _feed_tensor(budget: _HashBudget, h: Any, t: Any) -> int:
     n, isz = t.numel(), t.element_size()
     ranges = _plan(budget, h, n, isz)
     on_cpu = t.device.type == "cpu"
-    step = max(1, _CHUNK_BYTES // max(1, isz))
+    step = max(1, CHUNK_BYTES // max(1, isz))
     if on_cpu and t.is_contiguous():
         u8 = t.reshape(-1).view(torch.uint8).numpy()  # zero-copy, any dtype (bf16, fp8 ...)
         if ranges == [(0, n)]:
@@ -262,9 +236,8 @@ def _feed_tensor(budget: _HashBudget, h: Any, t: Any) -> int:
     elif t.is_contiguous():
         dev_u8 = t.reshape(-1).view(torch.uint8)
         byte_ranges = [(s * isz, e * isz) for s, e in ranges]
-        with _PINNED_LOCK:
-            for buf in _device_pieces(torch, dev_u8, list(split_ranges(byte_ranges, _CHUNK_BYTES))):
-                h.update(buf)
+        for buf in device_pieces(torch, dev_u8, list(split_ranges(byte_ranges, CHUNK_BYTES))):
+            h.update(buf)
     else:
         for s, e in split_ranges(ranges, step):
             for idx in blocks(tuple(t.shape), s, e):
@@ -424,15 +397,51 @@ def _feed_items(budget: _HashBudget, h: Any, items: Any) -> int:
 
 
 def _feed_sequence(budget: _HashBudget, h: Any, seq: Any) -> int:
-    # list.copy / tuple slicing run no user code even for subclasses
-    items = list.copy(seq) if isinstance(seq, list) else tuple.__getitem__(seq, slice(None))
+    base: Any = list if isinstance(seq, list) else tuple
+    n = base.__len__(seq)  # the base methods run no user code, even for subclasses
+    plan = item_sample(n)
+    if plan is not None:  # a big container: O(sample), without copying it
+        _header(h, _qualname(type(seq)), n, "sampled", len(plan[1]))
+        _sampled_cut(budget, n)
+        get = base.__getitem__
+        return _feed_items(budget, h, [get(seq, i) for part in plan for i in part])
+    items = list.copy(seq) if base is list else tuple.__getitem__(seq, slice(None))
     _header(h, _qualname(type(seq)), len(items))
     return _feed_items(budget, h, items)
 
 
+def _sampled_cut(budget: _HashBudget, n: int) -> None:
+    budget.cut(
+        f"{n} elements: hashed the first {SAMPLE_HEAD}, the last {SAMPLE_TAIL} and "
+        f"{SAMPLE_MIDDLE} seeded positions in between"
+    )
+
+
+def _dict_sample(d: dict, plan: tuple[range, list[int], range]) -> list[tuple[Any, Any]]:
+    """The items of ``d`` at the planned positions, in order, reached at C speed."""
+    head, middle, tail = plan
+    items = dict.items(d)
+    out = list(itertools.islice(items, len(head)))
+    it = iter(items)
+    pos = 0
+    for p in middle:  # islice skips in C, ~10 ns per item, while the iterator reuses its
+        # tuple: so unpack it, never keep it (a held tuple makes it allocate one per item)
+        k, v = next(itertools.islice(it, p - pos, None))
+        out.append((k, v))
+        pos = p + 1
+    return out + list(itertools.islice(reversed(items), len(tail)))[::-1]
+
+
 def _feed_dict(budget: _HashBudget, h: Any, d: dict) -> int:
-    items = list(dict.items(d))  # insertion order is part of a dict's content in Python
-    _header(h, _qualname(type(d)), len(items))
+    n = dict.__len__(d)
+    plan = item_sample(n)
+    if plan is None:
+        items = list(dict.items(d))  # insertion order is part of a dict's content in Python
+        _header(h, _qualname(type(d)), len(items))
+    else:
+        items = _dict_sample(d, plan)
+        _header(h, _qualname(type(d)), n, "sampled", len(plan[1]))
+        _sampled_cut(budget, n)
     size = 0
     for i, (k, v) in enumerate(items):
         if budget.items_left <= 0:
@@ -732,27 +741,60 @@ def hash_value(
     -----
     Pickle-based hashes are only as stable as the pickle: objects containing sets of strings
     pickle in hash-seed order, so they differ between interpreters unless ``PYTHONHASHSEED`` is set.
+    Containers with more than :data:`repro_nb.capture.sampling.ITEMS_SAMPLED_OVER` elements are
+    hashed on a sample (see :mod:`repro_nb.capture.sampling` for what that cannot see).
+    """
+    return hash_value_or_error(obj, max_bytes=max_bytes, max_items=max_items, max_depth=max_depth)[
+        0
+    ]
+
+
+def hash_value_or_error(
+    obj: Any,
+    *,
+    max_bytes: int = 2**30,
+    max_items: int = MAX_ITEMS,
+    max_depth: int = MAX_DEPTH,
+) -> tuple[ValueHash, BaseException | None]:
+    """:func:`hash_value`, plus the exception a user object raised while being hashed.
+
+    Any ``BaseException`` is contained, ``SystemExit``, ``KeyboardInterrupt`` and
+    ``GeneratorExit`` included (a user's ``__reduce_ex__`` or ``__getattribute__`` can raise
+    them, and a real interrupt can land here): the value gets ``hash=None`` with the reason.
+    The caller decides what a ``KeyboardInterrupt`` means (the tracker stops the cell there).
+
+    Parameters
+    ----------
+    obj, max_bytes, max_items, max_depth
+        As for :func:`hash_value`.
+
+    Returns
+    -------
+    tuple of (ValueHash, BaseException or None)
+        The hash, and the exception that made it ``None`` when it was not one of ours.
     """
     try:
         tname = _qualname(type(obj))
-    except Exception:
+    except BaseException:
         tname = "?"
     try:
         shape, dtype = _describe(obj)
-    except Exception:
+    except BaseException:
         shape, dtype = None, None
     budget = _HashBudget(max(0, int(max_bytes)), max_items, max_depth)
     h = xxhash.xxh3_128()
-    kind = "rng" if is_rng(obj) else "value"
+    kind = "value"
     try:
+        kind = "rng" if is_rng(obj) else "value"
         size = _feed(budget, h, obj, nested=0)
     except _Unhashable as exc:
-        return ValueHash(tname, None, shape, dtype, None, False, str(exc), kind)
+        return ValueHash(tname, None, shape, dtype, None, False, str(exc), kind), None
     except RecursionError:
-        return ValueHash(tname, None, shape, dtype, None, False, "nested too deeply to hash", kind)
-    except Exception as exc:
+        deep = "nested too deeply to hash"
+        return ValueHash(tname, None, shape, dtype, None, False, deep, kind), None
+    except BaseException as exc:  # user code may raise anything (see the docstring)
         failure = f"hashing failed: {type(exc).__name__}: {exc}"[:300]
-        return ValueHash(tname, None, shape, dtype, None, False, failure, kind)
+        return ValueHash(tname, None, shape, dtype, None, False, failure, kind), exc
     note = "; ".join(budget.notes) if budget.notes else None
     digest = h.hexdigest() if kind == "value" else RNG_VALUE_PREFIX + h.hexdigest()
-    return ValueHash(tname, digest, shape, dtype, size, budget.partial, note, kind)
+    return ValueHash(tname, digest, shape, dtype, size, budget.partial, note, kind), None

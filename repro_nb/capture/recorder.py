@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from repro_nb.capture.environment import EnvironmentWatcher
     from repro_nb.capture.files import FileTracker
     from repro_nb.capture.headless import CellPositions
-    from repro_nb.capture.variables import VariableTracker
+    from repro_nb.capture.variables import TrackResult, VariableTracker
 
 # The capture machinery (environment, git, variables, files: ~30 ms of imports) and seeding
 # are imported on first use, inside the methods: `%load_ext repro_nb` without capture, and
@@ -103,12 +103,16 @@ class CaptureOptions:
         Values larger than this are hashed from a sample and marked partial.
     files
         Record files opened by cells.
+    hash_budget
+        Seconds of value hashing per cell; past it, the remaining values are hashed in a
+        bounded way and marked partial (the cell's warnings name them). None: no budget.
     """
 
     vars: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
     max_bytes: int = 2**30
     files: bool = True
+    hash_budget: float | None = 0.05
 
 
 class Recorder:
@@ -297,6 +301,11 @@ class Recorder:
             self.store_path = resolve_store_path(found.path)
             if self._files is not None:
                 self._files.ignore = (*self._files.ignore, str(self.store_path.parent))
+        if self._files is not None:  # paths are recorded relative to this notebook's folder
+            from repro_nb.capture.files import project_root
+
+            self._files.root = self._notebook_dir()
+            self._files.project = project_root(self._files.root)
 
     def _open_session(self) -> None:
         if self.session_id is not None:
@@ -334,6 +343,13 @@ class Recorder:
         if fields and self.session_id is not None:
             self.store.update_session(self.session_id, **fields)
 
+    def _notebook_dir(self) -> str:
+        """The folder file paths are relative to: the notebook's, else the working directory."""
+        nb = self.notebook_file
+        if nb and not nb.startswith("<"):
+            return os.path.dirname(os.path.abspath(nb))
+        return os.getcwd()
+
     def _prime_tracker(self) -> None:
         """Take the namespace as it is now as the baseline: only later changes are recorded."""
         if self._tracker is None:
@@ -354,9 +370,12 @@ class Recorder:
             self._prime_tracker()
         if self._files is None and self.options.files:
             try:
-                from repro_nb.capture.files import FileTracker
+                from repro_nb.capture.files import FileTracker, project_root
 
-                self._files = FileTracker(ignore=[str(self.store_path.parent)])
+                root = self._notebook_dir()
+                self._files = FileTracker(
+                    root=root, project=project_root(root), ignore=[str(self.store_path.parent)]
+                )
             except Exception as exc:
                 self.options.files = False  # carry on without file tracking
                 self.report_error("file tracking", exc)
@@ -401,18 +420,18 @@ class Recorder:
 
     # ------------------------------------------------------------------ cell hooks
     def pre_run_cell(self, info: Any) -> None:
-        """IPython ``pre_run_cell`` callback: never raises."""
+        """IPython ``pre_run_cell`` callback: never raises, not even on an interrupt."""
         try:
             self._pre(info)
-        except Exception as exc:
-            self.report_error("pre-cell capture", exc)
+        except BaseException as exc:
+            self.report_error(_failure_kind("pre-cell capture", exc), exc)
 
     def post_run_cell(self, result: Any) -> None:
-        """IPython ``post_run_cell`` callback: never raises."""
+        """IPython ``post_run_cell`` callback: never raises, not even on an interrupt."""
         try:
             self._post(result)
-        except Exception as exc:
-            self.report_error("post-cell capture", exc)
+        except BaseException as exc:  # a KeyboardInterrupt must not print "Error in callback"
+            self.report_error(_failure_kind("post-cell capture", exc), exc)
         finally:
             self._cell = None
             self._emit_pending_warnings()
@@ -532,7 +551,9 @@ class Recorder:
             exclude=self.options.exclude,
             max_bytes=self.options.max_bytes,
             full=full,
+            time_budget=None if full else self.options.hash_budget,
         )
+        warnings = [*warnings, *self._tracking_warnings(result)]
         values = [{"name": name, **asdict(vh)} for name, vh in result.changed.items()]
         rng = rng_fingerprints()
         drawn = generators_drawn(rng_before if rng_before is not None else self._rng_last, rng)
@@ -552,7 +573,7 @@ class Recorder:
             "rng": rng,
             "warnings": list(warnings),
             "values": values,
-            "files": [asdict(f) if not isinstance(f, Mapping) else dict(f) for f in files],
+            "files": [_file_row(f) for f in files],
         }
         if not self._torch_seen and "torch" in sys.modules:
             # Seed-on-import applied the seed and deterministic flags just now: record the
@@ -595,6 +616,26 @@ class Recorder:
         _notify_listeners(self)
         return record
 
+    def _tracking_warnings(self, result: TrackResult) -> list[str]:
+        """Warn once per cause of a tracking problem; return the lines the record keeps."""
+        for name, exc in result.errors:
+            if isinstance(exc, KeyboardInterrupt):
+                continue  # said once below, as an interrupt
+            what = result.changed[name].type if name in result.changed else "value"
+            message = f"a {what} raised {type(exc).__name__}: {exc}; not hashed"
+            # one warning per kind of exception: an object named in every cell warns once
+            self.report_error(f"variable capture ({type(exc).__name__})", RuntimeError(message))
+        lines = []
+        if result.interrupted:
+            self.report_error("variable capture (interrupted)", KeyboardInterrupt(result.note))
+            lines.append(f"capture: {result.note}")
+        elif result.note:
+            self.report_error("variable capture", RuntimeError(result.note))
+        if result.budget_spent:
+            names = ", ".join(sorted(result.budget_spent))
+            lines.append(f"capture: hashing time budget spent; bounded (partial): {names}")
+        return lines
+
     # ------------------------------------------------------------------ errors
     def report_error(self, what: str, exc: BaseException) -> None:
         """Warn once per kind of failure; details go to $REPRO_NB_DEBUG when set."""
@@ -619,6 +660,16 @@ class Recorder:
     def _emit_pending_warnings(self) -> None:
         while self._pending_warnings:
             _print_warning(self._pending_warnings.pop(0))
+
+
+def _file_row(f: Any) -> dict[str, Any]:
+    """A file record for the store: ``path`` relative to the notebook folder when the file is
+    inside the project (``relpath``), the absolute path kept as ``abspath``, a hint only."""
+    row = asdict(f) if not isinstance(f, Mapping) else dict(f)
+    rel = row.get("relpath")
+    if rel and os.path.isabs(str(row.get("path"))):
+        row["abspath"], row["path"] = row["path"], rel
+    return row
 
 
 def _print_warning(message: str) -> None:
@@ -662,6 +713,11 @@ _RUNS_CODE = re.compile(r"[(%!@]|\bimport\b|\bexec\b|\beval\b|\bglobal\b")
 
 def _may_run_code(source: str) -> bool:
     return bool(_RUNS_CODE.search(source))
+
+
+def _failure_kind(what: str, exc: BaseException) -> str:
+    # An interrupt is its own kind: warned once, apart from real failures of the same hook.
+    return f"{what} (interrupted)" if isinstance(exc, KeyboardInterrupt) else what
 
 
 _SEED_MAGIC = re.compile(r"^\s*%+repro_seed\b", re.MULTILINE)

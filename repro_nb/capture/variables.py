@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import time
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from repro_nb.capture.hashing import ValueHash, hash_value
+from repro_nb.capture.hashing import ValueHash, hash_value_or_error
 
 __all__ = ["TrackResult", "VariableTracker"]
 
@@ -37,12 +38,25 @@ class TrackResult:
     deleted
         Tracked names no longer in the namespace (or rebound to a module/function/class).
     note
-        Set when tracking itself failed (the result is then empty).
+        Set when tracking itself failed, or was interrupted (``changed`` then holds what was
+        hashed before).
+    errors
+        ``(name, exception)`` for each value whose own code raised while it was hashed (its
+        hash is None with the reason); the recorder warns once per kind.
+    interrupted
+        A ``KeyboardInterrupt`` stopped hashing this cell; names not reached are hashed at the
+        next cell.
+    budget_spent
+        Names hashed in a bounded way (a small sample, ``partial``) because the cell's time
+        budget for hashing was spent.
     """
 
     changed: dict[str, ValueHash] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     note: str | None = None
+    errors: list[tuple[str, BaseException]] = field(default_factory=list)
+    interrupted: bool = False
+    budget_spent: list[str] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> ValueHash:
         return self.changed[name]
@@ -70,6 +84,9 @@ class TrackResult:
             "changed": {k: v.to_dict() for k, v in self.changed.items()},
             "deleted": list(self.deleted),
             "note": self.note,
+            "errors": [f"{n}: {type(e).__name__}" for n, e in self.errors],
+            "interrupted": self.interrupted,
+            "budget_spent": list(self.budget_spent),
         }
 
 
@@ -84,6 +101,10 @@ _SKIP_TYPES = (
     types.MethodType,
     type,
 )
+# Past the cell's time budget, values are hashed within these bounds (and marked partial).
+_BOUNDED_BYTES = 2**20
+_BOUNDED_ITEMS = 2_000
+_BUDGET_NOTE = "the cell's hashing time budget was spent: hashed in a bounded way"
 # Same id and one of these types means same content: no need to hash again.
 _IMMUTABLE = frozenset({int, float, bool, complex, str, bytes, type(None), frozenset, range})
 
@@ -136,6 +157,7 @@ class VariableTracker:
         self._last_key: object = _NO_KEY
         self._exclude_key: tuple[str, ...] | None = None
         self._exclude_re: re.Pattern[str] | None = None
+        self._retry: set[str] = set()  # names an interrupt kept from being hashed
 
     @property
     def tracked(self) -> dict[str, ValueHash]:
@@ -152,6 +174,7 @@ class VariableTracker:
         max_bytes: int = 2**30,
         full: bool = False,
         scan: bool = True,
+        time_budget: float | None = None,
     ) -> TrackResult:
         """Names created or changed in ``ns`` since the previous call; never raises.
 
@@ -174,17 +197,40 @@ class VariableTracker:
             Compare the ``id()`` of every tracked name (about 0.1 µs each, more with cold
             caches). False looks only at new names and names in the source: faster, but it
             misses rebinding by a function declaring ``global`` or by ``exec``.
+        time_budget
+            Seconds of hashing for this call; past it, the remaining values are hashed in a
+            bounded way (1 MiB, 2,000 elements: ``partial``) and named in ``budget_spent``.
+            None: no budget.
 
         Returns
         -------
         TrackResult
             ``changed`` (name → new hash) and ``deleted`` names.
         """
+        out = TrackResult()
         try:
-            return self._changed(ns, source, names, tuple(exclude), max_bytes, full, scan)
-        except Exception as exc:
-            self.reset()  # state may be half-updated; start over next cell
-            return TrackResult(note=f"variable tracking failed: {type(exc).__name__}: {exc}")
+            self._changed(
+                ns, source, names, tuple(exclude), max_bytes, full, scan, time_budget, out
+            )
+        except BaseException as exc:  # an interrupt outside hash_value lands here too
+            # No reset: re-hashing every name at every later cell would cost seconds per cell.
+            # The entries hold only finished hashes; resync the id scan and the new-name cursor.
+            self._resync()
+            if isinstance(exc, KeyboardInterrupt):
+                out.interrupted = True
+                out.note = "variable capture interrupted; later names are hashed next cell"
+            else:
+                out.note = f"variable tracking failed: {type(exc).__name__}: {exc}"
+                out.errors.append(("", exc))
+        return out
+
+    def _resync(self) -> None:
+        try:
+            self._names = list(self._entries)
+            self._ids = [e.id for e in self._entries.values()]
+            self._last_key = _NO_KEY  # the next call lists the namespace once: no name is lost
+        except BaseException:  # a namespace we cannot even list: start over
+            self.reset()
 
     def _excluded(self, name: str) -> bool:
         rx = self._exclude_re
@@ -214,7 +260,9 @@ class VariableTracker:
         max_bytes: int,
         full: bool,
         scan: bool,
-    ) -> TrackResult:
+        time_budget: float | None,
+        result: TrackResult,
+    ) -> None:
         entries, skipped = self._entries, self._skipped
         if exclude != self._exclude_key:
             self._exclude_key = exclude
@@ -224,6 +272,8 @@ class VariableTracker:
             skipped.clear()  # names skipped for the old patterns must be looked at again
             self._last_key = _NO_KEY
         cands: set[str] = set()
+        retry = self._retry  # names an interrupt kept from being looked at: hashed last, so
+        self._retry = set()  # a value that interrupts again cannot starve this cell's names
         # 1. rebound or deleted tracked names: ids of ~N tracked values, compared in C
         cur_ids = list(map(_identity, map(ns.get, self._names))) if scan else self._ids
         if cur_ids != self._ids:
@@ -251,11 +301,14 @@ class VariableTracker:
         if wanted is not None:
             cands = {k for k in wanted if k in ns} | (cands & wanted)
 
-        out: dict[str, ValueHash] = {}
-        deleted: list[str] = []
+        out, deleted = result.changed, result.deleted
         membership_changed = False
         missing = object()
-        for name in cands:
+        deadline = None if time_budget is None else time.perf_counter() + time_budget
+        todo = [k for k in cands if k not in retry]
+        if retry:
+            todo += [k for k in retry if (k in ns or k in entries) and (k in cands or not wanted)]
+        for at, name in enumerate(todo):
             value = ns.get(name, missing)
             if value is missing:
                 skipped.pop(name, None)
@@ -266,7 +319,10 @@ class VariableTracker:
             oid = _identity(value)
             entry = entries.get(name)
             if entry is None or entry.id != oid:
-                if wanted is None and (self._excluded(name) or isinstance(value, _SKIP_TYPES)):
+                # issubclass(type(...)): isinstance would read a user __class__ (user code)
+                if wanted is None and (
+                    self._excluded(name) or issubclass(type(value), _SKIP_TYPES)
+                ):
                     skipped[name] = oid
                     if entry is not None:  # a value rebound to a function/module/class
                         del entries[name]
@@ -277,7 +333,22 @@ class VariableTracker:
                 if full:  # same immutable object: same content, no need to hash again
                     out[name] = entry.hash
                 continue
-            vh = hash_value(value, max_bytes=max_bytes)
+            if deadline is not None and time.perf_counter() > deadline:
+                vh, exc = hash_value_or_error(
+                    value, max_bytes=min(max_bytes, _BOUNDED_BYTES), max_items=_BOUNDED_ITEMS
+                )
+                result.budget_spent.append(name)
+                if vh.hash is not None:
+                    vh.partial = True
+                    vh.note = "; ".join(filter(None, (_BUDGET_NOTE, vh.note)))
+            else:
+                vh, exc = hash_value_or_error(value, max_bytes=max_bytes)
+            if exc is not None:
+                result.errors.append((name, exc))
+                if isinstance(exc, KeyboardInterrupt):  # the user wants the prompt back
+                    result.interrupted = True
+                    result.note = "variable capture interrupted; later names are hashed next cell"
+                    self._retry.update(todo[at + 1 :])
             # a rebound name is reported even with equal content: the cell produced it
             if full or entry is None or entry.id != oid or entry.hash != vh:
                 out[name] = vh
@@ -285,13 +356,15 @@ class VariableTracker:
                 membership_changed = True
             skipped.pop(name, None)
             entries[name] = _TrackedValue(oid, type(value), vh)
+            if result.interrupted:
+                break
         if membership_changed or not scan:
             self._names = list(entries)
             self._ids = [e.id for e in entries.values()]
         else:  # same names; rebound ones were updated above, so their entries hold these ids
             self._ids = cur_ids
         self._last_key = next(reversed(ns), _NO_KEY) if ns and isinstance(ns, dict) else _NO_KEY
-        return TrackResult(out, sorted(deleted))
+        deleted.sort()
 
 
 _NO_KEY = object()

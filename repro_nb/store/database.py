@@ -319,7 +319,8 @@ class Store:
                 ],
             )
             conn.executemany(
-                "INSERT INTO files(cell_row, path, mode, size, mtime_ns, sha256) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO files(cell_row, path, mode, size, mtime_ns, sha256, abspath) "
+                "VALUES (?,?,?,?,?,?,?)",
                 [
                     (
                         row,
@@ -328,6 +329,7 @@ class Store:
                         f.get("size"),
                         f.get("mtime_ns"),
                         f.get("sha256"),
+                        f.get("abspath"),
                     )
                     for f in files
                 ],

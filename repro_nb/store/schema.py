@@ -97,6 +97,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE cells ADD COLUMN signature TEXT;
     UPDATE cells SET signature = {SIGNATURE_SQL};
     """,
+    # 3: files.path is relative to the notebook folder for files inside the project (a moved
+    # project still exports and verifies); the absolute path at capture is kept as a hint.
+    """
+    ALTER TABLE files ADD COLUMN abspath TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
