@@ -60,7 +60,7 @@ __all__ = [
 def seed(
     seed: int | str | None = None,
     *,
-    deterministic: bool = True,
+    deterministic: bool | str = True,
     per_cell: bool = False,
     phases: Mapping[str, int] | None = None,
     rank: int = 0,
@@ -73,6 +73,9 @@ def seed(
         0 ≤ seed ≤ 2**32−1. ``None`` returns the current state without changing anything.
     deterministic
         Turn on deterministic algorithms (torch) and the cuDNN/cuBLAS settings they need.
+        ``True`` only warns on a nondeterministic op but keeps a strict
+        ``torch.use_deterministic_algorithms(True)`` you set already; ``"strict"`` makes such
+        ops raise, ``"warn"`` makes them warn; ``False`` leaves algorithms as they are.
     per_cell
         Reseed every RNG before each cell from (seed, cell id).
     phases

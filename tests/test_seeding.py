@@ -205,6 +205,7 @@ def test_report_requested_vs_effective_and_renderings(clean_seeding):
         "per_cell": True,
         "phases": {"train": 9},
         "rank": 0,
+        "determinism": "off",
     }
     assert data["effective"]["seed"] == 3
     assert data["effective"]["generators"]["python"] == "seeded"

@@ -10,13 +10,15 @@ blocked cell. Results are cached per (repository, HEAD, index mtime).
 ref file or ``packed-refs``; worktrees and submodules, where ``.git`` is a file, included),
 cheap enough to call after every cell.
 
-Core module: no IPython. GitPython (which costs ~70 ms to import) is imported only inside
-:func:`capture_git`, to read the remotes from the repository configuration.
+Core module: no IPython. Every git call, the remotes included (``git config``), runs under the
+same deadline in its own process group, killed as a whole when the deadline passes: a ``git``
+that hangs (or a wrapper script whose child hangs) costs the deadline, not its own run time.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -235,7 +237,20 @@ def _run_git(root: str, args: list[str], deadline: float, max_bytes: int | None)
                 stdout=subprocess.PIPE,
                 stderr=err,
                 env=_git_env(),
+                # Its own process group, so a kill reaches git's children too (hooks, a
+                # wrapper script's child): they hold the pipe open otherwise.
+                start_new_session=os.name == "posix",
             )
+
+            def kill() -> None:
+                if os.name == "posix":
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        return
+                    except OSError:
+                        pass  # already gone; proc.kill below is harmless
+                proc.kill()
+
             chunks: list[bytes] = []
 
             def reader() -> None:
@@ -248,7 +263,7 @@ def _run_git(root: str, args: list[str], deadline: float, max_bytes: int | None)
                     if size + len(chunk) > cap:
                         chunks.append(chunk[: cap - size])
                         res.truncated = True
-                        proc.kill()  # no point producing a 100 GB patch
+                        kill()  # no point producing a 100 GB patch
                         return
                     chunks.append(chunk)
                     size += len(chunk)
@@ -258,10 +273,10 @@ def _run_git(root: str, args: list[str], deadline: float, max_bytes: int | None)
             t.join(max(0.0, deadline - time.monotonic()))
             if t.is_alive():
                 res.timed_out = True
-                proc.kill()
-                t.join(1.0)
+                kill()
+                t.join(0.2)
             try:
-                res.rc = proc.wait(timeout=1.0)
+                res.rc = proc.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
                 res.rc = None
             if proc.stdout is not None:
@@ -329,33 +344,29 @@ def _empty(status: str, note: str | None = None) -> dict[str, Any]:
     }
 
 
-def _remotes(root: str, branch: str | None) -> tuple[dict[str, str], str | None, str | None]:
-    """Remotes (credentials stripped), the branch's remote URL, and a note on failure."""
-    try:
-        import git  # GitPython, lazily: ~70 ms to import
-    except Exception as exc:  # ImportError, or GitPython's own error when git is missing
-        return {}, None, f"GitPython unavailable ({type(exc).__name__}); remotes not read"
+def _remotes(
+    root: str, branch: str | None, deadline: float
+) -> tuple[dict[str, str], str | None, str | None]:
+    """Remotes (credentials stripped), the branch's remote URL, and a note on failure.
+
+    Read with ``git config`` under the capture's deadline (GitPython ran ``git`` without
+    one, at import and for every remote's URL).
+    """
+    pattern = r"^(remote\..*\.url|branch\..*\.remote)$"
+    res = _run_git(root, ["config", "-z", "--get-regexp", pattern], deadline, 1_000_000)
+    if res.timed_out:
+        return {}, None, "remotes not read: the time box was spent"
+    # git config exits 1 when nothing matches (no remote at all): not an error.
+    if res.error and res.rc != 1:
+        return {}, None, f"remotes not read: {res.error}"
     remotes: dict[str, str] = {}
     upstream: str | None = None
-    try:
-        repo = git.Repo(root)
-        try:
-            for remote in repo.remotes:
-                try:
-                    urls = list(remote.urls)
-                except Exception:
-                    continue
-                if urls:
-                    remotes[remote.name] = strip_url_credentials(str(urls[0]))
-            if branch:
-                reader = repo.config_reader()
-                section = f'branch "{branch}"'
-                if reader.has_option(section, "remote"):
-                    upstream = str(reader.get_value(section, "remote"))
-        finally:
-            repo.close()
-    except Exception as exc:
-        return remotes, None, f"remotes not read: {type(exc).__name__}"
+    for entry in res.out.decode("utf-8", "replace").split("\0"):
+        key, _, value = entry.partition("\n")
+        if key.startswith("remote.") and key.endswith(".url"):
+            remotes.setdefault(key[len("remote.") : -len(".url")], strip_url_credentials(value))
+        elif branch and key == f"branch.{branch}.remote":
+            upstream = value
     chosen: str | None
     if upstream is not None and upstream in remotes:
         chosen = remotes[upstream]
@@ -479,7 +490,7 @@ def _capture_git(
                 notes.append(f"git diff failed: {diff.error}")
             out["diff"] = data.decode("utf-8", "replace")
 
-    remotes, remote, note = _remotes(root, branch)
+    remotes, remote, note = _remotes(root, branch, deadline)
     out["remotes"] = remotes
     out["remote"] = remote
     if note:

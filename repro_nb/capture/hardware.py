@@ -160,8 +160,10 @@ def torch_numerics_flags(torch: Any) -> tuple[Any, ...]:
     tuple
         allow_tf32 (matmul, cuDNN), float32 matmul precision, cuDNN deterministic and
         benchmark, deterministic algorithms (and warn-only), fp16/bf16 reduced-precision
-        reductions, the number of threads and whether CUDA is initialised; None for any
-        flag this torch does not have.
+        reductions, the number of threads and whether CUDA is initialised, then torch's
+        newer per-backend ``fp32_precision`` settings (cuBLAS matmul, cuDNN conv, cuDNN
+        RNN, the global one); None for any flag this torch does not have. torch >= 2.9
+        raises on the legacy reads once the new API was used, so both are read.
     """
 
     def read(fn: Any) -> Any:
@@ -183,7 +185,19 @@ def torch_numerics_flags(torch: Any) -> tuple[Any, ...]:
         read(lambda: bool(b.cuda.matmul.allow_bf16_reduced_precision_reduction)),
         read(torch.get_num_threads),
         read(torch.cuda.is_initialized),
+        read(lambda: str(b.cuda.matmul.fp32_precision)),
+        read(lambda: str(b.cudnn.conv.fp32_precision)),
+        read(lambda: str(b.cudnn.rnn.fp32_precision)),
+        read(lambda: str(b.fp32_precision)),
     )
+
+
+def _tf32_from_precision(leaf: Any, parent: Any) -> bool | None:
+    """Whether TF32 is on from a new-API ``fp32_precision`` (``"none"`` defers to the parent)."""
+    value = leaf if leaf not in (None, "none") else parent
+    if value in (None, "none"):
+        return None
+    return value == "tf32"
 
 
 _GPU_NONE: dict[str, Any] = {
@@ -195,6 +209,9 @@ _GPU_NONE: dict[str, Any] = {
     "allow_tf32_matmul": None,
     "allow_tf32_cudnn": None,
     "float32_matmul_precision": None,
+    "matmul_fp32_precision": None,
+    "cudnn_conv_fp32_precision": None,
+    "cudnn_rnn_fp32_precision": None,
     "cudnn_deterministic": None,
     "cudnn_benchmark": None,
     "deterministic_algorithms": None,
@@ -240,8 +257,19 @@ def gpu_info(refresh: bool) -> dict[str, Any]:
             allow_fp16_reduced_precision_reduction=flags[7],
             allow_bf16_reduced_precision_reduction=flags[8],
             cuda_initialized=flags[10],
+            matmul_fp32_precision=flags[11],
+            cudnn_conv_fp32_precision=flags[12],
+            cudnn_rnn_fp32_precision=flags[13],
             torch_version=str(getattr(torch, "__version__", "")) or None,
         )
+        # After the new API is used, torch refuses the legacy reads (mixing the two raises):
+        # derive them from the new settings so TF32 is never recorded as unknown.
+        if gpu["allow_tf32_matmul"] is None:
+            gpu["allow_tf32_matmul"] = _tf32_from_precision(flags[11], flags[14])
+        if gpu["allow_tf32_cudnn"] is None:
+            gpu["allow_tf32_cudnn"] = _tf32_from_precision(flags[12], flags[14])
+        if gpu["float32_matmul_precision"] is None and gpu["allow_tf32_matmul"] is not None:
+            gpu["float32_matmul_precision"] = "high" if gpu["allow_tf32_matmul"] else "highest"
         try:
             gpu["cuda"] = torch.version.cuda
         except Exception:

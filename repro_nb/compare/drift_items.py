@@ -309,6 +309,11 @@ def _gpu_items(diff: _EnvironmentDiff) -> None:
     diff.compare("driver", "driver", ("gpu", "driver"), "info")
     for key in ("allow_tf32_matmul", "allow_tf32_cudnn", "float32_matmul_precision"):
         diff.compare("precision", key, ("gpu", key), "major")
+    # torch's per-backend fp32_precision settings: only where both sides recorded them, so a
+    # record made before they were captured (or by an older torch) is no false alarm.
+    for key in ("matmul_fp32_precision", "cudnn_conv_fp32_precision", "cudnn_rnn_fp32_precision"):
+        if _get(diff.before, "gpu", key) is not None and _get(diff.after, "gpu", key) is not None:
+            diff.compare("precision", key, ("gpu", key), "major")
     for key in ("allow_fp16_reduced_precision_reduction", "allow_bf16_reduced_precision_reduction"):
         diff.compare("precision", key, ("gpu", key), "minor")
     for key in (

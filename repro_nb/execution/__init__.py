@@ -22,7 +22,7 @@ from repro_nb.execution.client import CellIdNotebookClient
 from repro_nb.execution.executors import async_run_notebook, run_many, run_notebook
 from repro_nb.execution.inject import fixed_seed_notes, inject_seed
 from repro_nb.execution.kernels import KernelChoice, resolve_kernel
-from repro_nb.execution.spec import DEFAULT_TIMEOUT, RunResult, RunSpec
+from repro_nb.execution.spec import DEFAULT_TIMEOUT, RunResult, RunSpec, with_submitter_env
 from repro_nb.notebook import INJECTED_MARK
 
 __all__ = [
@@ -38,4 +38,5 @@ __all__ = [
     "resolve_kernel",
     "run_many",
     "run_notebook",
+    "with_submitter_env",
 ]

@@ -12,7 +12,9 @@
   user's kernel, so a notebook that needs verify to run fails here as it fails there. The default kernel is the current interpreter,
   given as an in-memory kernelspec: nothing is installed into any Jupyter path. Kernels talk
   over IPC sockets in a private folder (no "without encryption" warning, no ports).
-* :func:`kernel_environment` sets ``REPRO_NB_STORE`` (a private SQLite file per run),
+* :func:`kernel_environment` starts from the submitting process's environment
+  (:func:`submitter_environ`, carried in ``RunSpec.base_env`` to a pool or Dask worker, never
+  the worker's own) and sets ``REPRO_NB_STORE`` (a private SQLite file per run),
   ``REPRO_NB_NOTEBOOK`` / ``JPY_SESSION_NAME`` (the notebook identity),
   ``REPRO_NB_AUTOCAPTURE``, ``REPRO_NB_RUN_LABEL`` / ``REPRO_NB_RUN_KIND``, the recorded
   ``PYTHONHASHSEED`` / ``CUBLAS_WORKSPACE_CONFIG`` (read at interpreter / cuBLAS start, so
@@ -29,6 +31,7 @@ import contextlib
 import functools
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,7 @@ __all__ = [
     "kernel_environment",
     "read_notebook",
     "read_run_records",
+    "submitter_environ",
 ]
 
 #: Seconds a kernel may take to start.
@@ -197,6 +201,70 @@ def _repro_nb_import_root() -> str | None:
     return None
 
 
+#: Dask's nanny picks this PYTHONHASHSEED for its workers when none (or 0) is set.
+_DASK_HASH_SEED = "6640"
+
+
+def _startup_environ() -> dict[str, str] | None:
+    """The environment this interpreter started with (Linux), or ``None`` where unreadable."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    out: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep:
+            out[name.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return out
+
+
+def _pool_written() -> dict[str, str]:
+    """What a worker pool writes into *this* process's environment, name -> value.
+
+    A LocalCluster's nannies run in the process that created it and ``os.environ.update``
+    their workers' settings before spawning them (PYTHONHASHSEED, OMP/MKL/OPENBLAS threads).
+    Dask's config is read only when ``distributed`` is imported already.
+    """
+    written = {"PYTHONHASHSEED": _DASK_HASH_SEED}
+    if "distributed" in sys.modules:
+        with contextlib.suppress(Exception):
+            import dask.config
+
+            for key in ("distributed.nanny.pre-spawn-environ", "distributed.nanny.environ"):
+                for name, value in (dask.config.get(key, default={}) or {}).items():
+                    if value is not None:
+                        written[str(name)] = str(value)
+    return written
+
+
+def submitter_environ() -> dict[str, str]:
+    """This process's environment as a kernel started from it should inherit it.
+
+    ``os.environ``, except for variables a worker pool wrote here after start-up with its
+    own value (a LocalCluster's ``PYTHONHASHSEED=6640``, ``OMP_NUM_THREADS=1`` ...): those
+    get their start-up value back (or are dropped), so a kernel run locally, in a process
+    pool or on Dask sees the same environment. A value the user set (at start, or to
+    anything else later) is kept.
+
+    Returns
+    -------
+    dict[str, str]
+    """
+    env = dict(os.environ)
+    start = _startup_environ()
+    if start is None:
+        return env
+    for name, value in _pool_written().items():
+        if env.get(name) == value and start.get(name) != value:
+            if name in start:
+                env[name] = start[name]
+            else:
+                del env[name]
+    return env
+
+
 def kernel_environment(
     spec: RunSpec, choice: KernelChoice, store_path: str | None
 ) -> dict[str, str]:
@@ -205,7 +273,8 @@ def kernel_environment(
     Parameters
     ----------
     spec
-        The run (its extra ``env``, label, kind, capture and notebook identity).
+        The run (its base environment, extra ``env``, label, kind, capture and notebook
+        identity).
     choice
         The kernel (its kernelspec ``env`` and ``bin/`` folder).
     store_path
@@ -215,7 +284,9 @@ def kernel_environment(
     -------
     dict[str, str]
     """
-    env = dict(os.environ)
+    # The submitting process's environment when the run was sent to a pool or Dask worker:
+    # the worker's own holds what the pool set (PYTHONHASHSEED, *_NUM_THREADS=1).
+    env = submitter_environ() if spec.base_env is None else dict(spec.base_env)
     # A verify started from a Jupyter terminal or kernel inherits that session's identity
     # and store; the child must record its own run.
     for key in [k for k in env if k.startswith("REPRO_NB_")]:

@@ -38,10 +38,11 @@ from repro_nb.execution.client import (
     kernel_environment,
     read_notebook,
     read_run_records,
+    submitter_environ,
 )
 from repro_nb.execution.inject import inject_seed
 from repro_nb.execution.kernels import resolve_kernel
-from repro_nb.execution.spec import RunResult, RunSpec
+from repro_nb.execution.spec import RunResult, RunSpec, with_submitter_env
 from repro_nb.notebook import is_injected_source
 
 __all__ = ["async_run_notebook", "run_many", "run_notebook"]
@@ -202,6 +203,10 @@ def run_many(
         return []
     if executor == "local":
         return _run_local(specs, jobs, on_result)
+    # Kernels started by a pool or Dask worker get this process's environment (snapshot
+    # before a LocalCluster of ours writes PYTHONHASHSEED here), as a local kernel would.
+    environ = submitter_environ()
+    specs = [with_submitter_env(s, environ) for s in specs]
     if executor == "process":
         return _run_processes(specs, jobs, on_result)
     if executor == "dask":

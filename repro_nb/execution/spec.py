@@ -5,12 +5,14 @@ Both are picklable, so they travel to a process pool or a Dask worker and back.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from repro_nb.errors import ExecutionFailed
 
-__all__ = ["DEFAULT_TIMEOUT", "RunResult", "RunSpec"]
+__all__ = ["DEFAULT_TIMEOUT", "RunResult", "RunSpec", "with_submitter_env"]
 
 #: Per-cell timeout in seconds when none is given.
 DEFAULT_TIMEOUT: float = 600.0
@@ -49,6 +51,12 @@ class RunSpec:
     allow_errors
         Run every cell even after one raised, as a published notebook whose author shows an
         error on purpose was run (``status`` is still ``"error"``, naming the first).
+    base_env
+        The submitting process's environment, which the kernel's is built from. ``None``
+        means this process's ``os.environ`` (a local run). Runs sent to a process pool or a
+        Dask worker carry it (:func:`with_submitter_env`): a worker's own environment holds
+        what its pool set up (Dask's ``PYTHONHASHSEED``, ``OMP_NUM_THREADS=1`` ...), which
+        a local kernel would not see.
     """
 
     notebook: str
@@ -63,6 +71,28 @@ class RunSpec:
     cwd: str | None = None
     store_path: str | None = None
     allow_errors: bool = False
+    # Kept out of repr: it holds the whole environment, tokens included (Dask shows task reprs).
+    base_env: dict[str, str] | None = field(default=None, repr=False)
+
+
+def with_submitter_env(spec: RunSpec, environ: dict[str, str] | None = None) -> RunSpec:
+    """A copy of ``spec`` that carries the environment of the process submitting it.
+
+    Parameters
+    ----------
+    spec
+        The run; returned unchanged when it already carries an environment.
+    environ
+        The environment to carry (default: a snapshot of ``os.environ`` now; ``run_many``
+        passes :func:`repro_nb.execution.client.submitter_environ`).
+
+    Returns
+    -------
+    RunSpec
+    """
+    if spec.base_env is not None:
+        return spec
+    return dataclasses.replace(spec, base_env=dict(os.environ if environ is None else environ))
 
 
 @dataclass

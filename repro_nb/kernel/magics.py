@@ -117,6 +117,20 @@ class ReproMagics(Magics):
         help="Leave algorithms as they are.",
     )
     @argument(
+        "--strict",
+        dest="deterministic",
+        action="store_const",
+        const="strict",
+        help="Deterministic mode where nondeterministic torch ops raise instead of warning.",
+    )
+    @argument(
+        "--warn-only",
+        dest="deterministic",
+        action="store_const",
+        const="warn",
+        help="Deterministic mode where nondeterministic torch ops only warn.",
+    )
+    @argument(
         "--per-cell",
         action="store_true",
         help="Reseed every RNG before each cell from (seed, cell id).",

@@ -60,6 +60,7 @@ from repro_nb.seeding.state import (
     SeedConfig,
     current_config,
     current_phase,
+    parse_determinism,
     parse_phases,
     per_cell_enabled,
     phase_seed,
@@ -135,7 +136,7 @@ def _apply_seed(seed: int, *, hot: bool = False) -> None:
 def seed_everything(
     seed: Any,
     *,
-    deterministic: bool = True,
+    deterministic: bool | str = True,
     per_cell: bool = False,
     phases: Mapping[str, Any] | Iterable[str] | None = None,
     rank: Any = 0,
@@ -151,9 +152,11 @@ def seed_everything(
     seed
         ``0..2**32-1`` (int or int-like string).
     deterministic
-        ``torch.use_deterministic_algorithms(True, warn_only=True)``, cuDNN deterministic and
-        no benchmark, ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` if unset. ``False`` undoes what an
-        earlier call switched on.
+        ``True`` (``"auto"``): ``torch.use_deterministic_algorithms(True, warn_only=True)``,
+        but a strict ``use_deterministic_algorithms(True)`` the user set already stays strict.
+        ``"strict"``: nondeterministic ops raise; ``"warn"``: they only warn. Each also sets
+        cuDNN deterministic, no benchmark, and ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` if unset.
+        ``False`` undoes what an earlier call switched on.
     per_cell
         Let the recorder reseed before each cell (:func:`reseed_for_cell`).
     phases
@@ -166,9 +169,11 @@ def seed_everything(
     SeedReport
         Requested vs effective settings and warnings with fixes.
     """
+    switched_on, mode = parse_determinism(deterministic)
     config = SeedConfig(
         seed=validate_seed(seed),
-        deterministic=bool(deterministic),
+        deterministic=switched_on,
+        determinism=mode,
         per_cell=bool(per_cell),
         phases=parse_phases(phases),
         rank=validate_rank(rank),
@@ -185,7 +190,7 @@ def seed_everything(
     torch = loaded_torch()
     if torch is not None:
         if config.deterministic:
-            apply_torch_determinism(torch)
+            apply_torch_determinism(torch, config.determinism)
         else:
             undo_torch_determinism(torch)
     install_import_hook()  # torch imported later (or in a fresh import) is seeded too

@@ -78,6 +78,15 @@ class SeedEffect:
         return dataclasses.asdict(self)
 
 
+def _warn_only_requested(mode: str) -> str:
+    # "auto" keeps whatever strictness the user chose before seeding; say so, not yes/no.
+    return {
+        "strict": "no",
+        "warn": "yes",
+        "auto": "yes (kept no if already strict)",
+    }.get(mode, "-")
+
+
 @dataclass
 class SeedReport:
     """Requested vs effective seeding, with one-line warnings that each name the fix.
@@ -130,7 +139,11 @@ class SeedReport:
                 format_setting(eff.per_cell),
             ),
             ("deterministic algorithms", det_req, det_eff),
-            ("warn only", det_req, format_setting(eff.warn_only)),
+            (
+                "warn only",
+                _warn_only_requested(req.determinism) if req else "-",
+                format_setting(eff.warn_only),
+            ),
             ("cuDNN deterministic", det_req, format_setting(eff.cudnn_deterministic)),
             (
                 "cuDNN benchmark",
@@ -254,6 +267,11 @@ def current_report() -> SeedReport:
                 notes.append(
                     f"CUBLAS_WORKSPACE_CONFIG={effect.cublas_workspace_config} is not "
                     "deterministic: set it to :4096:8 (or :16:8) before CUDA starts."
+                )
+            if config.determinism == "strict" and effect.warn_only:
+                notes.append(
+                    "Strict deterministic mode was requested but torch only warns now "
+                    "(warn_only was switched on afterwards): run %repro_seed SEED --strict again."
                 )
             if not (effect.deterministic_algorithms and effect.cudnn_deterministic) or (
                 effect.cudnn_benchmark

@@ -27,12 +27,14 @@ from repro_nb.seeding.derive import (
 )
 
 __all__ = [
+    "DETERMINISM_MODES",
     "SEEDING_STATE",
     "SeedConfig",
     "SeedingState",
     "current_config",
     "current_phase",
     "format_setting",
+    "parse_determinism",
     "parse_phases",
     "per_cell_enabled",
     "phase_seed",
@@ -62,6 +64,43 @@ def format_setting(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
     return str(value)
+
+
+#: The strengths ``seed(..., deterministic=...)`` accepts besides ``True``/``False``.
+DETERMINISM_MODES = ("auto", "strict", "warn", "off")
+
+
+def parse_determinism(value: Any) -> tuple[bool, str]:
+    """Turn ``deterministic=`` into (switched on, mode).
+
+    Parameters
+    ----------
+    value
+        ``True`` (``"auto"``), ``False``/``None`` (``"off"``), or one of
+        :data:`DETERMINISM_MODES`.
+
+    Returns
+    -------
+    tuple[bool, str]
+        Whether deterministic mode is on, and its mode.
+
+    Raises
+    ------
+    UsageProblem
+        Any other value.
+    """
+    if value is True:
+        return True, "auto"
+    if value is False or value is None:
+        return False, "off"
+    mode = str(value).strip().lower()
+    if mode not in DETERMINISM_MODES:
+        raise UsageProblem(
+            f"deterministic={value!r} is not one of True, False, "
+            + ", ".join(repr(m) for m in DETERMINISM_MODES)
+            + ': e.g. repro_nb.seed(0, deterministic="strict").'
+        )
+    return mode != "off", mode
 
 
 def parse_phases(items: Iterable[str] | Mapping[str, Any] | None) -> dict[str, int]:
@@ -113,6 +152,10 @@ class SeedConfig:
         Base seed, ``0..2**32-1``.
     deterministic
         Deterministic algorithms and cuDNN/cuBLAS settings for torch.
+    determinism
+        How strict: ``"auto"`` (warn only, but a strict setting the user made already stays
+        strict), ``"strict"`` (nondeterministic ops raise) or ``"warn"`` (they warn); ``"off"``
+        when ``deterministic`` is false.
     per_cell
         Reseed every RNG before each cell from (seed, phase, cell id).
     phases
@@ -126,12 +169,21 @@ class SeedConfig:
     per_cell: bool = False
     phases: dict[str, int] = field(default_factory=dict)
     rank: int = 0
+    determinism: str = "auto"
+
+    def __post_init__(self) -> None:
+        # One source of truth: ``deterministic`` is the switch, ``determinism`` its strength.
+        if not self.deterministic:
+            self.determinism = "off"
+        elif self.determinism == "off":
+            self.determinism = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {
             "seed": self.seed,
             "deterministic": self.deterministic,
+            "determinism": self.determinism,
             "per_cell": self.per_cell,
             "phases": dict(self.phases),
             "rank": self.rank,
@@ -146,6 +198,7 @@ class SeedConfig:
             per_cell=bool(data.get("per_cell", False)),
             phases=parse_phases(data.get("phases") or {}),
             rank=validate_rank(data.get("rank", 0)),
+            determinism=parse_determinism(data.get("determinism", "auto"))[1],
         )
 
     def _rows(self) -> list[tuple[str, str]]:

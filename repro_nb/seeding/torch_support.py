@@ -136,8 +136,8 @@ def cublas_status(
     return True, "set; cuBLAS starts later with it"
 
 
-def apply_torch_determinism(torch: ModuleType) -> None:
-    """Switch on deterministic algorithms (warn only), cuDNN deterministic, no benchmark.
+def apply_torch_determinism(torch: ModuleType, mode: str = "auto") -> None:
+    """Switch on deterministic algorithms, cuDNN deterministic, no benchmark.
 
     The flags as they were before the first switch are kept for
     :func:`undo_torch_determinism`.
@@ -146,6 +146,10 @@ def apply_torch_determinism(torch: ModuleType) -> None:
     ----------
     torch
         The imported torch module.
+    mode
+        ``"strict"``: nondeterministic ops raise (``warn_only=False``). ``"warn"``: they warn.
+        ``"auto"``: warn, unless deterministic algorithms are already on, in which case the
+        user's choice (strict or warn) is kept: seeding must never weaken a strict setting.
     """
     if not SEEDING_STATE.det_applied:
         SEEDING_STATE.det_previous = (
@@ -154,12 +158,17 @@ def apply_torch_determinism(torch: ModuleType) -> None:
             torch.backends.cudnn.deterministic,
             torch.backends.cudnn.benchmark,
         )
-    # The first call costs ~1.2 s (it imports torch._inductor.config); only on request.
-    if not (
-        torch.are_deterministic_algorithms_enabled()
-        and torch.is_deterministic_algorithms_warn_only_enabled()
-    ):
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    enabled = bool(torch.are_deterministic_algorithms_enabled())
+    warn_only = bool(torch.is_deterministic_algorithms_warn_only_enabled())
+    if mode == "strict":
+        want_warn = False
+    elif mode == "warn":
+        want_warn = True
+    else:
+        want_warn = warn_only if enabled else True
+    # The first call costs ~1.2 s (it imports torch._inductor.config); only on a change.
+    if not enabled or warn_only != want_warn:
+        torch.use_deterministic_algorithms(True, warn_only=want_warn)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     SEEDING_STATE.det_applied = True
@@ -177,7 +186,10 @@ def undo_torch_determinism(torch: ModuleType) -> None:
     if not SEEDING_STATE.det_applied or previous is None:
         return
     algorithms, warn_only, cudnn_det, cudnn_bench = previous
-    if torch.are_deterministic_algorithms_enabled() != algorithms:
+    if (
+        torch.are_deterministic_algorithms_enabled() != algorithms
+        or torch.is_deterministic_algorithms_warn_only_enabled() != warn_only
+    ):
         torch.use_deterministic_algorithms(algorithms, warn_only=warn_only)
     torch.backends.cudnn.deterministic = cudnn_det
     torch.backends.cudnn.benchmark = cudnn_bench
@@ -239,7 +251,7 @@ def _on_torch_import(torch: ModuleType) -> None:
         torch.manual_seed(SEEDING_STATE.last_seed)
         SEEDING_STATE.torch_seeded_on_import = True
         if config.deterministic:
-            apply_torch_determinism(torch)
+            apply_torch_determinism(torch, config.determinism)
     except Exception as exc:  # never break the user's `import torch`
         warnings.warn(
             f"repro_nb could not seed torch when it was imported ({exc}); "

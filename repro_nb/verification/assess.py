@@ -53,6 +53,7 @@ from repro_nb.verification.data import DataChanges, normalize_records
 from repro_nb.verification.published import (
     compare_published,
     first_new_error,
+    input_request,
     why_it_failed,
 )
 from repro_nb.verification.result import (
@@ -371,6 +372,25 @@ def _set_could_not_run(
             "could not run",
         )
         return True
+    for r in results:
+        # A cell asking for input() raises in every kernel verify starts (no stdin): nothing
+        # about reproducibility can be said, so the run could not run rather than diverged.
+        asked = input_request([*([r.error] if r.error else []), *r.cell_errors])
+        if asked is not None:
+            idx, reason = asked
+            res.verdict = "could not run"
+            res.reason = f"{r.label}: could not run: {reason}"
+            res.first_divergent = Divergence(
+                idx,
+                None,
+                None,
+                source_excerpt(r.notebook, idx),
+                "could not run",
+                [reason],
+                "could not run",
+                cause=["input"],
+            )
+            return True
     missing_capture = [r for r, recs in zip(results, per_run, strict=True) if recs is None]
     if missing_capture:
         res.verdict = "could not run"

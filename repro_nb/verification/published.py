@@ -3,8 +3,9 @@
 Every verify report says how many published cells match ("published outputs: K of M cells
 match") and, for each that does not, its likely cause. An error the published outputs do not
 show means the notebook *could not run as published*; :func:`why_it_failed` names the likely
-reason: a missing module, a missing system binary, a removed API, a missing file, or cells the
-author ran out of order.
+reason: a missing module, a missing system binary, a removed API, a missing file, cells the
+author ran out of order, or a cell that asks for typed input (:func:`input_request`: verify's
+kernels have no stdin, so such a notebook *could not run* at all).
 
 Core module: no IPython, tornado or ipywidgets.
 """
@@ -14,14 +15,20 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from repro_nb.compare.evidence import NotebookSource
 from repro_nb.compare.outputs import OutputComparison, cell_outputs, compare_outputs
 from repro_nb.verification.result import cell_label
 
-__all__ = ["compare_published", "first_new_error", "out_of_order", "why_it_failed"]
+__all__ = [
+    "compare_published",
+    "first_new_error",
+    "input_request",
+    "out_of_order",
+    "why_it_failed",
+]
 
 _NO_MODULE = re.compile(r"No module named '([\w.]+)'")
 _CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)' from '([\w.]+)'")
@@ -32,6 +39,10 @@ _NO_FILE = re.compile(
 _EXECUTABLE = re.compile(
     r"failed to execute (?:PosixPath|WindowsPath)?\(?'([^']+)'|(?:^|\s)([\w.+-]+): (?:command )?not found"
 )
+#: What ipykernel raises when a cell calls input() or getpass() and the client (nbclient, as
+#: verify runs it) does not allow stdin.
+_STDIN_ERRORS = frozenset({"StdinNotImplementedError"})
+_STDIN_TEXT = re.compile(r"frontend does not support input requests", re.I)
 _NAME_ERROR = re.compile(r"name '(\w+)' is not defined")
 #: Error texts of values an older release accepted (a style, a frequency alias, a keyword).
 _REMOVED_VALUES = (
@@ -67,9 +78,12 @@ def why_it_failed(
     -------
     tuple[str, str]
         ``(cause, text)``: cause is ``environment`` (missing module, system binary or
-        removed API), ``data`` (missing file) or ``unknown``; the text says what and the fix.
+        removed API), ``data`` (missing file), ``input`` (the cell asks for typed input) or
+        ``unknown``; the text says what and the fix.
     """
     text = f"{ename}: {evalue}"
+    if _asks_for_input(ename, evalue):
+        return "input", _input_text(index)
     binary = _EXECUTABLE.search(text)
     if binary or "ExecutableNotFound" in ename:
         name = (binary.group(1) or binary.group(2)) if binary else "a program"
@@ -129,6 +143,41 @@ def why_it_failed(
                 "the definition up",
             )
     return "unknown", f"{text}"
+
+
+def _asks_for_input(ename: str, evalue: str) -> bool:
+    return ename in _STDIN_ERRORS or bool(_STDIN_TEXT.search(evalue))
+
+
+def _input_text(index: int | None) -> str:
+    return (
+        f"{cell_label(index)} asks for input(); verify's kernels have no keyboard: pass the "
+        "value as a parameter instead (a `parameters` cell, a constant, or an environment "
+        "variable read with os.environ)"
+    )
+
+
+def input_request(errors: Iterable[Mapping[str, Any]]) -> tuple[int | None, str] | None:
+    """The first error that is a cell asking for typed input (``input()``, ``getpass()``).
+
+    No run can answer it, so the notebook could not run; it says nothing about
+    reproducibility.
+
+    Parameters
+    ----------
+    errors
+        ``{"cell_index", "ename", "evalue"}`` dicts (``RunResult.error``, ``cell_errors``).
+
+    Returns
+    -------
+    tuple[int | None, str] or None
+        The cell index and the reason with the fix, or ``None``.
+    """
+    for err in errors:
+        if _asks_for_input(str(err.get("ename") or ""), str(err.get("evalue") or "")):
+            index = err.get("cell_index")
+            return index, _input_text(index)
+    return None
 
 
 def _src(source: NotebookSource, index: int) -> str:

@@ -157,7 +157,7 @@ class Divergence:
         run`` when the run stopped).
     cause
         Cause categories: ``unseeded-randomness``, ``time``, ``hash-order``, ``data``,
-        ``environment``, ``unknown``.
+        ``environment``, ``input`` (a cell asks for typed input), ``unknown``.
     shows_at
         The cell where the difference is first visible (0-based), when not the blamed cell.
     code_cell
