@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.errors import StoreError, StoreReplacedError
-from repro_nb.secrets import redact_data, redact_secrets
 from repro_nb.store.connection import looks_corrupt, open_connection, replace_damaged
 from repro_nb.store.paths import STORE_DIRNAME, resolve_store_path
 from repro_nb.store.signature import cell_signature
@@ -55,7 +54,20 @@ def _clean(text: str | None) -> str | None:
     Every text column that can carry what a user's code printed or raised goes through here,
     at write time, so that no reader (CLI, server, export, verify) can leak it later.
     """
-    return redact_secrets(text) if text else text
+    if not text:
+        return text
+    # Imported on first write, not when %load_ext imports the store: its ~40 patterns cost
+    # ~4 ms to compile, and the first write happens on the writer thread.
+    from repro_nb.secrets import redact_secrets
+
+    return redact_secrets(text)
+
+
+def _redact_data(value: Any) -> Any:
+    """:func:`repro_nb.secrets.redact_data`, imported on first use (see :func:`_clean`)."""
+    from repro_nb.secrets import redact_data
+
+    return redact_data(value)
 
 
 def _loads(text: str | None) -> Any:
@@ -172,7 +184,7 @@ class Store:
     # ----------------------------------------------------------------- writes
     def add_environment(self, env: Mapping[str, Any]) -> int:
         """Store an environment (deduplicated by content) and return its id."""
-        env = redact_data(dict(env))  # before hashing, so equal clean content dedups
+        env = _redact_data(dict(env))  # before hashing, so equal clean content dedups
         stable = {k: v for k, v in env.items() if k not in ("captured_at", "imported")}
         digest = content_hash(stable)
         with self.transaction() as conn:
@@ -187,7 +199,7 @@ class Store:
 
     def add_git_state(self, git: Mapping[str, Any]) -> int:
         """Store a git state (deduplicated by content) and return its id."""
-        git = redact_data(dict(git))  # a dirty diff or a remote URL may carry credentials
+        git = _redact_data(dict(git))  # a dirty diff or a remote URL may carry credentials
         digest = content_hash(git)
         with self.transaction() as conn:
             row = conn.execute("SELECT id FROM git_states WHERE hash = ?", (digest,)).fetchone()
@@ -359,13 +371,13 @@ class Store:
                     session_id,
                     cell_row,
                     name,
-                    _dumps(redact_data(value)),  # previews of values a user printed
+                    _dumps(_redact_data(value)),  # previews of values a user printed
                     rtol,
                     atol,
                     int(equal_nan),
                     None if passed is None else int(passed),
-                    _dumps(redact_data(expected)),
-                    _dumps(redact_data(detail)),
+                    _dumps(_redact_data(expected)),
+                    _dumps(_redact_data(detail)),
                     time.time(),
                 ),
             )
