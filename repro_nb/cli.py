@@ -26,6 +26,8 @@ from repro_nb.bundle import export_bundle
 from repro_nb.compare.overview import Overview, overview
 from repro_nb.errors import ReproError, StoreError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_notebook
+from repro_nb.execution.client import fixed_kernel_env
+from repro_nb.notebook import read_notebook_json
 from repro_nb.secrets import redact_data, redact_secrets
 from repro_nb.store import Store, resolve_store_path
 from repro_nb.verification import fix_notebook, parse_seeds, verify
@@ -305,10 +307,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         kernel=args.kernel,
         timeout=args.timeout if args.timeout is not None else DEFAULT_TIMEOUT,
         # Fixed as export fixes them: set-of-str order and cuBLAS must repeat in verify.
-        env={
-            "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
-            "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8"),
-        },
+        env=fixed_kernel_env(read_notebook_json(nb)),
         store_path=str(store_path),
     )
     run = run_notebook(spec)

@@ -78,10 +78,12 @@ def test_verdict_cell_and_cause_match_the_truth(name: str) -> None:
     if truth["saved"]["compared"]:
         published = res["published"]
         assert published is not None
-        # every cell the truth found differing from the saved outputs is reported differing
-        # (or the run raised earlier in the same cell)
+        # every cell the truth found differing from the saved outputs is reported differing,
+        # except cells that vary from run to run (micrograd's address-ordered sets can land
+        # on the saved order by chance)
         reported = {d["index"] for d in published["differing"]}
-        assert set(truth["saved"]["differing"]) <= reported, (truth["saved"], published)
+        stable = set(truth["saved"]["differing"]) - set(truth["differing_cells"])
+        assert stable <= reported, (truth["saved"], published)
     else:
         assert res["published"] is None
 

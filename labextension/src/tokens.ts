@@ -37,6 +37,8 @@ export interface ISeedRecord {
   requested?: {
     seed?: number;
     deterministic?: boolean;
+    /** `auto`, `strict`, `warn` or `off`: how torch's deterministic algorithms were asked. */
+    determinism?: string;
     per_cell?: boolean;
     [key: string]: unknown;
   } | null;

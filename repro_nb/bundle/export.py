@@ -75,10 +75,10 @@ from repro_nb.bundle.reproduce import ReproduceContext, reproduce_md
 from repro_nb.capture.environment import capture_environment
 from repro_nb.errors import BundleError, ReproWarning, SecretFoundError
 from repro_nb.execution import DEFAULT_TIMEOUT, RunSpec, run_notebook
+from repro_nb.execution.client import fixed_kernel_env
 from repro_nb.notebook import code_cells, read_notebook_json
 from repro_nb.render import human_size
 from repro_nb.secrets import check_files, scan_file
-from repro_nb.seeding.kernelspec import with_notebook_hash_seed
 from repro_nb.store import Store, latest_session, run_cells
 
 __all__ = ["BundleInfo", "export_bundle"]
@@ -363,12 +363,9 @@ def _execute_for_export(
     nb_path: Path, store_path: Path, kernel: str | None, timeout: float | None
 ) -> tuple[int, dict[str, Any]]:
     # The notebook's own hash seed (written by `fix`) first: it is what the user's kernelspec
-    # and verify use, so the bundle's reference must be recorded with it too.
-    kenv = with_notebook_hash_seed(
-        {"CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8")},
-        read_notebook_json(nb_path),
-    )
-    kenv.setdefault("PYTHONHASHSEED", os.environ.get("PYTHONHASHSEED", "0"))
+    # and verify use, so the bundle's reference must be recorded with it too. Not from
+    # os.environ: a Dask LocalCluster started in this process writes PYTHONHASHSEED=6640 there.
+    kenv = fixed_kernel_env(read_notebook_json(nb_path))
     spec = RunSpec(
         notebook=str(nb_path),
         label="export",

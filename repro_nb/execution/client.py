@@ -32,6 +32,7 @@ import functools
 import math
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,22 @@ def submitter_environ() -> dict[str, str]:
             else:
                 del env[name]
     return env
+
+
+def fixed_kernel_env(nb: Mapping[str, Any]) -> dict[str, str]:
+    """The variables a reference run fixes, read when the kernel starts: the notebook's own
+    hash seed (``metadata.repro_nb.hash_seed``, written by ``fix``), else this process's
+    ``PYTHONHASHSEED`` (as the user started it, see :func:`submitter_environ`), else ``0``;
+    and ``CUBLAS_WORKSPACE_CONFIG``. Used by export's and ``repro-nb run``'s kernels, so set
+    order and cuBLAS repeat in verify."""
+    from repro_nb.seeding.kernelspec import with_notebook_hash_seed
+
+    environ = submitter_environ()
+    kenv = with_notebook_hash_seed(
+        {"CUBLAS_WORKSPACE_CONFIG": environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8")}, nb
+    )
+    kenv.setdefault("PYTHONHASHSEED", environ.get("PYTHONHASHSEED", "0"))
+    return kenv
 
 
 def kernel_environment(
