@@ -1,4 +1,5 @@
-"""Reading ``.ipynb`` files: code cells, sources, the "only repro magics" rule, the injected mark.
+"""Reading ``.ipynb`` files: code cells, sources, the "only repro magics" rule, the injected mark,
+and a cell's source as Python (:func:`parse_cell`, :func:`import_aliases`).
 
 Everything here works on the plain JSON dict (or an nbformat ``NotebookNode``, which is a dict),
 so reading a notebook costs no nbformat import.
@@ -6,7 +7,9 @@ so reading a notebook costs no nbformat import.
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +24,11 @@ __all__ = [
     "cell_source",
     "code_cell_positions",
     "code_cells",
+    "import_aliases",
     "is_injected_source",
     "is_repro_only",
     "iter_code_cells",
+    "parse_cell",
     "read_notebook_json",
     "source_excerpt",
 ]
@@ -33,6 +38,11 @@ __all__ = [
 INJECTED_MARK = "# repro-nb: injected"
 
 _REPRO_LINES = ("%repro_", "%load_ext repro_nb", "%reload_ext repro_nb")
+
+#: A line of IPython syntax: ``%magic``, ``!shell``, ``x?``, ``files = !ls``, ``t = %time f()``.
+_IPYTHON_LINE = re.compile(r"^(\s*)(?:[%!?]|\w+\s*=\s*[%!])")
+#: Cell magics whose body is Python.
+_PYTHON_CELL_MAGIC = re.compile(r"\s*%%(?:time|timeit|capture|prun)\b")
 
 
 @dataclass
@@ -123,3 +133,40 @@ def source_excerpt(nb: Mapping[str, Any] | None, index: int | None) -> str:
         return ""
     cells = nb.get("cells", [])
     return excerpt(cell_source(cells[index])) if 0 <= index < len(cells) else ""
+
+
+def parse_cell(source: str) -> ast.Module | None:
+    """A code cell's syntax tree, IPython syntax blanked; ``None`` when it is not Python.
+
+    Lines of IPython syntax become ``pass`` at the same indentation (a magic inside a loop
+    keeps the loop valid) and line numbers stay as in the cell. The body of ``%%time``,
+    ``%%timeit``, ``%%capture`` and ``%%prun`` is Python; other cell magics are not.
+    """
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        if not _PYTHON_CELL_MAGIC.match(lines[0]):
+            return None
+        lines = ["", *lines[1:]]
+    blanked = [_IPYTHON_LINE.sub(r"\1pass  # ", ln, count=1) for ln in lines]
+    try:
+        return ast.parse("\n".join(blanked))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> fully qualified name for every absolute import in a cell
+    (``np`` -> ``numpy``, ``npr`` -> ``numpy.random`` for ``from numpy import random as npr``)."""
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    out[a.asname] = a.name
+                else:
+                    top = a.name.split(".")[0]
+                    out[top] = top
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                out[a.asname or a.name] = f"{node.module}.{a.name}"
+    return out

@@ -6,8 +6,8 @@
 * :func:`modules_used`: the top-level modules a cell refers to, through the notebook's imports;
 * :func:`mentions_time`: an output showing the run's own date or time.
 
-IPython syntax (``%magic``, ``!shell``, ``x?``) is blanked before parsing; a cell that still does
-not parse gives no evidence. Core module: no IPython.
+Cells are parsed by :func:`repro_nb.notebook.parse_cell` (IPython syntax blanked); a cell that
+still does not parse gives no evidence. Core module: no IPython.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 
+from repro_nb.notebook import import_aliases, parse_cell
+
 __all__ = [
     "NotebookSource",
     "clock_reads",
     "hash_order_uses",
     "mentions_time",
     "modules_used",
-    "parse_cell",
 ]
 
-_MAGIC_LINE = re.compile(r"^(\s*)(?:%|!|\?)")
 _TIMEIT_MAGIC = re.compile(r"^\s*%%?timeit\b", re.MULTILINE)
 #: Attribute calls that read the clock, by their last two names (``datetime.now``,
 #: ``dt.datetime.now`` and ``pd.Timestamp.now`` all end in a pair below).
@@ -74,20 +74,6 @@ _ORDERED_CONSUMERS = {
     "map",
     "filter",
 }
-
-
-def parse_cell(source: str) -> ast.Module | None:
-    """The cell's syntax tree with IPython-only lines blanked, or ``None``."""
-    if source.lstrip().startswith("%%"):
-        return None
-    lines = [
-        _MAGIC_LINE.sub(r"\1pass  # ", line) if _MAGIC_LINE.match(line) else line
-        for line in source.splitlines()
-    ]
-    try:
-        return ast.parse("\n".join(lines))
-    except (SyntaxError, ValueError):
-        return None
 
 
 def _dotted(node: ast.AST) -> list[str]:
@@ -259,25 +245,16 @@ def _describe(node: ast.AST) -> str:
         return "a set"
 
 
-def _import_aliases(tree: ast.Module) -> dict[str, str]:
-    aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                top = a.name.split(".")[0]
-                aliases[a.asname or top] = top if a.asname is None else a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            top = node.module.split(".")[0]
-            for a in node.names:
-                aliases[a.asname or a.name] = top
-    return aliases
+def _top_modules(tree: ast.Module) -> dict[str, str]:
+    """Local name -> top-level module, for a cell's imports."""
+    return {name: full.split(".")[0] for name, full in import_aliases(tree).items()}
 
 
 def modules_used(tree: ast.Module | None, aliases: dict[str, str]) -> set[str]:
     """Top-level modules a cell refers to (by name, through ``aliases``) or imports."""
     if tree is None:
         return set()
-    used = {m for m in _import_aliases(tree).values()}
+    used = set(_top_modules(tree).values())
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in aliases:
             used.add(aliases[node.id])
@@ -304,7 +281,7 @@ class NotebookSource:
         for i in self.indices:
             tree = self.trees[i]
             if tree is not None:
-                seen = {**seen, **_import_aliases(tree)}
+                seen = {**seen, **_top_modules(tree)}
             self.aliases[i] = seen
 
     def clock(self, index: int) -> list[str]:

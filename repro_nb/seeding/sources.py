@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from repro_nb.notebook import cell_source, import_aliases, parse_cell
+
 __all__ = ["GENERATORS", "SeedCall", "SeedingScan", "scan_seeding"]
 
 #: The generators a notebook can seed, in report order.
@@ -63,7 +65,6 @@ _DRAWING_IMPORTS = {
 }
 
 _MAGIC_SEED = re.compile(r"^\s*%repro_seed(?:\s+(?P<arg>\S+))?", re.MULTILINE)
-_IPYTHON_LINE = re.compile(r"^\s*(?:[%!?]|\w+\s*=\s*[%!])")
 
 
 @dataclass(frozen=True)
@@ -188,12 +189,12 @@ def scan_seeding(nb: Mapping[str, Any]) -> SeedingScan:
     for index, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
-        source = _source(cell)
-        tree = _parse(source)
+        source = cell_source(cell)
+        tree = parse_cell(source)
         parsed.append((index, source, tree))
         if tree is not None:
             # Imports bind names for the whole kernel session, whatever cell they are in.
-            aliases.update(_aliases(tree))
+            aliases.update(import_aliases(tree))
             for module in _imported_modules(tree):
                 top = module.split(".")[0]
                 if top in _DRAWING_IMPORTS:
@@ -222,43 +223,6 @@ def scan_seeding(nb: Mapping[str, Any]) -> SeedingScan:
         scan.use(_drawn(tree, aliases), index)
     scan.calls.sort(key=lambda c: (c.cell_index, c.line))
     return scan
-
-
-def _source(cell: Mapping[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def _parse(source: str) -> ast.Module | None:
-    """Parse a cell as Python, IPython syntax blanked (line numbers kept); ``None`` if it fails."""
-    lines = source.splitlines()
-    if lines and lines[0].lstrip().startswith("%%"):
-        # A cell magic: %%time / %%capture bodies are Python, other bodies are not.
-        if not re.match(r"\s*%%(time|timeit|capture|prun)\b", lines[0]):
-            return None
-        lines = ["", *lines[1:]]
-    blanked = ["" if _IPYTHON_LINE.match(ln) else ln for ln in lines]
-    try:
-        return ast.parse("\n".join(blanked))
-    except SyntaxError:
-        return None
-
-
-def _aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> fully qualified name for every import in the cell."""
-    out: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if a.asname:
-                    out[a.asname] = a.name
-                else:
-                    top = a.name.split(".")[0]
-                    out[top] = top
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            for a in node.names:
-                out[a.asname or a.name] = f"{node.module}.{a.name}"
-    return out
 
 
 def _imported_modules(tree: ast.Module) -> Iterable[str]:
