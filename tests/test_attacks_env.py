@@ -308,7 +308,8 @@ def test_input_is_classified_with_the_fix() -> None:
     from repro_nb.compare.evidence import NotebookSource
 
     evalue = "raw_input was called, but this frontend does not support input requests."
-    cause, text = why_it_failed("StdinNotImplementedError", evalue, 2, NotebookSource({}), [])
+    failure = why_it_failed("StdinNotImplementedError", evalue, 2, NotebookSource({}), [])
+    cause, text = failure.cause, failure.text
     assert cause == "input"
     assert text.startswith("cell 3 asks for input()") and "parameter" in text
     errors = [

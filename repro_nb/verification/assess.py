@@ -51,6 +51,7 @@ from repro_nb.verification.blame import (
 from repro_nb.verification.checks import compare_checks, equivalence, seed_stats
 from repro_nb.verification.data import DataChanges, normalize_records
 from repro_nb.verification.published import (
+    Failure,
     compare_published,
     first_new_error,
     input_request,
@@ -543,20 +544,14 @@ def _published(
     ):
         return
     index, ename, evalue = new_error
-    cause, text = why_it_failed(ename, evalue, index, nb.source, nb.cells)
-    cell_id, excerpt, source, code_number = nb.describe(index)
-    res.published["could_not_run"] = {"cell_index": index, "reason": text, "cause": cause}
-    res.not_as_published = Divergence(
-        index,
-        cell_id,
-        None,
-        excerpt,
-        "error",
-        [text, f"error: {shorten(f'{ename}: {evalue}', 300)} (the saved outputs show no error)"],
-        "error",
-        cause=[cause],
-        code_cell=code_number,
-        source=source,
+    failure = why_it_failed(ename, evalue, index, nb.source, nb.cells)
+    res.published["could_not_run"] = {
+        "cell_index": index,
+        "reason": failure.text,
+        "cause": failure.cause,
+    }
+    res.not_as_published = _error_divergence(
+        nb, index, f"{ename}: {evalue}", failure, " (the saved outputs show no error)"
     )
 
 
@@ -571,24 +566,33 @@ def _unconfirmed_error(
     if found is None or found[0] in nb.published:
         return  # a published cell: `could not run as published`, decided below
     index, ename, evalue = found
-    cause, text = why_it_failed(ename, evalue, index, nb.source, nb.cells)
-    label = cell_label(index, nb.code_number.get(index))
-    if cause == "unknown" and "out of order" not in text:
+    failure = why_it_failed(ename, evalue, index, nb.source, nb.cells)
+    if not failure.explained:
         res.notes.append(
-            f"{label} raises {ename} in every run; the notebook has no saved output there to "
-            "tell whether that is intended"
+            f"{cell_label(index, nb.code_number.get(index))} raises {ename} in every run; the "
+            "notebook has no saved output there to tell whether that is intended"
         )
         return
+    res.not_as_published = _error_divergence(
+        nb, index, f"{ename}: {evalue}", failure, " in every run"
+    )
+
+
+def _error_divergence(
+    nb: NotebookCells, index: int, error: str, failure: Failure, seen: str
+) -> Divergence:
+    """The cell that keeps the notebook from running as published, with the likely reason
+    first, then the error itself followed by ``seen`` (where it shows, or does not)."""
     cell_id, excerpt, source, code_number = nb.describe(index)
-    res.not_as_published = Divergence(
+    return Divergence(
         index,
         cell_id,
         None,
         excerpt,
         "error",
-        [text, f"error: {shorten(f'{ename}: {evalue}', 300)} in every run"],
+        [failure.text, f"error: {shorten(error, 300)}{seen}"],
         "error",
-        cause=[cause],
+        cause=[failure.cause],
         code_cell=code_number,
         source=source,
     )

@@ -16,13 +16,14 @@ import itertools
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from repro_nb.compare.evidence import NotebookSource
 from repro_nb.compare.outputs import OutputComparison, cell_outputs, compare_outputs
 from repro_nb.verification.result import cell_label
 
 __all__ = [
+    "Failure",
     "compare_published",
     "first_new_error",
     "input_request",
@@ -55,6 +56,24 @@ _REMOVED_VALUES = (
 )
 
 
+#: The fix every "removed API" reason ends with.
+_OLDER_RELEASE = "the notebook was written for an older release; `repro-nb restore` rebuilds one"
+
+
+class Failure(NamedTuple):
+    """Why a cell likely raised (:func:`why_it_failed`).
+
+    ``cause`` is ``environment`` (missing module, system binary, removed API, a magic never
+    loaded), ``data`` (missing file), ``input`` (the cell asks for typed input) or
+    ``unknown``; ``text`` says what and the fix; ``explained`` is false when nothing but the
+    error itself is known (cells run out of order are explained, with cause ``unknown``).
+    """
+
+    cause: str
+    text: str
+    explained: bool = True
+
+
 def out_of_order(saved_cells: Sequence[Mapping[str, Any]]) -> bool:
     """Whether the saved execution counts show the cells were not run top to bottom."""
     counts = [
@@ -71,62 +90,54 @@ def why_it_failed(
     index: int,
     source: NotebookSource,
     saved_cells: Sequence[Mapping[str, Any]],
-) -> tuple[str, str]:
+) -> Failure:
     """The likely reason a cell raised where the published outputs show none.
 
     Returns
     -------
-    tuple[str, str]
-        ``(cause, text)``: cause is ``environment`` (missing module, system binary or
-        removed API), ``data`` (missing file), ``input`` (the cell asks for typed input) or
-        ``unknown``; the text says what and the fix.
+    Failure
     """
     text = f"{ename}: {evalue}"
     if _asks_for_input(ename, evalue):
-        return "input", _input_text(index)
+        return Failure("input", _input_text(index))
     binary = _EXECUTABLE.search(text)
     if binary or "ExecutableNotFound" in ename:
         name = (binary.group(1) or binary.group(2)) if binary else "a program"
         name = name.rsplit("/", 1)[-1]
         if shutil.which(name) is None:
-            return (
+            return Failure(
                 "environment",
                 f"missing system binary: {name} is not installed (install it with the system "
                 "package manager, e.g. apt-get install graphviz for dot)",
             )
     if ename == "UsageError" and "not found" in evalue:
-        return (
+        return Failure(
             "environment",
             f"{evalue.strip()} Load the extension that defines it first (e.g. %load_ext "
             "repro_nb), or install it",
         )
     if ename in ("ModuleNotFoundError", "ImportError") and (m := _NO_MODULE.search(evalue)):
-        return "environment", f"missing module: {m.group(1)} is not installed (pip install it)"
+        return Failure(
+            "environment", f"missing module: {m.group(1)} is not installed (pip install it)"
+        )
     if ename == "ImportError" and (m := _CANNOT_IMPORT.search(evalue)):
-        return (
+        return Failure(
             "environment",
-            f"removed API: {m.group(2)} no longer has {m.group(1)} (the notebook was written "
-            "for an older release; `repro-nb restore` rebuilds one)",
+            f"removed API: {m.group(2)} no longer has {m.group(1)} ({_OLDER_RELEASE})",
         )
     if ename == "AttributeError" and (m := _NO_ATTRIBUTE.search(evalue)):
         what = m.group(2) or m.group(3)
-        return (
-            "environment",
-            f"removed API: {what} no longer exists here (the notebook was written for an "
-            "older release; `repro-nb restore` rebuilds one)",
+        return Failure(
+            "environment", f"removed API: {what} no longer exists here ({_OLDER_RELEASE})"
         )
     for pattern, what in _REMOVED_VALUES:
         if pattern.search(evalue):
-            return (
-                "environment",
-                f"removed API: {what} (the notebook was written for an older release; "
-                "`repro-nb restore` rebuilds one)",
-            )
+            return Failure("environment", f"removed API: {what} ({_OLDER_RELEASE})")
     if ename in ("FileNotFoundError", "OSError", "IOError") and (m := _NO_FILE.search(evalue)):
         path = (m.group(1) or m.group(2) or "").strip()
         if "/" not in path and "." not in path and shutil.which(path) is None:
-            return "environment", f"missing system binary: {path} is not installed"
-        return "data", f"missing file: {path} (put the data where the notebook expects it)"
+            return Failure("environment", f"missing system binary: {path} is not installed")
+        return Failure("data", f"missing file: {path} (put the data where the notebook expects it)")
     if ename == "NameError" and (m := _NAME_ERROR.search(evalue)):
         name = m.group(1)
         later = [
@@ -137,12 +148,12 @@ def why_it_failed(
         ]
         if later or out_of_order(saved_cells):
             where = f" ({name} is defined in {cell_label(later[0])})" if later else ""
-            return (
+            return Failure(
                 "unknown",
                 f"cells the author ran out of order{where}: run them top to bottom, or move "
                 "the definition up",
             )
-    return "unknown", f"{text}"
+    return Failure("unknown", text, explained=False)
 
 
 def _asks_for_input(ename: str, evalue: str) -> bool:
