@@ -43,6 +43,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,82 +194,85 @@ def verify(
             f"{path} does not exist: pass a bundle folder, a bundle .zip or a notebook."
         )
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
-    opts: dict[str, Any] = dict(
-        runs=runs,
-        seeds=seed_list,
-        jobs=jobs,
-        executor=executor,
-        scheduler=scheduler,
-        kernel=kernel,
-        timeout=timeout,
-        on_progress=on_progress,
-        against=against,
-        output_rtol=output_rtol,
+    plan = _Runs(
+        runs,
+        seed_list,
+        jobs,
+        executor,
+        scheduler,
+        kernel,
+        timeout,
+        on_progress,
+        against,
+        output_rtol,
     )
     if path.suffix == ".ipynb" and path.is_file():
-        result = _verify_notebook(path.resolve(), **opts)
+        result = _verify_notebook(path.resolve(), plan)
     else:
         result = _verify_bundle(
-            path.resolve(),
-            data_dir=Path(data_dir).resolve() if data_dir else None,
-            limits=limits,
-            **opts,
+            path.resolve(), plan, Path(data_dir).resolve() if data_dir else None, limits
         )
     result.seconds = time.perf_counter() - t0
     return result
 
 
-def _run_specs(
-    nb_file: Path,
-    cwd: Path,
-    env: Mapping[str, str],
-    *,
-    runs: int,
-    seeds: list[int] | None,
-    kernel: str | None,
-    timeout: float,
-) -> list[RunSpec]:
-    """One :class:`RunSpec` per run (``run 1``, ``run 2``, ...) or per seed (``seed 3``)."""
-    source = nb_file.read_text(encoding="utf-8")
-    common: dict[str, Any] = dict(
-        notebook=str(nb_file),
-        source=source,
-        kernel=kernel,
-        timeout=timeout,
-        # the hash seed `fix` wrote into the metadata; a recorded PYTHONHASHSEED wins
-        env=with_notebook_hash_seed(env, json.loads(source)),
-        cwd=str(cwd),
-        kind="verify",
-        # Every cell runs, as when the author ran it: an error shown on purpose is compared
-        # like any output, and one the saved outputs do not show is named.
-        allow_errors=True,
-    )
-    if seeds is not None:
-        return [RunSpec(label=f"seed {s}", seed=s, **common) for s in seeds]
-    return [RunSpec(label=f"run {i + 1}", **common) for i in range(runs)]
+@dataclass(frozen=True)
+class _Runs:
+    """How the new runs are made and judged, the same for a bundle and a notebook."""
 
+    runs: int | None
+    seeds: list[int] | None
+    jobs: int | None
+    executor: str
+    scheduler: Any
+    kernel: str | None
+    timeout: float
+    on_progress: Callable[[int, int, Any], None] | None
+    against: str
+    output_rtol: float
 
-def _run(
-    specs: list[RunSpec],
-    *,
-    jobs: int | None,
-    executor: str,
-    scheduler: Any,
-    on_progress: Callable[[int, int, Any], None] | None,
-) -> list[RunResult]:
-    """Run the specs, reporting progress as ``on_progress(done, total, result)``."""
-    done = [0]
+    def execute(
+        self, nb_file: Path, cwd: Path, env: Mapping[str, str], *, has_reference: bool
+    ) -> list[RunResult]:
+        """One run per ``--runs`` (default: 1 with a reference to compare with, else 2, to
+        compare with each other) or per seed, in parallel, reporting progress."""
+        source = nb_file.read_text(encoding="utf-8")
+        common: dict[str, Any] = dict(
+            notebook=str(nb_file),
+            source=source,
+            kernel=self.kernel,
+            timeout=self.timeout,
+            # the hash seed `fix` wrote into the metadata; a recorded PYTHONHASHSEED wins
+            env=with_notebook_hash_seed(env, json.loads(source)),
+            cwd=str(cwd),
+            kind="verify",
+            # Every cell runs, as when the author ran it: an error shown on purpose is
+            # compared like any output, and one the saved outputs do not show is named.
+            allow_errors=True,
+        )
+        if self.seeds is not None:
+            specs = [RunSpec(label=f"seed {s}", seed=s, **common) for s in self.seeds]
+        else:
+            n = self.runs or (1 if has_reference else 2)
+            specs = [RunSpec(label=f"run {i + 1}", **common) for i in range(n)]
+        done = [0]
 
-    def progress(res: RunResult) -> None:
-        done[0] += 1
-        if on_progress is not None:
+        def progress(res: RunResult) -> None:
+            done[0] += 1
+            if self.on_progress is not None:
+                with contextlib.suppress(Exception):
+                    self.on_progress(done[0], len(specs), res)
+
+        if self.on_progress is not None:
             with contextlib.suppress(Exception):
-                on_progress(done[0], len(specs), res)
-
-    if on_progress is not None:
-        with contextlib.suppress(Exception):
-            on_progress(0, len(specs), None)
-    return run_many(specs, jobs=jobs, executor=executor, scheduler=scheduler, on_result=progress)
+                self.on_progress(0, len(specs), None)
+        return run_many(
+            specs,
+            jobs=self.jobs,
+            executor=self.executor,
+            scheduler=self.scheduler,
+            on_result=progress,
+        )
 
 
 def _could_not_run(target: Path, kind: str, reason: str, **kw: Any) -> VerifyResult:
@@ -286,20 +290,7 @@ def _missing_data(missing: list[str]) -> str:
 
 
 def _verify_bundle(
-    path: Path,
-    *,
-    runs: int | None,
-    seeds: list[int] | None,
-    jobs: int | None,
-    executor: str,
-    scheduler: Any,
-    kernel: str | None,
-    timeout: float,
-    on_progress: Callable[[int, int, Any], None] | None,
-    data_dir: Path | None,
-    limits: BundleLimits | None,
-    against: str,
-    output_rtol: float,
+    path: Path, plan: _Runs, data_dir: Path | None, limits: BundleLimits | None
 ) -> VerifyResult:
     try:
         bundle = read_bundle(path, limits=limits)
@@ -319,6 +310,7 @@ def _verify_bundle(
         nb_dir = Path(tmp, "w", *[f"d{i}" for i in range(notebook_depth(bundle))])
         nb_dir.mkdir(parents=True)
         shutil.copyfile(bundle.notebook_path, nb_dir / NOTEBOOK)
+        saved = read_notebook_json(nb_dir / NOTEBOOK)
         try:
             data, changes = place_data(bundle, nb_dir, data_dir, work=Path(tmp, "w"))
         except BundleIntegrityError as exc:
@@ -336,18 +328,7 @@ def _verify_bundle(
         expected = bundle.expected
         reference = records_from_dicts(expected.get("cells", []))
         kenv = expected.get("kernel_env") or {}
-        specs = _run_specs(
-            nb_dir / NOTEBOOK,
-            nb_dir,
-            kenv,
-            runs=runs or (1 if reference else 2),
-            seeds=seeds,
-            kernel=kernel,
-            timeout=timeout,
-        )
-        results = _run(
-            specs, jobs=jobs, executor=executor, scheduler=scheduler, on_progress=on_progress
-        )
+        results = plan.execute(nb_dir / NOTEBOOK, nb_dir, kenv, has_reference=bool(reference))
         ref_seed = ((expected.get("reference") or {}).get("seed") or {}).get("requested", {}) or {}
         label = f"the recorded run in the bundle ({(expected.get('reference') or {}).get('run_uuid', '?')})"
         res = assess_runs(
@@ -363,31 +344,18 @@ def _verify_bundle(
             changes=changes,
             integrity=integrity,
             ref_seed=ref_seed.get("seed"),
-            seeds=seeds,
-            saved=read_notebook_json(nb_dir / NOTEBOOK),
-            against=against,
-            output_rtol=output_rtol,
+            seeds=plan.seeds,
+            saved=saved,
+            against=plan.against,
+            output_rtol=plan.output_rtol,
             original_spread=expected.get("spread") or None,
         )
-        if seeds is not None:
-            res.notes.extend(fixed_seed_notes(read_notebook_json(nb_dir / NOTEBOOK)))
+        if plan.seeds is not None:
+            res.notes.extend(fixed_seed_notes(saved))
         return res
 
 
-def _verify_notebook(
-    path: Path,
-    *,
-    runs: int | None,
-    seeds: list[int] | None,
-    jobs: int | None,
-    executor: str,
-    scheduler: Any,
-    kernel: str | None,
-    timeout: float,
-    on_progress: Callable[[int, int, Any], None] | None,
-    against: str,
-    output_rtol: float,
-) -> VerifyResult:
+def _verify_notebook(path: Path, plan: _Runs) -> VerifyResult:
     nb = read_notebook_json(path)
     reference: list[CellRecord] | None = None
     spread: dict[str, Any] | None = None
@@ -401,7 +369,7 @@ def _verify_notebook(
         with Store(store_path) as store:
             key = store.notebook_key(path)
             sid, problems = find_clean_run(store, key, nb)
-            if seeds is not None:
+            if plan.seeds is not None:
                 spread = spread_over_seeds(store, key) or None
             if sid is not None:
                 session = store.session(sid) or {}
@@ -424,18 +392,8 @@ def _verify_notebook(
     if reference is not None:
         normalize_records(reference, nb_dir, root, recorded_env)
         data, changes = check_recorded_data(reference, nb_dir)
-    kenv = kernel_env_vars(recorded_env)
-    specs = _run_specs(
-        path,
-        nb_dir,
-        kenv,
-        runs=runs or (1 if reference is not None else 2),
-        seeds=seeds,
-        kernel=kernel,
-        timeout=timeout,
-    )
-    results = _run(
-        specs, jobs=jobs, executor=executor, scheduler=scheduler, on_progress=on_progress
+    results = plan.execute(
+        path, nb_dir, kernel_env_vars(recorded_env), has_reference=reference is not None
     )
     if reference is None and not notes:
         notes.append("no recorded run of this notebook")
@@ -452,13 +410,13 @@ def _verify_notebook(
         changes=changes,
         integrity=None,
         ref_seed=ref_seed,
-        seeds=seeds,
+        seeds=plan.seeds,
         saved=nb,
-        against=against,
-        output_rtol=output_rtol,
+        against=plan.against,
+        output_rtol=plan.output_rtol,
         original_spread=spread,
     )
     res.notes = notes + res.notes
-    if seeds is not None:
+    if plan.seeds is not None:
         res.notes.extend(fixed_seed_notes(nb))
     return res
