@@ -393,3 +393,21 @@ def test_clock_and_timing_noise_with_real_kernels(tmp_path: Path) -> None:
     assert res.verdict == "reproduced" and res.level == "bitwise", res.to_text()
     rules = {x["rule"]: x["cells"] for x in res.ignored}
     assert rules["timing"] == [2] and rules["address"] == [4]
+
+
+def test_widget_model_ids_are_named_noise() -> None:
+    from repro_nb.compare.outputs import compare_outputs
+
+    def cell(model_id: str) -> dict:
+        view = {"model_id": model_id, "version_major": 2, "version_minor": 0}
+        out = {
+            "output_type": "display_data",
+            "data": {"application/vnd.jupyter.widget-view+json": view},
+        }
+        return {"cell_type": "code", "source": "w", "outputs": [out]}
+
+    comp = compare_outputs([cell("aa11")], [cell("bb22")])
+    assert comp.diffs == [] and comp.compared == 1
+    assert comp.noise.to_list() == [
+        {"rule": "widget-id", "what": "widget model ids", "count": 1, "cells": [0]}
+    ]

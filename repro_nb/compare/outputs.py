@@ -75,7 +75,8 @@ NOISE_RULES: dict[str, tuple[str, Callable[[str], str]]] = {
 
 @dataclass
 class NoiseLog:
-    """The noise set aside while comparing: rule -> 1-based cell numbers it was found in."""
+    """The noise set aside while comparing: rule -> 0-based cell indices it was found in, and
+    how many differences it accounted for."""
 
     found: dict[str, list[int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -86,6 +87,13 @@ class NoiseLog:
         if index not in cells:
             cells.append(index)
         self.counts[rule] = self.counts.get(rule, 0) + count
+
+    def merge(self, other: NoiseLog) -> None:
+        """Add another comparison's noise to this one."""
+        for rule, cells in other.found.items():
+            mine = self.found.setdefault(rule, [])
+            mine.extend(i for i in cells if i not in mine)
+            self.counts[rule] = self.counts.get(rule, 0) + other.counts.get(rule, 0)
 
     def to_list(self) -> list[dict[str, Any]]:
         """``[{"rule", "what", "count", "cells"}]``, ``cells`` 0-based among all cells."""
@@ -118,8 +126,8 @@ class CellOutputs:
     error: str | None = None
 
     def text(self) -> str:
-        """Everything the cell shows as text (images as a placeholder)."""
-        return "\n".join(v for k, v in self.items if not k.startswith("image"))
+        """Everything the cell shows as text (images and widgets left out)."""
+        return "\n".join(v for k, v in self.items if not k.startswith(("image", "widget")))
 
 
 def _normalize(text: str) -> tuple[str, list[str]]:
@@ -169,7 +177,8 @@ def cell_outputs(cell: Mapping[str, Any], index: int) -> CellOutputs:
                 items.append((f"image:{image}", output_text(data[image]).strip()))
                 continue
             if _WIDGET_MIME in data and "text/plain" not in data:
-                items.append(("widget", "<widget>"))
+                # Compared as "a widget is shown"; its model id is new in every kernel.
+                items.append(("widget", str((data[_WIDGET_MIME] or {}).get("model_id", ""))))
                 continue
             shown = _text_of_data(data)
             if shown is not None:
@@ -309,6 +318,9 @@ def _compare_items(
                 shorten(b or "", 160),
             )
         if a == b:
+            continue
+        if key[0] == "widget":
+            noise.add("widget-id", act.index)
             continue
         if key[0].startswith("image"):
             pa, pb = _pixels(a), _pixels(b)

@@ -40,7 +40,7 @@ from repro_nb.compare.outputs import (
 )
 from repro_nb.execution import RunResult
 from repro_nb.notebook import cell_source, is_repro_only, source_excerpt
-from repro_nb.record import CellRecord, records_from_dicts
+from repro_nb.record import CellRecord, records_from_dicts, source_hash
 from repro_nb.render import shorten
 from repro_nb.verification.blame import (
     CellDifference,
@@ -317,8 +317,6 @@ def _outputs_belong(cells: Sequence[Mapping[str, Any]], records: Sequence[CellRe
     counts = {r.source_hash: r.execution_count for r in records if r.execution_count}
     if not counts:
         return False
-    from repro_nb.record import source_hash
-
     seen = 0
     for cell in cells:
         if cell.get("cell_type") != "code" or cell.get("execution_count") is None:
@@ -456,10 +454,7 @@ def assess_run(
             only=(lambda i, _cell: i in ctx.nb.published) if saved else None,
         )
         if noise is not None:
-            for item in outputs.noise.found:
-                for index in outputs.noise.found[item]:
-                    noise.add(item, index, 0)
-                noise.counts[item] = noise.counts.get(item, 0) + outputs.noise.counts.get(item, 0)
+            noise.merge(outputs.noise)
     diffs = cell_differences(comparison, outputs, checks, skip=ctx.nb.skip)
     failing = [c for c in checks if c.status in ("fail", "missing")]
     if any(c.status == "pass" for c in checks) and not failing:
