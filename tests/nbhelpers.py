@@ -30,3 +30,23 @@ def store_beside_notebooks_env() -> Iterator[None]:
     finally:
         if old is not None:
             os.environ["REPRO_NB_STORE"] = old
+
+
+def recorded_cells(store_path: Path) -> list[dict]:
+    """The cells the active recorder's session wrote to ``store_path`` (after a flush)."""
+    from repro_nb.capture.recorder import active_recorder
+    from repro_nb.store import Store
+
+    recorder = active_recorder()
+    assert recorder is not None
+    recorder.flush()
+    store = Store(store_path)
+    [session] = [s for s in store.sessions() if s["run_uuid"] == recorder.run_uuid]
+    return store.cells(session["id"])
+
+
+def run_ok(ip: object, source: str) -> object:
+    """Run a cell in the test shell and fail the test when it raised."""
+    result = ip.run_cell(source)  # type: ignore[attr-defined]
+    assert result.success, result.error_in_exec or result.error_before_exec
+    return result

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from nbhelpers import recorded_cells as _cells
+from nbhelpers import run_ok as run
 
 from repro_nb.capture.recorder import active_recorder
 from repro_nb.capture.sampling import ITEMS_SAMPLED_OVER
@@ -22,21 +24,6 @@ METHODS = {
     "__getattribute__": "def __getattribute__(self, name):\n        raise {exc}('boom')",
     "__len__": "def __len__(self):\n        raise {exc}('boom')",
 }
-
-
-def _cells(store_path: Path) -> list[dict]:
-    recorder = active_recorder()
-    assert recorder is not None
-    recorder.flush()
-    store = Store(store_path)
-    [session] = [s for s in store.sessions() if s["run_uuid"] == recorder.run_uuid]
-    return store.cells(session["id"])
-
-
-def run(ip, source: str):
-    result = ip.run_cell(source)
-    assert result.success, result.error_in_exec or result.error_before_exec
-    return result
 
 
 @pytest.mark.parametrize("exc", EXCEPTIONS)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
+from nbhelpers import recorded_cells as _cells
+from nbhelpers import run_ok as run
 
-from repro_nb.capture.recorder import Recorder, active_recorder
+from repro_nb.capture.recorder import Recorder
 from repro_nb.store import Store
 
 
@@ -22,21 +24,6 @@ def _recorder_hooks(ip) -> dict[str, int]:
         )
         for event in ("pre_run_cell", "post_run_cell")
     }
-
-
-def _cells(store_path: Path) -> list[dict]:
-    recorder = active_recorder()
-    assert recorder is not None
-    recorder.flush()
-    store = Store(store_path)
-    [session] = [s for s in store.sessions() if s["run_uuid"] == recorder.run_uuid]
-    return store.cells(session["id"])
-
-
-def run(ip, source: str):
-    result = ip.run_cell(source)
-    assert result.success, result.error_in_exec or result.error_before_exec
-    return result
 
 
 def test_load_unload_reload_never_duplicates_hooks(ip) -> None:
