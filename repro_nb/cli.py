@@ -386,6 +386,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+
+
+def _add_kernel_options(p: argparse.ArgumentParser, *, when: str = "") -> None:
+    """``--kernel`` and ``--timeout``, the same for every command that starts a kernel."""
+    p.add_argument(
+        "--kernel",
+        metavar="NAME",
+        help=f"Jupyter kernel to run in{when} (default: this Python interpreter)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help=f"per-cell timeout in seconds{when} (default 600)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``repro-nb`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -416,16 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--inplace", action="store_true", help="write the executed notebook back to NOTEBOOK"
     )
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="per-cell timeout in seconds (default 600)",
-    )
-    p.add_argument(
-        "--kernel", metavar="K", help="Jupyter kernel to run in (default: this Python interpreter)"
-    )
+    _add_kernel_options(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_run)
 
@@ -458,10 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--redact", action="store_true", help="redact secrets (with a warning) instead of refusing"
     )
-    p.add_argument("--kernel", help="kernel to execute with, when needed (default: this Python)")
-    p.add_argument(
-        "--timeout", type=float, default=None, help="per-cell timeout in seconds when executing"
-    )
+    _add_kernel_options(p, when=", when the notebook must be executed")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument(
         "--progress",
@@ -532,18 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDR",
         help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)",
     )
-    p.add_argument(
-        "--kernel",
-        metavar="NAME",
-        help="Jupyter kernel to run in (default: this Python interpreter)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="per-cell timeout in seconds (default 600)",
-    )
+    _add_kernel_options(p)
     p.add_argument(
         "--data-dir",
         metavar="DIR",
