@@ -17,7 +17,7 @@ that concern it (only drift about modules the cell uses).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -256,7 +256,7 @@ def blame(
     hash_random: bool,
     drift: DriftReport | None,
     data_changes: Mapping[str, tuple[str | None, str | None]],
-    describe: Any,
+    describe: Callable[[int], tuple[str | None, str, str, int | None]],
 ) -> Divergence | None:
     """The first divergent cell of a run, with its cause (see the module docstring).
 
