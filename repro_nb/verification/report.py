@@ -152,6 +152,8 @@ def verdict_line(res: VerifyResult) -> str:
 
 def reference_text(res: VerifyResult) -> str:
     """The reference, said in full."""
+    if not res.reference_label and not res.runs:
+        return "nothing: verification stopped before anything ran"
     return res.reference_label or REFERENCE_WORDS.get(res.reference, res.reference)
 
 
