@@ -104,15 +104,13 @@ def assert_positions(nb_path: Path, kind: str = "interactive") -> None:
     ]
 
 
+def run_runner(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a headless runner (or the CLI) as a user would, in ``cwd``."""
+    return subprocess.run(argv, cwd=cwd, env=run_env(), capture_output=True, text=True, timeout=180)
+
+
 def repro_nb_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "repro_nb.cli", *args],
-        cwd=cwd,
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_runner([sys.executable, "-m", "repro_nb.cli", *args], cwd)
 
 
 # --------------------------------------------------------------------------- unit: no kernels
@@ -254,13 +252,8 @@ def test_recorder_in_a_headless_kernel(
 @pytest.mark.slow
 def test_nbconvert_execute(tmp_path: Path) -> None:
     nb = write_notebook(tmp_path / "project" / "nb.ipynb")
-    proc = subprocess.run(
-        [str(JUPYTER), "nbconvert", "--to", "notebook", "--execute", "project/nb.ipynb"],
-        cwd=tmp_path,
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
+    proc = run_runner(
+        [str(JUPYTER), "nbconvert", "--to", "notebook", "--execute", "project/nb.ipynb"], tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     assert_positions(nb)
@@ -277,14 +270,7 @@ def test_plain_nbclient_script(tmp_path: Path) -> None:
         "nb = nbformat.read(open('nb.ipynb'), as_version=4)\n"
         "nbclient.NotebookClient(nb).execute()\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = run_runner([sys.executable, "-c", script], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert_positions(nb)
 
@@ -296,13 +282,8 @@ def test_papermill_records_the_input_notebook(tmp_path: Path) -> None:
     nb = write_notebook(tmp_path / "in" / "nb.ipynb")
     work = tmp_path / "work"
     work.mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-m", "papermill", str(nb), "out.ipynb", "-p", "seed", "5"],
-        cwd=work,
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
+    proc = run_runner(
+        [sys.executable, "-m", "papermill", str(nb), "out.ipynb", "-p", "seed", "5"], work
     )
     assert proc.returncode == 0, proc.stderr
     assert not (work / ".repro").exists()
