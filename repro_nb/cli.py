@@ -163,6 +163,8 @@ def _parse_seed_arg(text: str | None) -> list[int] | None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.python and args.kernel:
+        raise UsageProblem("pass --kernel NAME or --python PATH, not both.")
     progress = _progress(args)
     progress.emit(0.05, f"verifying: {args.runs or 'default'} run(s) in fresh kernels")
     try:
@@ -173,7 +175,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             executor=args.executor,
             scheduler=args.scheduler,
-            kernel=args.kernel,
+            kernel=args.python or args.kernel,
             timeout=args.timeout,
             data_dir=args.data_dir,
             on_progress=progress,
@@ -188,6 +190,38 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         _print_json(result.to_dict(), args)
     else:
         print(result.to_text(color=_color_ok()))
+    return result.exit_code
+
+
+def _cmd_rebuild(args: argparse.Namespace) -> int:
+    from repro_nb.verification.rebuild import rebuild
+
+    def say(line: str) -> None:
+        if not args.json:
+            print(f"rebuild: {line}", file=sys.stderr, flush=True)
+
+    result = rebuild(
+        args.bundle,
+        args.into,
+        verify=args.verify,
+        relax=args.relax,
+        python=args.python,
+        installer=args.installer,
+        timeout=args.timeout,
+        data_dir=args.data_dir,
+        say=say,
+    )
+    if args.json:
+        _print_json(result.to_dict(), args)
+        return result.exit_code
+    print(result.summary())
+    if result.verify is not None:
+        if args.report:
+            _write_report(args.report, result.verify)
+        print()
+        print(result.verify.to_text(color=_color_ok()))
+    else:
+        print(f"next: repro-nb verify {args.bundle} --python {result.env_python}")
     return result.exit_code
 
 
@@ -540,6 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_kernel_options(p)
     p.add_argument(
+        "--python",
+        metavar="PATH",
+        help="run the kernel with this interpreter (another environment's bin/python, which "
+        "needs ipykernel and repro_nb); the report shows its drift from the recorded one",
+    )
+    p.add_argument(
         "--data-dir",
         metavar="DIR",
         help="where to find data files the bundle references but does not carry",
@@ -556,6 +596,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="json: JSON progress lines on stderr and the result as JSON (for programs)",
     )
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser(
+        "rebuild",
+        help="build a fresh environment from a bundle's lock, with a kernel; --verify runs it",
+        description=(
+            "Create a fresh virtual environment in DIR/env from the bundle's lock alone (uv when "
+            "available, else venv + pip; this machine's pip indexes and find-links are used), "
+            "install every pinned distribution with its hash and no resolution, register a "
+            "Jupyter kernel for it under DIR/share/jupyter (not among your kernels), and with "
+            "--verify verify the bundle in that kernel. Prints the interpreter used and what "
+            "could not be pinned."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("bundle", help="bundle folder or .zip")
+    p.add_argument("--into", required=True, metavar="DIR", help="a new or empty folder")
+    p.add_argument("--verify", action="store_true", help="verify the bundle in the new kernel")
+    p.add_argument(
+        "--relax",
+        action="store_true",
+        help="when a pin cannot be installed here, install the newest patch release of its "
+        "major.minor instead (reported in the verdict)",
+    )
+    p.add_argument(
+        "--python",
+        metavar="PATH",
+        help="interpreter to build from (default: the installed one nearest the recorded version)",
+    )
+    p.add_argument(
+        "--installer",
+        choices=("auto", "uv", "pip"),
+        default="auto",
+        help="auto: uv when available, else venv + pip",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=None, metavar="S", help="per-cell timeout when verifying"
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where to find data files the bundle references but does not carry",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--report", metavar="FILE", help="also write the verify report to FILE")
+    p.set_defaults(func=_cmd_rebuild)
 
     p = sub.add_parser(
         "fix",

@@ -25,9 +25,11 @@ __all__ = [
     "code_cell_positions",
     "code_cells",
     "import_aliases",
+    "imported_modules",
     "is_injected_source",
     "is_repro_only",
     "iter_code_cells",
+    "needs_repro_nb",
     "parse_cell",
     "read_notebook_json",
     "source_excerpt",
@@ -38,6 +40,11 @@ __all__ = [
 INJECTED_MARK = "# repro-nb: injected"
 
 _REPRO_LINES = ("%repro_", "%load_ext repro_nb", "%reload_ext repro_nb")
+#: Lines that only load repro_nb or drive its capture and views: a notebook made only of
+#: these (and of its own code) runs the same without repro_nb installed.
+_CAPTURE_ONLY = re.compile(
+    r"^%(?:load_ext|reload_ext)\s+repro_nb\s*$|^%repro_(?:snapshot|panel|drift)\b"
+)
 
 #: A line of IPython syntax: ``%magic``, ``!shell``, ``x?``, ``files = !ls``, ``t = %time f()``.
 _IPYTHON_LINE = re.compile(r"^(\s*)(?:[%!?]|\w+\s*=\s*[%!])")
@@ -170,3 +177,33 @@ def import_aliases(tree: ast.Module) -> dict[str, str]:
             for a in node.names:
                 out[a.asname or a.name] = f"{node.module}.{a.name}"
     return out
+
+
+def imported_modules(nb: Mapping[str, Any]) -> set[str]:
+    """Top-level names of the modules a notebook's code cells import (absolute imports,
+    anywhere in a cell, IPython syntax blanked)."""
+    out: set[str] = set()
+    for cell in code_cells(nb):
+        tree = parse_cell(cell.source)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out.add(node.module.split(".")[0])
+    return out
+
+
+def needs_repro_nb(nb: Mapping[str, Any]) -> bool:
+    """Whether a notebook needs repro_nb to run: it imports it, or uses a magic beyond
+    loading the extension and capture (``%repro_seed`` seeds its generators, ``%repro_check``
+    is a statement the cell runs)."""
+    if "repro_nb" in imported_modules(nb):
+        return True
+    for cell in code_cells(nb):
+        for line in cell.source.splitlines():
+            ln = line.strip()
+            if (ln.startswith(_REPRO_LINES) or "%repro_" in ln) and not _CAPTURE_ONLY.match(ln):
+                return True
+    return False

@@ -28,6 +28,7 @@ from repro_nb.bundle.layout import (
     IGNORABLE_PARTS,
     MANIFEST,
     NOTEBOOK,
+    REQUIREMENTS,
 )
 from repro_nb.bundle.safety import (
     BundleLimits,
@@ -321,8 +322,9 @@ def read_bundle(path: str | os.PathLike[str], *, limits: BundleLimits | None = N
 
 
 def _refuse_unlisted_reads(listed: Mapping[str, str], extra: list[str]) -> None:
-    """Refuse a bundle whose manifest leaves out a file verify reads (it could be anything)."""
-    for name in (NOTEBOOK, EXPECTED, DATA_MANIFEST, ENVIRONMENT_JSON):
+    """Refuse a bundle whose manifest leaves out a file verify or rebuild reads (it could be
+    anything)."""
+    for name in (NOTEBOOK, EXPECTED, DATA_MANIFEST, ENVIRONMENT_JSON, REQUIREMENTS):
         required = name in (NOTEBOOK, EXPECTED)
         if name not in listed and (required or name in extra):
             raise BundleIntegrityError(

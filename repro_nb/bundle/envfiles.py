@@ -1,6 +1,7 @@
-"""The files that rebuild the environment: ``binder/requirements.txt``, ``binder/runtime.txt``,
-``binder/environment.yml``, ``docker/Dockerfile`` and ``environment/freeze.txt``; and the
-variables a kernel must start with.
+"""The files that rebuild the environment, written from one full lock
+(:mod:`repro_nb.environments.lock`): ``pylock.toml``, ``binder/requirements.txt`` (hashed),
+``binder/runtime.txt``, ``binder/environment.yml``, ``docker/Dockerfile`` and
+``environment/freeze.txt``; and the variables a kernel must start with.
 """
 
 from __future__ import annotations
@@ -8,123 +9,22 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
 
-from repro_nb.capture.packages import canonicalize_name, imported_distributions, package_pins
-from repro_nb.notebook import code_cells
+from repro_nb.capture.packages import package_pins
+from repro_nb.environments.lock import Lock
+from repro_nb.environments.lockfiles import conda_pip_lines
 
 __all__ = [
     "dockerfile",
     "environment_name",
     "environment_yml",
     "freeze_txt",
-    "imported_dists",
     "kernel_env_vars",
     "python_version",
-    "requirements_txt",
     "runtime_txt",
 ]
-
-#: The kernel's own stack: imported in every kernel, installed with Jupyter, not the notebook's
-#: requirements (pinning them would fight the Jupyter a reader already has).
-_KERNEL_STACK = frozenset(
-    {
-        "ipykernel",
-        "ipython",
-        "ipython-pygments-lexers",
-        "jupyter-client",
-        "jupyter-core",
-        "tornado",
-        "pyzmq",
-        "comm",
-        "debugpy",
-        "traitlets",
-        "pygments",
-        "platformdirs",
-        "matplotlib-inline",
-        "prompt-toolkit",
-        "decorator",
-        "jedi",
-        "parso",
-        "executing",
-        "asttokens",
-        "stack-data",
-        "pure-eval",
-        "wcwidth",
-        "pexpect",
-        "ptyprocess",
-        "nest-asyncio",
-        "nest-asyncio2",
-        "appnope",
-        "pip",
-        "setuptools",
-        "wheel",
-    }
-)
-
-_IMPORT_LINE = re.compile(
-    r"^\s*(?:from\s+([A-Za-z_][\w]*)|import\s+([A-Za-z_][\w]*))", re.MULTILINE
-)
-
-
-def imported_dists(env: Mapping[str, Any], nb: Mapping[str, Any]) -> list[str]:
-    """Distributions the notebook needs: imported in its kernel, plus its import statements.
-
-    Parameters
-    ----------
-    env
-        The recorded environment.
-    nb
-        The notebook (JSON dict).
-
-    Returns
-    -------
-    list[str]
-        Canonical distribution names, sorted, without the kernel's own stack.
-    """
-    names = set(imported_distributions(env)) - _KERNEL_STACK
-    packages = env.get("packages", {})
-    tops: set[str] = set()
-    for cell in code_cells(nb):
-        for m in _IMPORT_LINE.finditer(cell.source):
-            tops.add(m.group(1) or m.group(2))
-    if tops:
-        try:
-            mapping = packages_distributions()
-        except Exception:  # broken metadata must not stop an export
-            mapping = {}
-        for top in tops:
-            for dist in mapping.get(top, []):
-                if canonicalize_name(dist) in packages:
-                    names.add(canonicalize_name(dist))
-    if "repro-nb" in packages or "repro_nb" in packages:
-        names.add("repro-nb" if "repro-nb" in packages else "repro_nb")
-    return sorted(names)
-
-
-def _local_version_index(pins: list[str]) -> list[str]:
-    """pip index lines needed for local versions such as ``torch==2.3.0+cpu``."""
-    tags = sorted(
-        {
-            m.group(1)
-            for m in (re.search(r"==[^+\s]+\+(cpu|cu\d+|rocm[\d.]+)", p) for p in pins)
-            if m
-        }
-    )
-    return [f"--extra-index-url https://download.pytorch.org/whl/{t}" for t in tags]
-
-
-def requirements_txt(env: Mapping[str, Any], dists: list[str]) -> str:
-    """``binder/requirements.txt``: exact pins of ``dists`` (see :func:`imported_dists`)."""
-    pins = package_pins(env, dists)
-    head = [
-        "# Exact pins of the distributions the notebook imported (from installed metadata,",
-        "# not pip freeze). Everything that was installed: ../environment/freeze.txt",
-        *_local_version_index(pins),
-    ]
-    return "\n".join([*head, *pins]) + "\n"
 
 
 def freeze_txt(env: Mapping[str, Any]) -> str:
@@ -150,12 +50,13 @@ def environment_name(nb_path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"repro-{nb_path.stem}").lower()
 
 
-def environment_yml(env: Mapping[str, Any], dists: list[str], name: str) -> str:
-    """``binder/environment.yml``: conda Python of the recorded version, pip pins of ``dists``."""
+def environment_yml(env: Mapping[str, Any], lock: Lock, name: str) -> str:
+    """``binder/environment.yml``: conda's Python of the recorded version, and the lock's pins
+    for pip (conda hands them to pip in a file beside this one, so ``../wheels`` resolves)."""
     _, mm = python_version(env)
-    pins = package_pins(env, dists)
     lines = [
         "# Binder reads this file (and then ignores requirements.txt and runtime.txt).",
+        "# The same pins as requirements.txt, without hashes (conda's pip step cannot check them).",
         f"name: {name}",
         "channels:",
         "  - conda-forge",
@@ -164,8 +65,7 @@ def environment_yml(env: Mapping[str, Any], dists: list[str], name: str) -> str:
         "  - pip",
         "  - pip:",
     ]
-    lines += [f"      - {p}" for p in _local_version_index(pins)]
-    lines += [f"      - {p}" for p in pins if not p.startswith("#")]
+    lines += [f"      - {p}" for p in conda_pip_lines(lock)]
     return "\n".join(lines) + "\n"
 
 
@@ -207,8 +107,15 @@ def _uses_cuda(env: Mapping[str, Any]) -> str | None:
     return None
 
 
-def dockerfile(env: Mapping[str, Any], kenv: Mapping[str, str], name: str) -> tuple[str, str]:
-    """``docker/Dockerfile`` for the recorded Python (and CUDA) with the kernel's variables.
+def dockerfile(
+    env: Mapping[str, Any],
+    kenv: Mapping[str, str],
+    name: str,
+    lock: Lock | None = None,
+    verify_wheel: str | None = None,
+) -> tuple[str, str]:
+    """``docker/Dockerfile``: the recorded Python (and CUDA), the lock installed with its
+    hashes checked and no resolution, the bundle's wheels, and the kernel's variables.
 
     Parameters
     ----------
@@ -219,6 +126,11 @@ def dockerfile(env: Mapping[str, Any], kenv: Mapping[str, str], name: str) -> tu
         and ``CUBLAS_WORKSPACE_CONFIG`` to ``:4096:8``.
     name
         The image name (:func:`environment_name`).
+    lock
+        The lock (its hashes decide ``--require-hashes``).
+    verify_wheel
+        ``wheels/<file>`` of the repro_nb that the image's ``repro-nb verify`` runs, when the
+        lock does not hold repro_nb itself.
 
     Returns
     -------
@@ -229,21 +141,17 @@ def dockerfile(env: Mapping[str, Any], kenv: Mapping[str, str], name: str) -> tu
     cuda = _uses_cuda(env)
     hash_seed = kenv.get("PYTHONHASHSEED", "0")
     cublas = kenv.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    lines = [f"# Rebuilds the environment of {name}: docker build -f docker/Dockerfile -t {name} ."]
+    lines = [
+        f"# Rebuilds the environment of {name} from the lock: docker build -f docker/Dockerfile -t {name} ."
+    ]
+    base = f"python:{full}-slim"
+    lines.append(f"FROM {base}")
     if cuda:
-        # X.Y.0 runtime images exist for every CUDA release; torch wheels bring their own cuDNN.
-        parts = [*cuda.split("."), "0", "0"][:3]
-        base = f"nvidia/cuda:{'.'.join(parts)}-runtime-ubuntu22.04"
-        lines += [
-            f"# The recorded run used CUDA {cuda}; the base image matches it.",
-            f"FROM {base}",
-            "COPY --from=ghcr.io/astral-sh/uv:latest /uv /usr/local/bin/uv",
-            f"RUN uv venv --python {full} /opt/venv",
-            'ENV PATH="/opt/venv/bin:$PATH" VIRTUAL_ENV=/opt/venv',
-        ]
-    else:
-        base = f"python:{full}-slim"
-        lines += [f"FROM {base}"]
+        lines.append(
+            f"# The run used CUDA {cuda}. The locked torch wheels carry their CUDA libraries "
+            "(the nvidia-* distributions); run with `docker run --gpus all`."
+        )
+    install = "pip install --no-cache-dir"
     lines += [
         "# Read when the interpreter / cuBLAS starts: they must be set here, not in the notebook.",
         f"ENV PYTHONHASHSEED={hash_seed} \\",
@@ -252,12 +160,29 @@ def dockerfile(env: Mapping[str, Any], kenv: Mapping[str, str], name: str) -> tu
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         if k in kenv:
             lines.append(f"ENV {k}={kenv[k]}")
-    install = "uv pip install" if cuda else "pip install --no-cache-dir"
+    hashed = lock is None or lock.hashed
     lines += [
         "WORKDIR /bundle",
-        "COPY binder/requirements.txt /tmp/requirements.txt",
-        f"RUN {install} -r /tmp/requirements.txt",
-        "COPY . /bundle",
-        'CMD ["repro-nb", "verify", "."]',
+        "COPY binder/requirements.txt /bundle/binder/requirements.txt",
     ]
+    has_wheels = verify_wheel is not None or (
+        lock is not None and any(p.origin == "bundle" for p in lock.packages)
+    )
+    if has_wheels:
+        lines.append("COPY wheels /bundle/wheels")
+    lines.append(
+        "# Exactly the lock: no resolution"
+        + (", every file's sha256 checked." if hashed else " (the lock has no hashes).")
+    )
+    lines.append(
+        f"RUN {install} --no-deps"
+        + (" --require-hashes" if hashed else "")
+        + " -r binder/requirements.txt"
+    )
+    if verify_wheel:
+        lines += [
+            "# repro-nb for `repro-nb verify` (the notebook itself does not need it).",
+            f"RUN {install} {verify_wheel}",
+        ]
+    lines += ["COPY . /bundle", 'CMD ["repro-nb", "verify", "."]']
     return "\n".join(lines) + "\n", base

@@ -39,9 +39,7 @@ from repro_nb.bundle.envfiles import (
     environment_name,
     environment_yml,
     freeze_txt,
-    imported_dists,
     kernel_env_vars,
-    requirements_txt,
     runtime_txt,
 )
 from repro_nb.bundle.expected import (
@@ -66,17 +64,23 @@ from repro_nb.bundle.layout import (
     MAX_FILE_COPY_BYTES,
     MAX_PATCH_BYTES,
     NOTEBOOK,
+    PYLOCK,
     REPRODUCE_MD,
     REQUIREMENTS,
     RUNTIME,
+    WHEELS,
 )
 from repro_nb.bundle.reference import ReferenceRun, find_clean_run, load_reference, run_problems
 from repro_nb.bundle.reproduce import ReproduceContext, reproduce_md
 from repro_nb.capture.environment import capture_environment
+from repro_nb.environments.indexes import Artifact, pip_config
+from repro_nb.environments.lock import Lock, lock_environment
+from repro_nb.environments.lockfiles import pylock_toml, requirements_txt
+from repro_nb.environments.selfwheel import build_self_wheel
 from repro_nb.errors import BundleError, ReproWarning, SecretFoundError
 from repro_nb.execution import DEFAULT_TIMEOUT, RunSpec, run_notebook
 from repro_nb.execution.client import fixed_kernel_env
-from repro_nb.notebook import code_cells, read_notebook_json
+from repro_nb.notebook import code_cells, imported_modules, needs_repro_nb, read_notebook_json
 from repro_nb.render import human_size
 from repro_nb.secrets import check_files, scan_file
 from repro_nb.store import Store, latest_session, run_cells
@@ -447,13 +451,16 @@ def _build_files(
     files[DATA_MANIFEST] = json_bytes(data_manifest(data))
     files[ENVIRONMENT_JSON] = json_bytes(env)
     files[FREEZE] = freeze_txt(env).encode()
-    dists = imported_dists(env, nb)
-    requirements = requirements_txt(env, dists)
+    lock, wheel_name = _lock(env, nb, files, version, notes)
+    requirements = requirements_txt(lock, version)
     env_name = environment_name(nb_path)
+    files[PYLOCK] = pylock_toml(lock, version).encode()
     files[REQUIREMENTS] = requirements.encode()
     files[RUNTIME] = runtime_txt(env).encode()
-    files[ENVIRONMENT_YML] = environment_yml(env, dists, env_name).encode()
-    docker_text, docker_base = dockerfile(env, kenv, env_name)
+    files[ENVIRONMENT_YML] = environment_yml(env, lock, env_name).encode()
+    docker_text, docker_base = dockerfile(
+        env, kenv, env_name, lock, None if lock.needs_repro_nb else f"{WHEELS}/{wheel_name}"
+    )
     files[DOCKERFILE] = docker_text.encode()
     git = ref.git or {}
     patch, patch_truncated = _git_patch(git, max_patch)
@@ -475,7 +482,8 @@ def _build_files(
         kernel_env=kenv,
         n_code_cells=len(code_cells(nb)),
         executed=executed,
-        requirements=requirements,
+        lock=lock,
+        wheel_name=wheel_name,
         has_patch=GIT_PATCH in files,
         patch_truncated=patch_truncated,
         data=data,
@@ -484,14 +492,51 @@ def _build_files(
         cells=cells,
         nondeterminism=nondet,
         n_same_seed_runs=len(same_seed),
-        files=[f for f in listing if not f.startswith(DATA_FILES + "/")]
-        + ([f"{DATA_FILES}/…"] if any(e["copied"] for e in data) else []),
+        files=[f for f in listing if not f.startswith((DATA_FILES + "/", WHEELS + "/"))]
+        + ([f"{DATA_FILES}/…"] if any(e["copied"] for e in data) else [])
+        + [f"{WHEELS}/…"],
         purposes={**FILE_PURPOSES, f"{DATA_FILES}/…": "copies of the small data files"},
         env_name=env_name,
         docker_base=docker_base,
     )
     files[REPRODUCE_MD] = reproduce_md(ctx).encode()
     return files, {"notes": notes, "data": data}
+
+
+def _lock(
+    env: Mapping[str, Any],
+    nb: Mapping[str, Any],
+    files: dict[str, bytes],
+    version: str,
+    notes: list[str],
+) -> tuple[Lock, str]:
+    """The full lock of the run's environment, and the repro_nb wheel put in ``files``.
+
+    The wheel always travels: ``repro-nb verify`` needs it in a rebuilt environment, and the
+    lock points at it when the notebook itself needs repro_nb.
+    """
+    wheel = build_self_wheel()
+    files[f"{WHEELS}/{wheel.filename}"] = wheel.data
+    needs = needs_repro_nb(nb)
+    art = Artifact(
+        wheel.filename, f"{WHEELS}/{wheel.filename}", wheel.sha256, WHEELS, len(wheel.data)
+    )
+    python = (env.get("python") or {}).get("executable")
+    lookup = os.environ.get("REPRO_NB_LOCK_HASHES", "1") != "0"
+    config = (
+        pip_config(python if isinstance(python, str) and os.path.exists(python) else None)
+        if lookup
+        else None
+    )
+    lock = lock_environment(
+        env,
+        imported_modules(nb),
+        needs_repro_nb=needs,
+        config=config,
+        bundle_wheels={"repro-nb": art} if needs else None,
+    )
+    notes.extend(f"lock: {p}" for p in lock.problems)
+    return lock, wheel.filename
 
 
 def _git_patch(git: Mapping[str, Any], max_patch: int) -> tuple[str | None, bool]:

@@ -5,11 +5,13 @@ The layout (repo2docker-compatible)::
     REPRODUCE.md              for a person: what, hardware/software, setup, data, run, verify,
                               expected results, known nondeterminism, files
     notebook.ipynb            the notebook as executed
-    binder/requirements.txt   exact pins of the distributions the notebook imported
+    pylock.toml               the full lock (PEP 751): every distribution, files and sha256
+    binder/requirements.txt   the same lock for pip and uv, with --hash lines
     binder/runtime.txt        python-X.Y (pip users; Binder ignores it next to environment.yml)
     binder/environment.yml    conda alternative, read by Binder
     docker/Dockerfile         outside binder/ so Binder keeps using the env files
     environment/full.json     the captured environment; freeze.txt: everything installed
+    wheels/                   a wheel of the repro_nb that wrote the bundle (and verifies it)
     data/manifest.json        files the notebook read: path, size, sha256, copied or referenced
     data/files/...            copies of the small ones
     expected.json             per-cell fingerprints (RNG, value hashes, files, checks)
@@ -36,9 +38,11 @@ __all__ = [
     "MAX_FILE_COPY_BYTES",
     "MAX_PATCH_BYTES",
     "NOTEBOOK",
+    "PYLOCK",
     "REPRODUCE_MD",
     "REQUIREMENTS",
     "RUNTIME",
+    "WHEELS",
 ]
 
 BUNDLE_SCHEMA = 1
@@ -56,6 +60,8 @@ DATA_MANIFEST = "data/manifest.json"
 DATA_FILES = "data/files"
 REPRODUCE_MD = "REPRODUCE.md"
 REQUIREMENTS = "binder/requirements.txt"
+PYLOCK = "pylock.toml"
+WHEELS = "wheels"
 RUNTIME = "binder/runtime.txt"
 ENVIRONMENT_YML = "binder/environment.yml"
 DOCKERFILE = "docker/Dockerfile"
@@ -70,7 +76,9 @@ IGNORABLE_PARTS = frozenset({".ipynb_checkpoints", "__pycache__", ".repro", ".DS
 FILE_PURPOSES = {
     REPRODUCE_MD: "this guide",
     NOTEBOOK: "the notebook as executed",
-    REQUIREMENTS: "exact pins of what the notebook imported (pip)",
+    PYLOCK: "the full lock (PEP 751): every distribution, its files and sha256",
+    REQUIREMENTS: "the same lock for pip and uv, hashes checked",
+    f"{WHEELS}/…": "wheels no public index serves (the repro_nb that wrote and verifies this)",
     RUNTIME: "Python version for pip users (Binder ignores it next to environment.yml)",
     ENVIRONMENT_YML: "conda environment; the file Binder reads",
     DOCKERFILE: "image with the same Python (and CUDA) and the recorded variables",

@@ -12,6 +12,7 @@ from typing import Any
 from repro_nb.bundle.envfiles import python_version
 from repro_nb.bundle.layout import DATA_FILES
 from repro_nb.compare.preview import stored_value_text
+from repro_nb.environments.lock import Lock
 from repro_nb.render import human_size, markdown_table, md_escape
 
 __all__ = ["ReproduceContext", "reproduce_md"]
@@ -37,8 +38,10 @@ class ReproduceContext:
         Code cells in the notebook.
     executed
         Whether export executed the notebook to get the run.
-    requirements
-        The text of ``binder/requirements.txt``.
+    lock
+        The bundle's full lock.
+    wheel_name
+        The repro_nb wheel in ``wheels/``.
     has_patch, patch_truncated
         Whether the bundle holds ``git.patch``, and whether it was cut at its cap.
     data
@@ -63,7 +66,8 @@ class ReproduceContext:
     kernel_env: Mapping[str, str]
     n_code_cells: int
     executed: bool
-    requirements: str
+    lock: Lock
+    wheel_name: str
     has_patch: bool
     patch_truncated: bool
     data: list[dict[str, Any]]
@@ -178,25 +182,78 @@ def _hardware(ctx: ReproduceContext) -> str:
     threads = {k: v for k, v in (env.get("threads") or {}).items() if v is not None}
     if threads:
         hw.append("- **Threads** " + ", ".join(f"{k}={v}" for k, v in threads.items()))
-    key_pins = [p for p in ctx.requirements.splitlines() if p and not p.startswith(("#", "--"))]
-    if key_pins:
+    own = [ctx.lock.get(n) for n in ctx.lock.notebook_dists]
+    pins = [f"`{p.pin}`" for p in own if p is not None]
+    if pins:
         hw.append(
             "- **Packages the notebook imported** "
-            + ", ".join(f"`{p}`" for p in key_pins[:25])
-            + (" …" if len(key_pins) > 25 else "")
+            + ", ".join(pins[:25])
+            + (" …" if len(pins) > 25 else "")
+            + f"; with what they need and the kernel, {len(ctx.lock.packages)} distributions "
+            "are locked (`pylock.toml`)"
         )
     return "\n".join(hw)
 
 
-def _pip_setup(env: Mapping[str, Any]) -> str:
-    full, mm = python_version(env)
-    return "\n".join(
-        [
-            f"python{mm} -m venv .venv          # Python {full} was used",
-            ". .venv/bin/activate",
-            "pip install -r binder/requirements.txt",
-        ]
+def _verify_wheel_step(ctx: ReproduceContext) -> str:
+    return (
+        ""
+        if ctx.lock.needs_repro_nb
+        else f"pip install wheels/{ctx.wheel_name}     # repro-nb, only to verify\n"
     )
+
+
+def _pip_setup(ctx: ReproduceContext) -> str:
+    full, mm = python_version(ctx.env or {})
+    hashes = " --require-hashes" if ctx.lock.hashed else ""
+    return (
+        f"python{mm} -m venv .venv          # Python {full} was used\n"
+        ". .venv/bin/activate\n"
+        f"pip install --no-deps{hashes} -r binder/requirements.txt\n" + _verify_wheel_step(ctx)
+    ).rstrip("\n")
+
+
+def _sources(ctx: ReproduceContext) -> str:
+    """Where the locked files come from, and what the lock could not pin."""
+    lock = ctx.lock
+    lines = [
+        f"The lock holds {len(lock.packages)} distributions: what the notebook imports "
+        "(in its code, or while it ran), the Jupyter kernel, and every requirement of "
+        "those, recursively, at the versions that were installed. "
+        + (
+            "Every file has its sha256, so `--require-hashes` installs exactly these files."
+            if lock.hashed
+            else "Some files have no known hash (below), so the lock is installed without "
+            "hash checking."
+        )
+    ]
+    extra = lock.extra_indexes
+    if extra:
+        lines.append(
+            "Some builds are not on PyPI: "
+            + ", ".join(f"`{p.pin}` (from {p.index})" for p in lock.packages if p.index in extra)
+            + ". `binder/requirements.txt` names "
+            + ("that index" if len(extra) == 1 else "those indexes")
+            + " with `--extra-index-url`, which pip and uv both read."
+        )
+    if any(p.origin == "bundle" for p in lock.packages):
+        lines.append(
+            f"`wheels/{ctx.wheel_name}` is the repro_nb that made this bundle; the notebook "
+            "needs it, and `--find-links ../wheels` in `binder/requirements.txt` (relative to "
+            "that file) points pip and uv at it."
+        )
+    else:
+        lines.append(
+            f"`wheels/{ctx.wheel_name}` is the repro_nb that made this bundle. The notebook "
+            "runs without it (it only loads the extension for capture); install it to verify."
+        )
+    notes = [*lock.notes, *lock.problems]
+    if notes:
+        lines.append(
+            "What the lock could not pin, or you should know:\n\n"
+            + "\n".join(f"- {md_escape(n)}" for n in notes)
+        )
+    return "\n\n".join(lines)
 
 
 def _source_code(ctx: ReproduceContext) -> str:
@@ -226,7 +283,24 @@ def _source_code(ctx: ReproduceContext) -> str:
     return source_code
 
 
-def _data_section(data: list[dict[str, Any]]) -> str:
+def _cell_names(ctx: ReproduceContext) -> dict[str, str]:
+    """Cell key -> ``cell 3 `first line…``` (1-based position among all cells)."""
+    out = {}
+    for c in ctx.cells:
+        idx = c.get("cell_index")
+        label = f"cell {idx + 1}" if isinstance(idx, int) else "a cell no longer in the notebook"
+        if c.get("excerpt"):
+            label += f" `{c['excerpt']}`"
+        out[str(c.get("key"))] = label
+    return out
+
+
+def _cell_name(ctx: ReproduceContext, index: Any, excerpt_text: str | None = None) -> str:
+    label = f"cell {index + 1}" if isinstance(index, int) else "cell ?"
+    return label + (f" `{excerpt_text}`" if excerpt_text else "")
+
+
+def _data_section(data: list[dict[str, Any]], names: dict[str, str]) -> str:
     if not data:
         return "The notebook read no data files (none were recorded)."
     rows = [
@@ -239,7 +313,7 @@ def _data_section(data: list[dict[str, Any]]) -> str:
                 if e["copied"]
                 else "no (too large, or changed): bring it yourself"
             ),
-            "read by cells": ", ".join(e["cells"][:4]),
+            "read by": ", ".join(names.get(k, k) for k in e["cells"][:4]),
         }
         for e in data
     ]
@@ -288,7 +362,7 @@ def _expected_results(ctx: ReproduceContext) -> str:
                 else "default"
             )
             row = {
-                "cell": str(c["cell_index"]),
+                "cell": _cell_name(ctx, c.get("cell_index")),
                 "check": f"`{c['name']}`",
                 "expected value": stored_value_text(c["value"]),
                 "tolerance": tol,
@@ -319,7 +393,7 @@ def _nondeterminism(ctx: ReproduceContext) -> str:
     lines = []
     for item in ctx.nondeterminism:
         lines.append(
-            f"- cell {item['cell_index']} `{md_escape(item['excerpt'])}` differed across recorded runs "
+            f"- {_cell_name(ctx, item.get('cell_index'), md_escape(item['excerpt']))} differed across recorded runs "
             f"with the same seed: {item['reason']}"
         )
     ops = sorted({w for c in ctx.cells for w in c.get("warnings") or []})
@@ -329,7 +403,9 @@ def _nondeterminism(ctx: ReproduceContext) -> str:
         lines.append(
             "- PYTHONHASHSEED was random: the iteration order of sets of strings can change between runs."
         )
-    for w in seed.get("warnings") or []:
+    for w in dict.fromkeys(seed.get("warnings") or []):
+        if "PYTHONHASHSEED" in w and any("PYTHONHASHSEED" in ln for ln in lines):
+            continue  # said once, above
         lines.append(f"- seeding warned: {w}")
     if not seed.get("requested"):
         lines.append(
@@ -370,11 +446,14 @@ def reproduce_md(ctx: ReproduceContext) -> str:
         created=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         what_ran=_what_ran(ctx),
         hardware=_hardware(ctx),
-        pip_setup=_pip_setup(ctx.env or {}),
+        pip_setup=_pip_setup(ctx),
+        sources=_sources(ctx),
+        verify_wheel_step=_verify_wheel_step(ctx),
+        pylock_note="hashes checked" if ctx.lock.hashed else "without hashes (see below)",
         env_name=ctx.env_name,
         docker_base=ctx.docker_base,
         source_code=_source_code(ctx),
-        data_section=_data_section(ctx.data),
+        data_section=_data_section(ctx.data, _cell_names(ctx)),
         env_exports=env_exports,
         expected_results=_expected_results(ctx),
         nondeterminism=_nondeterminism(ctx),

@@ -26,6 +26,7 @@ from repro_nb.secrets import strip_url_credentials
 
 __all__ = [
     "INSTALLED",
+    "KERNEL_MACHINERY",
     "ImportedTopLevels",
     "InstalledDistributions",
     "canonicalize_name",
@@ -37,6 +38,57 @@ __all__ = [
 ]
 
 _CANON = re.compile(r"[-_.]+")
+
+#: What a kernel imports before and around the notebook's code: the kernel itself (ipykernel
+#: imports msgpack when it is installed) and repro_nb's capture. Measured by running a bare
+#: capture kernel (tests keep this true). A distribution imported while a notebook ran is
+#: the notebook's own only when it is not one of these.
+KERNEL_MACHINERY = frozenset(
+    {
+        "repro-nb",
+        "ipykernel",
+        "ipython",
+        "ipython-pygments-lexers",
+        "jupyter-client",
+        "jupyter-core",
+        "tornado",
+        "pyzmq",
+        "comm",
+        "debugpy",
+        "traitlets",
+        "pygments",
+        "platformdirs",
+        "matplotlib-inline",
+        "prompt-toolkit",
+        "decorator",
+        "jedi",
+        "parso",
+        "executing",
+        "asttokens",
+        "stack-data",
+        "pure-eval",
+        "wcwidth",
+        "pexpect",
+        "ptyprocess",
+        "nest-asyncio",
+        "nest-asyncio2",
+        "appnope",
+        "psutil",
+        "pip",
+        "setuptools",
+        "wheel",
+        "packaging",
+        "python-dateutil",
+        "six",
+        "typing-extensions",
+        "msgpack",
+        "xxhash",
+        "gitpython",
+        "gitdb",
+        "smmap",
+        "threadpoolctl",
+    }
+)
 
 
 def canonicalize_name(name: str) -> str:

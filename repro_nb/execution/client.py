@@ -156,7 +156,7 @@ def build_client(
         nb,
         timeout=timeout,
         startup_timeout=_STARTUP_TIMEOUT,
-        kernel_name="python3" if spec.kernel is None else spec.kernel,
+        kernel_name="python3" if choice.preset else str(spec.kernel),
         resources={"metadata": {"path": cwd}},
         extra_arguments=extra,
         shutdown_kernel="graceful",
@@ -175,12 +175,12 @@ def build_client(
         )
 
     client.on_cell_error = note_error
-    if spec.kernel is None:
+    if choice.preset:
         from jupyter_client.kernelspec import KernelSpec
 
         client.preset_spec = KernelSpec(
             argv=list(choice.argv),
-            display_name="Python (repro-nb, current interpreter)",
+            display_name=f"Python (repro-nb, {choice.python})",
             language="python",
             metadata={},
         )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 
 from repro_nb.errors import ExecutionFailed
 
-__all__ = ["KernelChoice", "resolve_kernel"]
+__all__ = ["KernelChoice", "is_interpreter_path", "resolve_kernel"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,8 @@ class KernelChoice:
     Attributes
     ----------
     name
-        Kernelspec name, or ``"repro-nb-python"`` for the current interpreter.
+        Kernelspec name, ``"repro-nb-python"`` for the current interpreter, or the path of
+        the interpreter that runs the kernel.
     argv
         The command line with ``{connection_file}`` still to be filled in.
     language
@@ -30,6 +33,9 @@ class KernelChoice:
         Extra environment from the kernelspec.
     python
         The kernel's Python interpreter when known.
+    preset
+        Whether the kernel is started from ``argv`` rather than a named kernelspec (this
+        interpreter, or an interpreter given by path).
     """
 
     name: str
@@ -38,6 +44,7 @@ class KernelChoice:
     bin_dir: str | None
     env: dict[str, str] = field(default_factory=dict)
     python: str | None = None
+    preset: bool = False
 
     @property
     def is_current_interpreter(self) -> bool:
@@ -52,14 +59,62 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
+def is_interpreter_path(kernel: str | None) -> bool:
+    """Whether a ``kernel`` argument is the path of an interpreter (kernelspec names have
+    no path separator)."""
+    return bool(kernel) and (os.sep in str(kernel) or "/" in str(kernel))
+
+
+@functools.lru_cache(maxsize=16)
+def _kernel_problem(python: str) -> str | None:
+    """Why ``python`` cannot run a capture kernel (a module it lacks), or None."""
+    probe = "import ipykernel, repro_nb"
+    try:
+        proc = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"it does not start ({exc})"
+    if proc.returncode == 0:
+        return None
+    last = (proc.stderr.strip().splitlines() or ["it failed"])[-1]
+    return last
+
+
+def _interpreter_kernel(path: str) -> KernelChoice:
+    exe = os.path.abspath(os.path.expanduser(path))
+    if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+        raise ExecutionFailed(
+            None,
+            f"{path} is not an executable Python interpreter; pass the path of one "
+            "(such as env/bin/python)",
+        )
+    problem = _kernel_problem(exe)
+    if problem:
+        raise ExecutionFailed(
+            None,
+            f"{exe} cannot run a recording kernel: {problem}. Install ipykernel and repro_nb "
+            "there (`repro-nb rebuild` does), or pass another --python",
+        )
+    return KernelChoice(
+        name=exe,
+        argv=(exe, "-m", "ipykernel_launcher", "-f", "{connection_file}"),
+        language="python",
+        # The environment's own bin/ (not the resolved symlink): its pip and scripts first.
+        bin_dir=os.path.dirname(exe),
+        python=exe,
+        preset=True,
+    )
+
+
 def resolve_kernel(kernel: str | None = None) -> KernelChoice:
     """Find the kernel to run notebooks in.
 
     Parameters
     ----------
     kernel
-        A kernelspec name, or ``None`` for the interpreter running this process
-        (kernel names differ between machines, so this is the default).
+        A kernelspec name; the path of a Python interpreter (an environment's
+        ``bin/python``, which needs ipykernel and repro_nb); or ``None`` for the
+        interpreter running this process (kernel names differ between machines, so this
+        is the default).
 
     Returns
     -------
@@ -68,7 +123,8 @@ def resolve_kernel(kernel: str | None = None) -> KernelChoice:
     Raises
     ------
     ExecutionFailed
-        When no kernelspec has that name (the message lists the available ones).
+        When no kernelspec has that name (the message lists the available ones), or the
+        interpreter cannot run a recording kernel.
     """
     if kernel is None:
         exe = sys.executable
@@ -78,7 +134,10 @@ def resolve_kernel(kernel: str | None = None) -> KernelChoice:
             language="python",
             bin_dir=os.path.dirname(os.path.abspath(exe)),
             python=exe,
+            preset=True,
         )
+    if is_interpreter_path(kernel):
+        return _interpreter_kernel(str(kernel))
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     ksm = KernelSpecManager()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repro_nb.capture.packages import KERNEL_MACHINERY
 from repro_nb.compare.cells import compare_runs
 from repro_nb.compare.drift import DriftReport
 from repro_nb.compare.drift_items import diff_environments
@@ -341,7 +342,11 @@ def _environment_drift(
     return diff_environments(
         recorded_env,
         run_env,
-        imported=recorded_env.get("imported"),
+        # The notebook's imports: a kernel's own (ipykernel's optional msgpack) missing in
+        # another environment fails nothing in the notebook.
+        imported=None
+        if recorded_env.get("imported") is None
+        else [n for n in recorded_env["imported"] if n not in KERNEL_MACHINERY],
         changed_files={p: v for p, v in changes.items()},
         before_label="recorded",
         after_label="this run",

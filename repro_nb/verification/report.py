@@ -184,10 +184,15 @@ def _run_state(res: VerifyResult, i: int) -> str:
 
 
 def _drift_line(item: Mapping[str, Any]) -> str:
-    return (
+    line = (
         f"{item.get('severity')}: {item.get('kind')} {item.get('name')}: "
         f"{item.get('before')} → {item.get('after')}"
     )
+    if item.get("detail") and (
+        item.get("before") == item.get("after") or item.get("after") is None
+    ):
+        line += f" ({item['detail']})"  # the versions alone do not say what changed
+    return line
 
 
 # ----------------------------------------------------------------------------- sections
