@@ -9,14 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
+#: The project's example notebooks (the demo, the csv one) and their data.
+EXAMPLES = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def copy_notebook(name: str, dest: Path) -> Path:
-    """Copy one test notebook, and the data folder it reads, into ``dest``."""
+def copy_notebook(name: str, dest: Path, source: Path = NOTEBOOKS) -> Path:
+    """Copy one test notebook (from ``source``: the test notebooks, or :data:`EXAMPLES`),
+    and the data folder it reads, into ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(NOTEBOOKS / name, dest / name)
+    shutil.copy(source / name, dest / name)
     if not (dest / "data").exists():
-        shutil.copytree(NOTEBOOKS / "data", dest / "data")
+        shutil.copytree(source / "data", dest / "data")
     return dest / name
 
 

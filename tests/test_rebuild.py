@@ -1,0 +1,168 @@
+"""``repro-nb rebuild``: bundles rebuilt into fresh virtual environments, end to end.
+
+Real parts only: ``repro-nb export`` of real notebooks, fresh environments made by uv (or
+``venv`` + pip), the machine's pip sources (torch comes from a local wheel here), real
+kernels in those environments, and ``pip install --require-hashes`` from the bundle alone.
+They need the package index; without it they skip with one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.nbhelpers import EXAMPLES, copy_notebook, store_beside_notebooks_env
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("store_beside_notebooks")]
+
+CLI = [sys.executable, "-m", "repro_nb.cli"]
+
+_TORCH_FREE = [
+    "%load_ext repro_nb\n%repro_snapshot on",
+    "import numpy as np\n\nrng = np.random.default_rng(7)\nsample = rng.normal(size=500)",
+    "estimate = float(sample.mean())\nprint(f'{estimate:.6f}')",
+]
+
+
+def _index_or_skip() -> None:
+    try:
+        urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=10).close()
+    except OSError as exc:
+        pytest.skip(f"PyPI cannot be reached from here ({exc}); a rebuild installs from it")
+
+
+def _cli(
+    *args: str, cwd: Path | None = None, timeout: int = 1500
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def torch_free_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A numpy notebook that loads repro_nb only for capture, exported."""
+    _index_or_skip()
+    import nbformat
+
+    work = tmp_path_factory.mktemp("plain")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in _TORCH_FREE]
+    nbformat.write(nb, work / "plain.ipynb")
+    with store_beside_notebooks_env():
+        proc = _cli("export", str(work / "plain.ipynb"), "-o", str(work / "bundle"))
+    assert proc.returncode == 0, proc.stderr
+    return work / "bundle"
+
+
+def test_torch_free_bundle_rebuilds_and_reproduces(torch_free_bundle: Path, tmp_path: Path) -> None:
+    lock = tomllib.loads((torch_free_bundle / "pylock.toml").read_text())
+    names = {p["name"] for p in lock["packages"]}
+    # Capture only: the notebook runs without repro_nb, so the lock does not hold it ...
+    assert "repro-nb" not in names and {"numpy", "ipykernel"} <= names
+    # ... but the bundle carries the wheel that verifying needs.
+    assert list((torch_free_bundle / "wheels").glob("repro_nb-*.whl"))
+    proc = _cli(
+        "rebuild", str(torch_free_bundle), "--into", str(tmp_path / "env"), "--verify", "--json"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["verify"]["verdict"] == "reproduced" and out["verify"]["level"] == "bitwise"
+    assert out["verify_tool"].endswith("(from the bundle)")
+    assert out["hashed"] and out["locked"] == len(lock["packages"])
+    assert out["changed"] == [] and out["relaxed"] == []
+    # A fresh environment: its own interpreter, the locked numpy, a kernel of its own.
+    env_python = Path(out["env_python"])
+    assert env_python.parent.parent == tmp_path / "env" / "env"
+    version = subprocess.run(
+        [str(env_python), "-c", "import numpy; print(numpy.__version__)"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert version == next(p["version"] for p in lock["packages"] if p["name"] == "numpy")
+    spec = json.loads((Path(out["kernel_dir"]) / "kernel.json").read_text())
+    assert spec["argv"][0] == str(env_python) and spec["env"]["PYTHONHASHSEED"] == "0"
+    assert not (Path.home() / ".local/share/jupyter/kernels" / out["kernel_name"]).exists()
+
+
+def test_pip_installs_the_lock_from_the_bundle_alone(
+    torch_free_bundle: Path, tmp_path: Path
+) -> None:
+    """`pip install --no-deps --require-hashes -r binder/requirements.txt` in a fresh venv."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip"]
+    proc = subprocess.run(
+        [*pip, "install", "-q", "--no-deps", "--require-hashes", "-r", "binder/requirements.txt"],
+        cwd=torch_free_bundle,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    check = subprocess.run([*pip, "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout  # the closure is complete: nothing missing
+
+
+def test_a_pin_that_does_not_exist_is_one_clear_line(
+    torch_free_bundle: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(torch_free_bundle, bundle)
+    req = bundle / "binder" / "requirements.txt"
+    text, n = re.subn(r"^six==[^ \n]+", "six==999.0.0", req.read_text(), flags=re.M)
+    assert n == 1
+    req.write_text(text)
+    # As its author would have it: the manifest vouches for the edited file.
+    digest = hashlib.sha256(req.read_bytes()).hexdigest()
+    manifest = bundle / "MANIFEST.sha256"
+    manifest.write_text(
+        re.sub(
+            r"^[0-9a-f]{64}(  binder/requirements\.txt)$",
+            digest + r"\1",
+            manifest.read_text(),
+            flags=re.M,
+        )
+    )
+    proc = _cli("rebuild", str(bundle), "--into", str(tmp_path / "env"))
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("repro-nb rebuild:")]
+    assert len(errors) == 1, proc.stderr
+    assert "cannot install six==999.0.0" in errors[0] and "--relax" in errors[0]
+
+
+def test_demo_bundle_rebuilds_and_reproduces_bitwise(tmp_path: Path) -> None:
+    """The demo (torch training, %repro_seed, repro_nb imported): the lock holds torch's
+    local +cpu build and the bundled repro_nb wheel; rebuilt, it reproduces bitwise."""
+    _index_or_skip()
+    nb = copy_notebook("demo.ipynb", tmp_path, EXAMPLES)
+    proc = _cli("export", str(nb), "-o", str(tmp_path / "bundle"))
+    assert proc.returncode == 0, proc.stderr
+    bundle = tmp_path / "bundle"
+    lock = tomllib.loads((bundle / "pylock.toml").read_text())
+    pkgs = {p["name"]: p for p in lock["packages"]}
+    assert pkgs["repro-nb"]["wheels"][0]["path"].startswith("wheels/")
+    for dep in ("filelock", "fsspec", "jinja2", "networkx", "sympy", "mpmath"):
+        assert dep in pkgs, f"torch's requirement {dep} is not locked"
+    proc = _cli("rebuild", str(bundle), "--into", str(tmp_path / "env"), "--verify")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert "REPRODUCED (bitwise)" in proc.stdout
+    assert re.search(r"rebuild: interpreter: \S+ \(Python \d+\.\d+\.\d+\)", proc.stderr)
+    env_python = tmp_path / "env" / "env" / "bin" / "python"
+    got = subprocess.run(
+        [str(env_python), "-c", "import torch; print(torch.__version__)"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert got == pkgs["torch"]["version"]
+    assert os.path.realpath(env_python) != os.path.realpath(sys.executable)
