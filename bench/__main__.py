@@ -23,7 +23,17 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-AREAS = ("recorder", "values", "content", "environment", "seeding", "validate", "bundle", "routes")
+AREAS = (
+    "recorder",
+    "values",
+    "content",
+    "environment",
+    "seeding",
+    "validate",
+    "bundle",
+    "routes",
+    "rebuild",
+)
 
 
 def _row(name: str, value: float, unit: str, target: str, ok: bool) -> dict[str, Any]:
