@@ -438,6 +438,15 @@ def _add_kernel_options(p: argparse.ArgumentParser, *, when: str = "") -> None:
     )
 
 
+def _add_data_dir_option(p: argparse.ArgumentParser) -> None:
+    """``--data-dir``, the same for verify and rebuild."""
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where to find data files the bundle references but does not carry",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``repro-nb`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -579,11 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the kernel with this interpreter (another environment's bin/python, which "
         "needs ipykernel and repro_nb); the report shows its drift from the recorded one",
     )
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="where to find data files the bundle references but does not carry",
-    )
+    _add_data_dir_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON (no progress bar)")
     p.add_argument(
         "--report", metavar="FILE", help="also write the report to FILE (.md, .html or .json)"
@@ -634,11 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, default=None, metavar="S", help="per-cell timeout when verifying"
     )
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="where to find data files the bundle references but does not carry",
-    )
+    _add_data_dir_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--report", metavar="FILE", help="also write the verify report to FILE")
     p.set_defaults(func=_cmd_rebuild)

@@ -53,3 +53,13 @@ def run_ok(ip: object, source: str) -> object:
     result = ip.run_cell(source)  # type: ignore[attr-defined]
     assert result.success, result.error_in_exec or result.error_before_exec
     return result
+
+
+def write_notebook(path: Path, sources: list[str]) -> Path:
+    """Write a notebook of code cells with these sources (nbformat 4, cell ids) to ``path``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
+    nbformat.write(nb, path)
+    return path

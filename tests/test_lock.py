@@ -27,7 +27,7 @@ from repro_nb.environments.lock import lock_environment
 from repro_nb.environments.lockfiles import parse_requirements, requirements_txt
 from repro_nb.errors import BundleError, ReproWarning
 from repro_nb.execution import RunSpec, run_notebook
-from tests.nbhelpers import EXAMPLES, copy_notebook, store_beside_notebooks_env
+from tests.nbhelpers import EXAMPLES, copy_notebook, store_beside_notebooks_env, write_notebook
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
@@ -130,15 +130,9 @@ def test_reproduce_md_is_for_people(csv_bundle: Path) -> None:
 def test_bare_capture_kernel_imports_only_machinery(tmp_path: Path) -> None:
     """KERNEL_MACHINERY is measured: a kernel that loads repro_nb and runs nothing imports
     nothing outside it (else the lock would call it the notebook's own import)."""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell("%load_ext repro_nb\n%repro_snapshot on"),
-        nbformat.v4.new_code_cell("x = 1"),
-    ]
-    path = tmp_path / "bare.ipynb"
-    nbformat.write(nb, path)
+    path = write_notebook(
+        tmp_path / "bare.ipynb", ["%load_ext repro_nb\n%repro_snapshot on", "x = 1"]
+    )
     result = run_notebook(RunSpec(notebook=str(path)))
     assert result.status == "ok" and result.environment
     assert set(result.environment["imported"]) <= KERNEL_MACHINERY

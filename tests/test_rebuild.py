@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.nbhelpers import EXAMPLES, copy_notebook, store_beside_notebooks_env
+from tests.nbhelpers import EXAMPLES, copy_notebook, store_beside_notebooks_env, write_notebook
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
@@ -50,12 +50,8 @@ def _cli(
 def torch_free_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A numpy notebook that loads repro_nb only for capture, exported."""
     _index_or_skip()
-    import nbformat
-
     work = tmp_path_factory.mktemp("plain")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in _TORCH_FREE]
-    nbformat.write(nb, work / "plain.ipynb")
+    write_notebook(work / "plain.ipynb", _TORCH_FREE)
     with store_beside_notebooks_env():
         proc = _cli("export", str(work / "plain.ipynb"), "-o", str(work / "bundle"))
     assert proc.returncode == 0, proc.stderr
