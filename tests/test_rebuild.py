@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 import urllib.request
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -107,20 +109,16 @@ def test_pip_installs_the_lock_from_the_bundle_alone(
     assert check.returncode == 0, check.stdout  # the closure is complete: nothing missing
 
 
-def test_a_pin_that_does_not_exist_is_one_clear_line(
-    torch_free_bundle: Path, tmp_path: Path
-) -> None:
-    import shutil
-
-    bundle = tmp_path / "bundle"
-    shutil.copytree(torch_free_bundle, bundle)
-    req = bundle / "binder" / "requirements.txt"
-    text, n = re.subn(r"^numpy==[^ \n]+", "numpy==999.0.0", req.read_text(), flags=re.M)
-    assert n == 1
-    req.write_text(text)
-    # As its author would have it: the manifest vouches for the edited file.
+def _edit_pin(source: Path, dest: Path, name: str, version: str) -> str:
+    """Copy a bundle with one pin of its lock changed, the manifest updated as its author
+    would have it (so the bundle is intact, the pin is just wrong). Returns the old version."""
+    shutil.copytree(source, dest)
+    req = dest / "binder" / "requirements.txt"
+    old = re.search(rf"^{name}==([^ \n]+)", req.read_text(), flags=re.M)
+    assert old is not None
+    req.write_text(req.read_text().replace(f"{name}=={old.group(1)}", f"{name}=={version}", 1))
     digest = hashlib.sha256(req.read_bytes()).hexdigest()
-    manifest = bundle / "MANIFEST.sha256"
+    manifest = dest / "MANIFEST.sha256"
     manifest.write_text(
         re.sub(
             r"^[0-9a-f]{64}(  binder/requirements\.txt)$",
@@ -129,11 +127,82 @@ def test_a_pin_that_does_not_exist_is_one_clear_line(
             flags=re.M,
         )
     )
-    proc = _cli("rebuild", str(bundle), "--into", str(tmp_path / "env"))
+    return old.group(1)
+
+
+def test_a_pin_that_does_not_exist_is_one_clear_line(
+    torch_free_bundle: Path, tmp_path: Path
+) -> None:
+    _edit_pin(torch_free_bundle, tmp_path / "bundle", "numpy", "999.0.0")
+    proc = _cli("rebuild", str(tmp_path / "bundle"), "--into", str(tmp_path / "env"))
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("repro-nb rebuild:")]
     assert len(errors) == 1, proc.stderr
     assert "cannot install numpy==999.0.0" in errors[0] and "--relax" in errors[0]
+
+
+def test_relax_installs_the_newest_patch_and_the_verdict_says_so(
+    torch_free_bundle: Path, tmp_path: Path
+) -> None:
+    """A patch release gone from the index: --relax takes the newest of that major.minor."""
+    from packaging.version import Version
+
+    major, minor = Version(version("numpy")).release[:2]
+    gone = f"{major}.{minor}.999"
+    _edit_pin(torch_free_bundle, tmp_path / "bundle", "numpy", gone)
+    proc = _cli(
+        "rebuild",
+        str(tmp_path / "bundle"),
+        "--into",
+        str(tmp_path / "env"),
+        "--relax",
+        "--verify",
+        "--json",
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["relaxed"] == [[f"numpy=={gone}", f"numpy=={major}.{minor}.*"]]
+    assert f"rebuild relaxed numpy=={gone} to numpy=={major}.{minor}.*" in out["verify"]["notes"]
+    got = subprocess.run(
+        [out["env_python"], "-c", "import numpy; print(numpy.__version__)"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert Version(got).release[:2] == (major, minor)
+
+
+def test_uv_installs_the_pylock_toml(torch_free_bundle: Path, tmp_path: Path) -> None:
+    """The PEP 751 file is a lock uv reads: `uv pip install -r pylock.toml` in a fresh venv."""
+    from repro_nb.environments.build import find_installer
+
+    uv = find_installer("auto")
+    if uv.kind != "uv" or not uv.command:
+        pytest.skip("uv is not installed here; `pip install uv` to check pylock.toml with it")
+    venv = tmp_path / "venv"
+    subprocess.run([uv.command, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    proc = subprocess.run(
+        [
+            uv.command,
+            "pip",
+            "install",
+            "--python",
+            str(venv / "bin" / "python"),
+            "-r",
+            "pylock.toml",
+        ],
+        cwd=torch_free_bundle,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lock = tomllib.loads((torch_free_bundle / "pylock.toml").read_text())
+    got = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import numpy; print(numpy.__version__)"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert got == next(p["version"] for p in lock["packages"] if p["name"] == "numpy")
 
 
 def test_demo_bundle_rebuilds_and_reproduces_bitwise(tmp_path: Path) -> None:
