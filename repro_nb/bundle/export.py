@@ -27,6 +27,7 @@ import time
 import warnings
 import zipfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -515,18 +516,23 @@ def _lock(
     The wheel always travels: ``repro-nb verify`` needs it in a rebuilt environment, and the
     lock points at it when the notebook itself needs repro_nb.
     """
+    python = (env.get("python") or {}).get("executable")
+    lookup = os.environ.get("REPRO_NB_LOCK_HASHES", "1") != "0"
+    pool = ThreadPoolExecutor(max_workers=1)
+    # pip's configuration (a subprocess) is read while the closure is scanned.
+    config = (
+        pool.submit(
+            pip_config, python if isinstance(python, str) and os.path.exists(python) else None
+        )
+        if lookup
+        else None
+    )
+    pool.shutdown(wait=False)
     wheel = build_self_wheel()
     files[f"{WHEELS}/{wheel.filename}"] = wheel.data
     needs = needs_repro_nb(nb)
     art = Artifact(
         wheel.filename, f"{WHEELS}/{wheel.filename}", wheel.sha256, WHEELS, len(wheel.data)
-    )
-    python = (env.get("python") or {}).get("executable")
-    lookup = os.environ.get("REPRO_NB_LOCK_HASHES", "1") != "0"
-    config = (
-        pip_config(python if isinstance(python, str) and os.path.exists(python) else None)
-        if lookup
-        else None
     )
     lock = lock_environment(
         env,

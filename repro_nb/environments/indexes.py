@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repro_nb.capture.files import sha256_file
 from repro_nb.secrets import strip_url_credentials
 
 __all__ = [
@@ -479,18 +480,30 @@ def _safe(url: str) -> str:
     return strip_url_credentials(url) if "://" in url else url
 
 
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+_LOCAL_LOCK = threading.Lock()
 
 
 def _sha256(path: Path) -> str:
-    """sha256 of a local file, memoised by (path, size, mtime) for this process."""
+    """sha256 of a local file (a find-links wheel can be 200 MB), cached on disk by
+    (path, size, mtime): the same file is hashed once, not at every export."""
     st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    hit = _SHA_CACHE.get(key)
-    if hit is None:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        hit = _SHA_CACHE[key] = h.hexdigest()
-    return hit
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    store = cache_dir() / "local-files.json"
+    with _LOCAL_LOCK:
+        try:
+            known = json.loads(store.read_text(encoding="utf-8"))
+            known = known if isinstance(known, dict) else {}
+        except (OSError, ValueError):
+            known = {}
+        hit = known.get(key)
+        if isinstance(hit, str) and re.fullmatch(r"[0-9a-f]{64}", hit):
+            return hit
+    digest = sha256_file(path)
+    with _LOCAL_LOCK, contextlib.suppress(OSError):
+        known = {k: v for k, v in known.items() if not k.startswith(f"{path.resolve()}|")}
+        known[key] = digest
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known), encoding="utf-8")
+        os.replace(tmp, store)
+    return digest

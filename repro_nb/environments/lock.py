@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,6 @@ __all__ = [
     "Lock",
     "LockedPackage",
     "lock_environment",
-    "notebook_roots",
 ]
 
 #: The distribution that makes an environment a Jupyter kernel: always locked.
@@ -153,26 +153,17 @@ class Lock:
         }
 
 
-def notebook_roots(env: Mapping[str, Any], source_dists: Iterable[str]) -> list[str]:
-    """The notebook's own distributions: those its code imports, plus those imported while
-    it ran that are not the kernel's or repro_nb's machinery (``df.plot()`` imports
-    matplotlib without an ``import`` in the notebook).
-
-    Parameters
-    ----------
-    env
-        The recorded environment (its ``imported`` list).
-    source_dists
-        Distributions of the modules the notebook's code imports.
-
-    Returns
-    -------
-    list[str]
-        Sorted canonical names, without repro_nb (the caller decides about it).
-    """
-    packages = env.get("packages", {}) or {}
-    runtime = {n for n in env.get("imported", []) or [] if n in packages and n not in MACHINERY}
-    return sorted((set(source_dists) | runtime) - {"repro-nb"})
+def _reach(packages: Mapping[str, Any], start: set[str]) -> set[str]:
+    """The names reachable from ``start`` through the scanned packages' ``requires``."""
+    seen: set[str] = set()
+    todo = [n for n in start if n in packages]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += [d for d in packages[name].get("requires", []) if d in packages and d not in seen]
+    return seen
 
 
 def _scan(python: str | None, roots: list[str], modules: list[str]) -> dict[str, Any]:
@@ -238,7 +229,7 @@ def lock_environment(
     source_modules: Iterable[str],
     *,
     needs_repro_nb: bool,
-    config: IndexConfig | None = None,
+    config: IndexConfig | Future[IndexConfig] | None = None,
     finder: ArtifactFinder | None = None,
     bundle_wheels: Mapping[str, Artifact] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -256,7 +247,8 @@ def lock_environment(
     needs_repro_nb
         Whether the notebook needs repro_nb (see :func:`repro_nb.notebook.needs_repro_nb`).
     config
-        The sources to look hashes up in (default: PyPI only).
+        The sources to look hashes up in (default: PyPI only), or a future of them (read
+        while the closure is scanned).
     finder
         An :class:`ArtifactFinder` to use (one is made from ``config`` otherwise); ``None``
         together with ``config=None`` and ``REPRO_NB_LOCK_HASHES=0`` skips the lookup.
@@ -274,17 +266,26 @@ def lock_environment(
     py = env.get("python", {}) or {}
     python = py.get("executable")
     modules = sorted(m for m in source_modules if m and m != "repro_nb")
-    scan = _scan(python if isinstance(python, str) else None, [KERNEL_ROOT], modules)
-    source_dists = {d for ds in (scan.get("modules") or {}).values() for d in ds}
-    # Imported while it ran, and not already needed by its imports or the kernel
-    # (pandas imports numpy: numpy is pandas's, not the notebook's own).
-    runtime_only = sorted(
-        set(notebook_roots(env, source_dists)) - source_dists - set(scan.get("packages") or {})
+    # Imported while it ran, not by the kernel or repro_nb: candidates for the notebook's own.
+    candidates = sorted(
+        n for n in env.get("imported", []) or [] if n in recorded and n not in MACHINERY
     )
+    wanted = [KERNEL_ROOT, *candidates, *(["repro-nb"] if needs_repro_nb else [])]
+    scan = _scan(python if isinstance(python, str) else None, wanted, modules)
+    found: dict[str, Any] = scan.get("packages") or {}
+    source_dists = {d for ds in (scan.get("modules") or {}).values() for d in ds}
+    base = _reach(found, {KERNEL_ROOT} | source_dists)
+    # A candidate that the imports or the kernel already need is theirs (pandas imports
+    # numpy: numpy is pandas's, not the notebook's own).
+    runtime_only = sorted(set(candidates) - base)
     roots = sorted(source_dists | set(runtime_only))
-    wanted = [KERNEL_ROOT, *runtime_only, *(["repro-nb"] if needs_repro_nb else [])]
-    if runtime_only or needs_repro_nb:
-        scan = _scan(python if isinstance(python, str) else None, wanted, modules)
+    keep = _reach(found, base | set(runtime_only) | ({"repro-nb"} if needs_repro_nb else set()))
+    scan["packages"] = {n: found[n] for n in sorted(keep) if n in found}
+    scan["missing"] = [
+        m
+        for m in scan.get("missing", [])
+        if m.get("wanted_by") in keep or m.get("wanted_by") == "the notebook"
+    ]
     problems: list[str] = []
     if scan.get("scanned_in") != python and python:
         problems.append(
@@ -346,7 +347,7 @@ def lock_environment(
         needs_repro_nb=needs_repro_nb,
         problems=problems,
     )
-    _add_hashes(lock, config, finder, say)
+    _add_hashes(lock, config.result() if isinstance(config, Future) else config, finder, say)
     return lock
 
 
