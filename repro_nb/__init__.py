@@ -46,6 +46,8 @@ _LAZY: dict[str, str] = {
     # bundles
     "export": "api",
     "verify": "api",
+    "rebuild": "api",
+    "restore": "api",
     # data types
     "Store": "store",
     "ReproError": "errors",

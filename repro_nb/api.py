@@ -44,6 +44,8 @@ __all__ = [
     "check",
     "drift",
     "export",
+    "rebuild",
+    "restore",
     "runs",
     "seed",
     "snapshot",
@@ -497,3 +499,20 @@ def verify(target: str | os.PathLike[str], **options: Any) -> Any:
     from repro_nb.verification import verify as _verify
 
     return _verify(target, **options)
+
+
+def rebuild(bundle: str | os.PathLike[str], into: str | os.PathLike[str], **options: Any) -> Any:
+    """Build a fresh environment from a bundle's lock (and verify there with ``verify=True``);
+    see :func:`repro_nb.verification.rebuild.rebuild`."""
+    from repro_nb.verification.rebuild import rebuild as _rebuild
+
+    return _rebuild(bundle, into, **options)
+
+
+def restore(
+    notebook: str | os.PathLike[str], into: str | os.PathLike[str] | None = None, **options: Any
+) -> Any:
+    """Restore an old notebook's environment; see :func:`repro_nb.restore.run.restore`."""
+    from repro_nb.restore.run import restore as _restore
+
+    return _restore(notebook, into, **options)

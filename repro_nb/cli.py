@@ -225,6 +225,29 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from repro_nb.restore.run import restore
+
+    def say(line: str) -> None:
+        if not args.json:
+            print(f"restore: {line}", file=sys.stderr, flush=True)
+
+    result = restore(
+        args.notebook,
+        args.into,
+        as_of=args.as_of,
+        python=args.python,
+        max_tries=args.max_tries,
+        timeout=args.timeout,
+        say=say,
+    )
+    if args.json:
+        _print_json(result.to_dict(), args)
+    else:
+        print(result.to_text())
+    return result.exit_code
+
+
 def _cmd_fix(args: argparse.Namespace) -> int:
     result = fix_notebook(
         args.notebook,
@@ -643,6 +666,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--report", metavar="FILE", help="also write the verify report to FILE")
     p.set_defaults(func=_cmd_rebuild)
+
+    p = sub.add_parser(
+        "restore",
+        help="bring an old notebook back: infer, date and resolve its environment, repair, report",
+        description=(
+            "Infer what an old notebook imports and which versions it shows, date it (the "
+            "versions it shows, else its last git commit, else its mtime; --as-of overrides), "
+            "resolve its requirements as of that date with uv for the Python at hand (moving "
+            "forward when nothing installable existed then), build the environment in DIR, run "
+            "the notebook there and compare with its saved outputs, and repair from errors a "
+            "library change explains, one explained change per try. Keeps the best environment "
+            "(most cells run, then most saved outputs matched), registers a kernel for it in "
+            "DIR, and reports what packages cannot fix. Exit 0: restored; 1: library failures remain."
+        ),
+    )
+    p.add_argument("notebook", help="the .ipynb file")
+    p.add_argument(
+        "--into", metavar="DIR", help="folder for the environment (default: NAME-restored)"
+    )
+    p.add_argument(
+        "--as-of", metavar="DATE", help="resolve as of YYYY-MM-DD instead of the inferred date"
+    )
+    p.add_argument("--python", metavar="PATH", help="interpreter to build from")
+    p.add_argument(
+        "--max-tries",
+        type=int,
+        default=6,
+        metavar="N",
+        help="environments tried at most (default 6)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=300.0, metavar="S", help="per-cell timeout (default 300)"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_restore)
 
     p = sub.add_parser(
         "fix",

@@ -61,7 +61,7 @@ async def async_run_notebook(spec: RunSpec) -> RunResult:
     index_map: list[int | None] = []
     try:
         try:
-            choice = resolve_kernel(spec.kernel)
+            choice = resolve_kernel(spec.kernel, capture=spec.capture)
             nb = read_notebook(spec)
         except ExecutionFailed as exc:
             result.status = "failed"

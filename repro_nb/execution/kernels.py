@@ -66,9 +66,9 @@ def is_interpreter_path(kernel: str | None) -> bool:
 
 
 @functools.lru_cache(maxsize=16)
-def _kernel_problem(python: str) -> str | None:
-    """Why ``python`` cannot run a capture kernel (a module it lacks), or None."""
-    probe = "import ipykernel, repro_nb"
+def _kernel_problem(python: str, capture: bool = True) -> str | None:
+    """Why ``python`` cannot run a kernel (recording one: with repro_nb), or None."""
+    probe = "import ipykernel, repro_nb" if capture else "import ipykernel"
     try:
         proc = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -79,7 +79,7 @@ def _kernel_problem(python: str) -> str | None:
     return last
 
 
-def _interpreter_kernel(path: str) -> KernelChoice:
+def _interpreter_kernel(path: str, capture: bool) -> KernelChoice:
     exe = os.path.abspath(os.path.expanduser(path))
     if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
         raise ExecutionFailed(
@@ -87,12 +87,14 @@ def _interpreter_kernel(path: str) -> KernelChoice:
             f"{path} is not an executable Python interpreter; pass the path of one "
             "(such as env/bin/python)",
         )
-    problem = _kernel_problem(exe)
+    problem = _kernel_problem(exe, capture)
     if problem:
+        what = "a recording kernel" if capture else "a kernel"
+        need = "ipykernel and repro_nb" if capture else "ipykernel"
         raise ExecutionFailed(
             None,
-            f"{exe} cannot run a recording kernel: {problem}. Install ipykernel and repro_nb "
-            "there (`repro-nb rebuild` does), or pass another --python",
+            f"{exe} cannot run {what}: {problem}. Install {need} there (`repro-nb rebuild` "
+            "does), or pass another --python",
         )
     return KernelChoice(
         name=exe,
@@ -105,7 +107,7 @@ def _interpreter_kernel(path: str) -> KernelChoice:
     )
 
 
-def resolve_kernel(kernel: str | None = None) -> KernelChoice:
+def resolve_kernel(kernel: str | None = None, *, capture: bool = True) -> KernelChoice:
     """Find the kernel to run notebooks in.
 
     Parameters
@@ -115,6 +117,8 @@ def resolve_kernel(kernel: str | None = None) -> KernelChoice:
         ``bin/python``, which needs ipykernel and repro_nb); or ``None`` for the
         interpreter running this process (kernel names differ between machines, so this
         is the default).
+    capture
+        Whether the run records (an interpreter given by path then needs repro_nb too).
 
     Returns
     -------
@@ -137,7 +141,7 @@ def resolve_kernel(kernel: str | None = None) -> KernelChoice:
             preset=True,
         )
     if is_interpreter_path(kernel):
-        return _interpreter_kernel(str(kernel))
+        return _interpreter_kernel(str(kernel), capture)
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     ksm = KernelSpecManager()

@@ -1,0 +1,339 @@
+"""When an old notebook was written, and the environment of that time for the Python at hand.
+
+Dating, most trustworthy first: ``--as-of``; the versions the notebook itself shows (the day
+the newest of them was released: the author ran it after that); the last git commit that
+touched the file (bulk re-commits make it late, so it comes second); the file's mtime.
+
+Resolving uses ``uv pip compile --exclude-newer DATE --only-binary :all:`` for the
+interpreter the environment will be built from, pre-releases disallowed. When nothing
+installable existed for that Python on that date (numpy had no cp311 wheel before
+2022-08-14), the date moves forward to the earliest day at which the requirements resolve,
+found by bisection, and the result says so.
+
+Core module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro_nb.environments.indexes import IndexConfig, cache_dir
+from repro_nb.restore.infer import Needs
+
+__all__ = ["Dating", "Resolution", "date_notebook", "release_date", "resolve_as_of"]
+
+
+@dataclass
+class Dating:
+    """The date an environment is resolved as of, and where it came from."""
+
+    date: dt.date
+    source: str  # "as-of", "versions", "git", "mtime", "today"
+    detail: str
+
+
+def release_date(dist: str, version: str, timeout: float = 20.0) -> dt.date | None:
+    """The day ``dist==version`` was first uploaded to PyPI, or None.
+
+    Read from the simple API's JSON form (PEP 691, with PEP 700 upload times): one request
+    per project dates every release of it, and the dates are cached.
+    """
+    from packaging.version import InvalidVersion, Version
+
+    from repro_nb.environments.indexes import PYPI_SIMPLE, filename_version
+
+    store = cache_dir() / "releases.json"
+    known: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(store.read_text(encoding="utf-8"))
+        known = data if isinstance(data, dict) else {}
+    name = re.sub(r"[-_.]+", "-", dist).lower()
+    key = f"{name}=={version}"
+    if key in known:
+        return dt.date.fromisoformat(known[key]) if known[key] else None
+    req = urllib.request.Request(
+        f"{PYPI_SIMPLE}/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "repro-nb"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            page = json.load(resp)
+    except (OSError, ValueError):
+        return None
+    first: dict[str, str] = {}
+    for f in page.get("files", []) if isinstance(page, dict) else []:
+        parsed = filename_version(str(f.get("filename", "")))
+        uploaded = str(f.get("upload-time") or "")[:10]
+        if parsed is None or not re.fullmatch(r"\d{4}-\d\d-\d\d", uploaded):
+            continue
+        try:
+            ver = str(Version(parsed[1]))
+        except InvalidVersion:
+            continue
+        if ver not in first or uploaded < first[ver]:
+            first[ver] = uploaded
+    for ver, day in first.items():
+        known[f"{name}=={ver}"] = day
+    try:
+        wanted = str(Version(version))
+    except InvalidVersion:
+        wanted = version
+    known.setdefault(f"{name}=={wanted}", "")
+    _save(store, known)
+    got = first.get(wanted)
+    return dt.date.fromisoformat(got) if got else None
+
+
+def _save(path: Path, data: dict[str, str]) -> None:
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def _git_date(path: Path) -> dt.date | None:
+    try:
+        proc = subprocess.run(
+            ["git", "log", "-1", "--format=%cs", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = proc.stdout.strip()
+    return (
+        dt.date.fromisoformat(text)
+        if proc.returncode == 0 and re.fullmatch(r"\d{4}-\d\d-\d\d", text)
+        else None
+    )
+
+
+def date_notebook(path: Path, needs: Needs, as_of: str | dt.date | None = None) -> Dating:
+    """The date to resolve the notebook's environment as of, and why that one.
+
+    Parameters
+    ----------
+    path
+        The notebook file.
+    needs
+        Its needs (the ``==`` hints date it).
+    as_of
+        An explicit date (``YYYY-MM-DD``), which wins.
+
+    Returns
+    -------
+    Dating
+    """
+    if as_of is not None:
+        day = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(str(as_of))
+        return Dating(day, "as-of", f"--as-of {day.isoformat()}")
+    dated = []
+    for dist, version in needs.pinned().items():
+        released = release_date(dist, version)
+        if released is not None:
+            dated.append((released, f"{dist} {version}"))
+    if dated:
+        day, what = max(dated)
+        return Dating(
+            day,
+            "versions",
+            f"the notebook shows {', '.join(w for _, w in sorted(dated))}; the newest, {what}, "
+            f"was released on {day.isoformat()}",
+        )
+    git = _git_date(path)
+    if git is not None:
+        return Dating(git, "git", f"the last git commit that touched {path.name}")
+    with contextlib.suppress(OSError):
+        day = dt.date.fromtimestamp(path.stat().st_mtime)
+        return Dating(day, "mtime", f"the file's modification time ({day.isoformat()})")
+    today = dt.date.today()
+    return Dating(today, "today", "nothing dates the notebook")
+
+
+@dataclass
+class Resolution:
+    """Exact pins for a date, or why there are none.
+
+    Attributes
+    ----------
+    pins
+        ``name==version`` lines, sorted.
+    date
+        The date resolved as of (later than asked when it had to move forward).
+    moved
+        Why the date moved forward, when it did.
+    error
+        The resolver's last line, when nothing resolved.
+    seconds
+        Time spent resolving.
+    """
+
+    pins: list[str] = field(default_factory=list)
+    date: dt.date | None = None
+    moved: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def versions(self) -> dict[str, str]:
+        """Canonical name -> version."""
+        out = {}
+        for pin in self.pins:
+            name, _, version = pin.partition("==")
+            out[re.sub(r"[-_.]+", "-", name).lower()] = version
+        return out
+
+
+def _compile(
+    uv: str,
+    python: str,
+    requirements: Sequence[str],
+    day: dt.date,
+    config: IndexConfig,
+) -> tuple[list[str] | None, str]:
+    """``uv pip compile`` as of ``day`` (uploads of that whole day included): pins, or the
+    error."""
+    cutoff = day.isoformat()  # uv reads a plain date as the end of that day
+    args = [
+        uv,
+        "pip",
+        "compile",
+        "-",
+        "--quiet",
+        "--no-header",
+        "--no-annotate",
+        "--exclude-newer",
+        cutoff,
+        "--only-binary",
+        ":all:",
+        "--prerelease",
+        "disallow",
+        "--python",
+        python,
+    ]
+    # Only the public index: a local mirror or find-links folder carries no upload dates.
+    if config.index_url.startswith("http"):
+        args += ["--index-url", config.index_url]
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    try:
+        proc = subprocess.run(
+            args,
+            input="\n".join(requirements) + "\n",
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, str(exc)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        return None, " ".join(lines[-3:])[:600]
+    pins = sorted(
+        ln.strip() for ln in proc.stdout.splitlines() if "==" in ln and not ln.startswith("#")
+    )
+    return pins, ""
+
+
+def resolve_as_of(
+    requirements: Sequence[str],
+    day: dt.date,
+    *,
+    uv: str,
+    python: str,
+    config: IndexConfig | None = None,
+    today: dt.date | None = None,
+    say: Callable[[str], None] | None = None,
+) -> Resolution:
+    """Exact pins of ``requirements`` as they were on ``day`` for ``python``.
+
+    When they do not resolve then (no wheel for this Python yet, a pre-release only), the
+    earliest later day at which they do is found by bisection (about a dozen resolutions).
+
+    Parameters
+    ----------
+    requirements
+        Requirement lines (names, or names with specifiers from hints).
+    day
+        The date (:func:`date_notebook`).
+    uv, python
+        The uv executable and the interpreter the environment will be built from.
+    config
+        The index (PyPI unless configured).
+    today
+        The upper end of the search (default: today).
+    say
+        Progress.
+
+    Returns
+    -------
+    Resolution
+    """
+    import time
+
+    emit = say or (lambda _line: None)
+    cfg = config or IndexConfig()
+    t0 = time.perf_counter()
+    emit(f"resolving {len(requirements)} requirement(s) as of {day.isoformat()}")
+    pins, err = _compile(uv, python, requirements, day, cfg)
+    if pins is not None:
+        return Resolution(pins, day, None, None, time.perf_counter() - t0)
+    end = today or dt.date.today()
+    last_pins, last_err = _compile(uv, python, requirements, end, cfg)
+    if last_pins is None:
+        return Resolution([], None, None, last_err or err, time.perf_counter() - t0)
+    lo, hi = day, end  # lo fails, hi resolves
+    best = last_pins
+    while (hi - lo).days > 1:
+        mid = lo + (hi - lo) / 2
+        emit(f"nothing installable as of {lo.isoformat()}; trying {mid.isoformat()}")
+        got, _ = _compile(uv, python, requirements, mid, cfg)
+        if got is None:
+            lo = mid
+        else:
+            hi, best = mid, got
+    why = (
+        f"nothing installable for this Python existed on {day.isoformat()} "
+        f"({err.split('. ')[0][:200]}); moved forward to {hi.isoformat()}, the earliest day "
+        "the requirements resolve"
+    )
+    return Resolution(best, hi, why, None, time.perf_counter() - t0)
+
+
+def hint_requirements(needs: Needs, keep: Sequence[str] = ()) -> list[str]:
+    """Requirement lines from the needs: each distribution, with the ``<`` bounds warnings
+    gave (a removal the author had not reached yet). ``==`` hints are left to the date."""
+    bounds: dict[str, list[str]] = {}
+    for h in needs.hints:
+        if h.op == "<" and h.dist != "python":
+            bounds.setdefault(h.dist, []).append(f"<{h.version}")
+    out = []
+    for name in [*needs.requirements, *keep]:
+        spec = ",".join(sorted(set(bounds.get(name, []))))
+        out.append(name + spec)
+    return sorted(set(out))
+
+
+def uv_python_version(python: str) -> str | None:
+    """``3.11.7`` of an interpreter."""
+    try:
+        proc = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None
