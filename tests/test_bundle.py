@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from nbhelpers import NOTEBOOKS, copy_notebook, store_beside_notebooks_env
 
+from repro_nb._version import __version__
 from repro_nb.bundle import (
     MANIFEST,
     archive,
@@ -301,6 +302,7 @@ def test_export_layout_and_manifest(exported: dict) -> None:
     expected_files = {
         "REPRODUCE.md",
         "notebook.ipynb",
+        "pylock.toml",
         "binder/requirements.txt",
         "binder/runtime.txt",
         "binder/environment.yml",
@@ -311,6 +313,7 @@ def test_export_layout_and_manifest(exported: dict) -> None:
         "expected.json",
         MANIFEST,
         "data/files/data/small.csv",
+        f"wheels/repro_nb-{__version__}-py3-none-any.whl",
     }
     assert set(info.files) == expected_files
     assert {
@@ -331,7 +334,15 @@ def test_export_content(exported: dict) -> None:
     root = exported["bundle"]
     reqs = (root / "binder/requirements.txt").read_text()
     assert f"numpy=={numpy.__version__}" in reqs
-    assert "ipykernel" not in reqs  # the kernel's own stack is not the notebook's requirement
+    # The full lock: the kernel is locked too (a rebuilt environment must run one) ...
+    assert "\nipykernel==" in reqs and "\npyzmq==" in reqs
+    # ... but the notebook's own imports are numpy and repro_nb (it uses %repro_seed).
+    guide_imports = next(
+        ln
+        for ln in (root / "REPRODUCE.md").read_text().splitlines()
+        if "Packages the notebook" in ln
+    )
+    assert f"`numpy=={numpy.__version__}`" in guide_imports and "ipykernel" not in guide_imports
     assert (root / "binder/runtime.txt").read_text().strip().startswith("python-3.")
     yml = (root / "binder/environment.yml").read_text()
     assert "python=3." in yml and f"numpy=={numpy.__version__}" in yml
@@ -358,7 +369,8 @@ def test_export_content(exported: dict) -> None:
     assert expected["kernel_env"]["PYTHONHASHSEED"] == "0"
     guide = (root / "REPRODUCE.md").read_text()
     for needle in (
-        "pip install -r binder/requirements.txt",
+        "-r binder/requirements.txt",
+        "repro-nb rebuild . --into env --verify",
         "conda env create",
         "docker build -f docker/Dockerfile",
         "mybinder.org",

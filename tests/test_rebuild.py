@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -42,10 +43,18 @@ def _index_or_skip() -> None:
         pytest.skip(f"PyPI cannot be reached from here ({exc}); a rebuild installs from it")
 
 
+def _clean_env() -> dict[str, str]:
+    """This process's environment without what earlier tests' Dask clusters wrote into it
+    (PYTHONHASHSEED=6640): a user's shell would not have it."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+
+
 def _cli(
     *args: str, cwd: Path | None = None, timeout: int = 1500
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=_clean_env()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +95,9 @@ def test_torch_free_bundle_rebuilds_and_reproduces(torch_free_bundle: Path, tmp_
     ).stdout.strip()
     assert version == next(p["version"] for p in lock["packages"] if p["name"] == "numpy")
     spec = json.loads((Path(out["kernel_dir"]) / "kernel.json").read_text())
-    assert spec["argv"][0] == str(env_python) and spec["env"]["PYTHONHASHSEED"] == "0"
+    recorded = json.loads((torch_free_bundle / "expected.json").read_text())["kernel_env"]
+    assert spec["argv"][0] == str(env_python) and spec["env"] == recorded
+    assert recorded["PYTHONHASHSEED"] == "0"
     assert not (Path.home() / ".local/share/jupyter/kernels" / out["kernel_name"]).exists()
 
 
