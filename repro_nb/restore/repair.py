@@ -156,7 +156,9 @@ def repair_for(
     -------
     Repair | None
     """
-    text = f"{ename}: {evalue}"
+    full = f"{ename}: {evalue}"
+    first = evalue.strip().splitlines()[0] if evalue.strip() else ""
+    text = f"{ename}: {first[:100]}" + ("…" if len(first) > 100 else "")
     trace = _ANSI.sub("", "\n".join(traceback))
     if ename in ("ModuleNotFoundError", "ImportError") and (m := _NO_MODULE.search(evalue)):
         top = m.group(1).split(".")[0]
@@ -164,7 +166,7 @@ def repair_for(
         if dist and dist not in installed and dist not in tried:
             return Repair(dist, dist, f"{text}: add {dist}")
     for pattern, dist, bound, what in KNOWN_REMOVALS:
-        m = pattern.search(text) or pattern.search(trace)
+        m = pattern.search(full) or pattern.search(trace)
         if m:
             req = f"{dist}{bound}"
             if req in tried:

@@ -121,6 +121,10 @@ class RestoreResult:
         network downloads, errors no repair explains.
     env_python, kernel_name, kernel_dir, requirements_file
         The environment, its kernel and its pins on disk.
+    bundle
+        The bundle of the restored environment (its full lock), when one could be written.
+    bundle_note
+        Why there is no bundle, when there is none.
     seconds
         ``{"resolve", "install", "run"}`` time spent.
     """
@@ -142,6 +146,8 @@ class RestoreResult:
     kernel_name: str = ""
     kernel_dir: str = ""
     requirements_file: str = ""
+    bundle: str = ""
+    bundle_note: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -202,6 +208,13 @@ class RestoreResult:
                 f"  kernel: {self.kernel_name} (JUPYTER_PATH={Path(self.into) / 'share' / 'jupyter'} jupyter lab)"
             )
             lines.append(f"  pins: {self.requirements_file}")
+        if self.bundle:
+            lines.append(
+                f"  bundle: {self.bundle} (rebuild it anywhere: repro-nb rebuild {self.bundle} "
+                "--into env --verify)"
+            )
+        elif self.bundle_note:
+            lines.append(f"  no bundle: {self.bundle_note}")
         if self.seconds:
             lines.append("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         return "\n".join(lines)
@@ -346,6 +359,7 @@ def restore(
     python: str | None = None,
     max_tries: int = 6,
     timeout: float = 300.0,
+    bundle: bool = True,
     say: Say | None = None,
 ) -> RestoreResult:
     """Restore an old notebook's environment and report what it changed and what remains.
@@ -364,6 +378,10 @@ def restore(
         Environments tried at most (the first resolution included).
     timeout
         Per-cell timeout of each run, in seconds.
+    bundle
+        Write a bundle of the restored environment (``DIR/bundle``, with its full lock) when
+        the notebook runs there without errors and the environment can host repro_nb's
+        capture (Python 3.10 or later).
     say
         Called with one line per step.
 
@@ -416,9 +434,12 @@ def restore(
             )
         chosen, note = pick, None
     else:
-        chosen, note = choose_interpreter(needs.python or "", find_interpreters([], inst.command))
+        # uv builds environments for Python 3.8 and later.
+        usable = [i for i in find_interpreters([], inst.command) if i.version >= (3, 8, 0)]
+        chosen, note = choose_interpreter(needs.python or "", usable)
     if needs.python and chosen.version_text.split(".")[:2] != needs.python.split(".")[:2]:
-        note = f"the notebook was saved with Python {needs.python}; built with {chosen.version_text}, the nearest installed"
+        how = "as asked" if python else "the nearest installed"
+        note = f"the notebook was saved with Python {needs.python}; built with {chosen.version_text}, {how}"
     result.python, result.python_note = f"{chosen.version_text} ({chosen.path})", note
 
     target.mkdir(parents=True, exist_ok=True)
@@ -499,9 +520,80 @@ def restore(
             env_python, target, name, f"{path.stem} (restored)", {"PYTHONHASHSEED": "0"}
         )
     )
-    result.seconds = {k: round(v, 2) for k, v in times.items()}
     emit(f"after: {result.after.line()}")
+    if bundle:
+        t = time.perf_counter()
+        _write_bundle(result, path, chosen, inst.command, env_python, target, work, emit)
+        times["bundle"] = time.perf_counter() - t
+    result.seconds = {k: round(v, 2) for k, v in times.items()}
     return result
+
+
+def _write_bundle(
+    result: RestoreResult,
+    path: Path,
+    chosen: Interpreter,
+    uv: str,
+    env_python: Path,
+    target: Path,
+    work: Path,
+    emit: Say,
+) -> None:
+    """Export a bundle recorded in the restored environment, so that its full lock is the
+    restored one; say why when it cannot be written."""
+    import warnings
+
+    from repro_nb.bundle import export_bundle
+    from repro_nb.environments.selfwheel import build_self_wheel
+
+    if chosen.version < (3, 10, 0):
+        result.bundle_note = (
+            f"recording a run needs repro_nb, which needs Python 3.10 or later (this environment "
+            f"has {chosen.version_text}); its pins are in {result.requirements_file}"
+        )
+        return
+    if result.after is not None and result.after.errors:
+        result.bundle_note = (
+            f"{len(result.after.errors)} cell(s) still raise, and a bundle records a clean run; "
+            f"the pins are in {result.requirements_file}"
+        )
+        return
+    emit("writing a bundle of the restored environment")
+    wheel = build_self_wheel()
+    wheel_path = work / wheel.filename
+    wheel_path.write_bytes(wheel.data)
+    # repro_nb records the run, without its own requirements (they would move the restored
+    # pins); only what capture imports and the environment lacks comes with it.
+    cfg = pip_config()
+    for args in (["--no-deps", str(wheel_path)], ["xxhash"]):
+        proc = subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--python",
+                str(env_python),
+                *cfg.installer_args(uv=True),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        if proc.returncode != 0:
+            last = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+            result.bundle_note = "installing repro_nb for recording failed: " + (
+                last[-1] if last else "?"
+            )
+            return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = export_bundle(path, target / "bundle", kernel=str(env_python))
+    except Exception as exc:  # the restore stands without the bundle: say why
+        result.bundle_note = f"export failed: {exc}"
+        return
+    result.bundle = info.path
 
 
 def imported_modules_of(nb: Mapping[str, Any]) -> list[str]:
