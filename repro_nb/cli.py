@@ -228,8 +228,19 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 def _cmd_restore(args: argparse.Namespace) -> int:
     from repro_nb.restore.run import restore
 
+    steps = [0]
+
     def say(line: str) -> None:
-        if not args.json:
+        steps[0] += 1
+        if args.progress == "json":
+            # No step count is known ahead: progress creeps toward 0.95 with each step.
+            done = 1 - 0.93 ** steps[0]
+            print(
+                json.dumps({"progress": round(done, 3), "message": line}),
+                file=sys.stderr,
+                flush=True,
+            )
+        elif not args.json:
             print(f"restore: {line}", file=sys.stderr, flush=True)
 
     result = restore(
@@ -239,6 +250,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         python=args.python,
         max_tries=args.max_tries,
         timeout=args.timeout,
+        user_kernel=args.user_kernel,
         say=say,
     )
     if args.json:
@@ -699,7 +711,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, default=300.0, metavar="S", help="per-cell timeout (default 300)"
     )
+    p.add_argument(
+        "--user-kernel",
+        action="store_true",
+        help="also register the kernel among your Jupyter kernels (to switch to it in Lab)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--progress",
+        choices=("lines", "json"),
+        default="lines",
+        help="json: JSON progress lines on stderr and the result as JSON (for programs)",
+    )
     p.set_defaults(func=_cmd_restore)
 
     p = sub.add_parser(

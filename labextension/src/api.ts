@@ -67,6 +67,14 @@ export class ReproAPI implements IReproAPI {
     );
   }
 
+  startRestore(path: string): Promise<IJobStarted> {
+    return requestAPI<IJobStarted>(
+      'restore',
+      { method: 'POST', body: JSON.stringify({ path }) },
+      this._settings
+    );
+  }
+
   job(id: string): Promise<IJob> {
     return requestAPI<IJob>(`jobs/${encodeURIComponent(id)}`, {}, this._settings);
   }

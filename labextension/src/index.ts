@@ -60,10 +60,22 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
     const cellLabel = (cell: ICellDiff): string =>
       cellDiffLabel(tracker.currentWidget?.content.widgets ?? [], cell);
 
+    // The restored environment's kernel: refresh the specs (it was just written), then
+    // switch the followed notebook to it.
+    const switchKernel = async (name: string): Promise<void> => {
+      const panel = tracker.currentWidget;
+      if (!panel) {
+        return;
+      }
+      await app.serviceManager.kernelspecs.refreshSpecs();
+      await panel.sessionContext.changeKernel({ name });
+    };
+
     const sidebar = new ReproSidebar({
       model,
       onReveal: reveal,
       cellLabel,
+      onSwitchKernel: name => void switchKernel(name),
       verifyRuns: () => verifyRuns,
       translator: translator ?? nullTranslator
     });
@@ -122,13 +134,22 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
         await model.startVerify(verifyRuns);
       }
     });
+    app.commands.addCommand(CommandIDs.restore, {
+      label: trans.__('Restore Notebook Environment…'),
+      isEnabled: hasNotebook,
+      execute: async () => {
+        labShell.activateById(sidebar.id);
+        await model.startRestore();
+      }
+    });
     if (palette) {
       const category = trans.__('Reproducibility');
       for (const command of [
         CommandIDs.open,
         CommandIDs.refresh,
         CommandIDs.exportBundle,
-        CommandIDs.verify
+        CommandIDs.verify,
+        CommandIDs.restore
       ]) {
         palette.addItem({ command, category });
       }

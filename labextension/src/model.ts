@@ -161,6 +161,14 @@ export class ReproModel implements IReproModel, IDisposable {
     return this._startJob('verify', path => this._api.startVerify(path, runs));
   }
 
+  /**
+   * Start restoring the followed notebook's environment (infer, date, resolve, repair) and
+   * follow the job; its result names a kernel to switch to.
+   */
+  startRestore(): Promise<void> {
+    return this._startJob('restore', path => this._api.startRestore(path));
+  }
+
   /** The URL of an export job's zip. */
   downloadURL(job: IJob): string {
     return this._api.downloadURL(job.id);

@@ -207,7 +207,7 @@ export interface IChecksReply extends INotebookReply {
 }
 
 /** Job kinds the server runs off its event loop. */
-export type JobKind = 'export' | 'verify';
+export type JobKind = 'export' | 'verify' | 'restore';
 export type JobState = 'queued' | 'running' | 'done' | 'failed';
 
 /** GET jobs/ID */
@@ -242,6 +242,7 @@ export interface IReproAPI {
   checks(path: string): Promise<IChecksReply>;
   startExport(path: string): Promise<IJobStarted>;
   startVerify(path: string, runs?: number): Promise<IJobStarted>;
+  startRestore(path: string): Promise<IJobStarted>;
   job(id: string): Promise<IJob>;
   downloadURL(id: string): string;
 }
@@ -274,6 +275,7 @@ export interface IReproModel {
   refresh(): Promise<void>;
   startExport(): Promise<void>;
   startVerify(runs?: number): Promise<void>;
+  startRestore(): Promise<void>;
 }
 
 /** The token other extensions can require to read or refresh the record. */
@@ -288,6 +290,7 @@ export namespace CommandIDs {
   export const refresh = 'repro-nb:refresh';
   export const exportBundle = 'repro-nb:export';
   export const verify = 'repro-nb:verify';
+  export const restore = 'repro-nb:restore';
 }
 
 /** The sidebar widget id (also the tab's data-id). */

@@ -508,17 +508,18 @@ def installed_versions(env_python: Path) -> dict[str, str]:
 
 
 def register_kernel(
-    env_python: Path, prefix: Path, name: str, display: str, env: dict[str, str]
+    env_python: Path, kernels: Path, name: str, display: str, env: dict[str, str]
 ) -> Path:
-    """Write a kernelspec for the environment under ``prefix/share/jupyter/kernels/NAME``
-    (not among the user's kernels; ``JUPYTER_PATH=prefix/share/jupyter`` shows it).
+    """Write a kernelspec for the environment at ``kernels/NAME`` (a rebuild uses
+    ``DIR/share/jupyter/kernels``, not the user's kernels: ``JUPYTER_PATH=DIR/share/jupyter``
+    shows it).
 
     Returns
     -------
     Path
         The kernelspec folder.
     """
-    folder = prefix / "share" / "jupyter" / "kernels" / name
+    folder = kernels / name
     folder.mkdir(parents=True, exist_ok=True)
     spec = {
         "argv": [str(env_python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],

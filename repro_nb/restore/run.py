@@ -204,9 +204,7 @@ class RestoreResult:
             lines += [f"    {r}" for r in self.remaining]
         if self.env_python:
             lines.append(f"  environment: {self.env_python}")
-            lines.append(
-                f"  kernel: {self.kernel_name} (JUPYTER_PATH={Path(self.into) / 'share' / 'jupyter'} jupyter lab)"
-            )
+            lines.append(f"  kernel: {self.kernel_name} in {self.kernel_dir}")
             lines.append(f"  pins: {self.requirements_file}")
         if self.bundle:
             lines.append(
@@ -360,6 +358,7 @@ def restore(
     max_tries: int = 6,
     timeout: float = 300.0,
     bundle: bool = True,
+    user_kernel: bool = False,
     say: Say | None = None,
 ) -> RestoreResult:
     """Restore an old notebook's environment and report what it changed and what remains.
@@ -378,6 +377,9 @@ def restore(
         Environments tried at most (the first resolution included).
     timeout
         Per-cell timeout of each run, in seconds.
+    user_kernel
+        Register the kernel among the user's Jupyter kernels instead of in ``into`` (the
+        sidebar does, so that Lab can switch to it).
     bundle
         Write a bundle of the restored environment (``DIR/bundle``, with its full lock) when
         the notebook runs there without errors and the environment can host repro_nb's
@@ -515,10 +517,14 @@ def restore(
     result.requirements_file = str(req_file)
     name = "restored-" + re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).lower()
     result.kernel_name = name
+    display = f"{path.stem} (restored as of {dating.date.isoformat()})"
+    kernels = target / "share" / "jupyter" / "kernels"
+    if user_kernel:
+        from jupyter_core.paths import jupyter_data_dir
+
+        kernels = Path(jupyter_data_dir()) / "kernels"
     result.kernel_dir = str(
-        register_kernel(
-            env_python, target, name, f"{path.stem} (restored)", {"PYTHONHASHSEED": "0"}
-        )
+        register_kernel(env_python, kernels, name, display, {"PYTHONHASHSEED": "0"})
     )
     emit(f"after: {result.after.line()}")
     if bundle:

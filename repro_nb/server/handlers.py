@@ -330,6 +330,13 @@ class VerifyHandler(_StartJobHandler):
         return {"runs": runs}
 
 
+class RestoreHandler(_StartJobHandler):
+    """``POST restore {path}``: infer, date and rebuild an old notebook's environment; the
+    result names a kernel the user can switch to."""
+
+    kind = "restore"
+
+
 def _job_or_404(manager: JobManager, job_id: str) -> Job:
     job = manager.get(job_id)
     if job is None:
@@ -400,6 +407,7 @@ def setup_route_handlers(web_app: Any) -> None:
         (url("checks"), ChecksHandler),
         (url("export"), ExportHandler),
         (url("verify"), VerifyHandler),
+        (url("restore"), RestoreHandler),
         (url("jobs", r"(?P<job_id>[0-9a-f]{32})"), JobHandler),
         (url("jobs", r"(?P<job_id>[0-9a-f]{32})", "download"), DownloadHandler),
     ]

@@ -29,7 +29,7 @@ __all__ = ["Job", "JobManager", "job_argv"]
 
 @dataclass
 class Job:
-    """An export or verify job run in a ``repro-nb`` subprocess."""
+    """An export, verify or restore job run in a ``repro-nb`` subprocess."""
 
     id: str
     kind: str
@@ -72,7 +72,8 @@ def job_argv(job: Job) -> list[str]:
     Parameters
     ----------
     job
-        An export job (with its ``output``) or a verify job (``options["runs"]``).
+        An export job (with its ``output``), a verify job (``options["runs"]``) or a
+        restore job.
 
     Returns
     -------
@@ -82,11 +83,14 @@ def job_argv(job: Job) -> list[str]:
     if job.kind == "export":
         assert job.output is not None
         return [*argv, "--output", str(job.output)]
+    if job.kind == "restore":
+        # Beside the notebook, and a kernel among the user's, so Lab can switch to it.
+        return [*argv, "--user-kernel"]
     return [*argv, "--runs", str(int(job.options.get("runs", 1)))]
 
 
 class JobManager:
-    """Runs export/verify jobs as asyncio subprocesses on the server's event loop.
+    """Runs export, verify and restore jobs as asyncio subprocesses on the server's event loop.
 
     Parameters
     ----------
@@ -188,7 +192,10 @@ class JobManager:
         job.result = _last_json_object(stdout)
         # A verification that did not reproduce (exit 1 or 2 with a verdict) is a finished job:
         # its verdict is the result. Only errors that prevented the job (no result) fail it.
-        if code == 0 or (job.kind == "verify" and job.result and "verdict" in job.result):
+        finished = (job.kind == "verify" and "verdict" in (job.result or {})) or (
+            job.kind == "restore" and "restored" in (job.result or {})
+        )
+        if code == 0 or finished:
             job.state, job.progress = "done", 1.0
             job.message = _result_message(job)
         else:
@@ -248,6 +255,12 @@ def _result_message(job: Job) -> str:
     if job.kind == "export":
         size = job.output.stat().st_size if job.output and job.output.exists() else 0
         return f"bundle ready ({size / 1e6:.2f} MB)"
+    if job.kind == "restore":
+        after = result.get("after") or {}
+        kernel = result.get("kernel_name")
+        state = "restored" if result.get("restored") else "not fully restored"
+        ran = f"{after.get('ran')} of {after.get('cells')} cells run" if after else ""
+        return f"{state}: {ran}; switch to kernel {kernel}" if kernel else state
     verdict, reason = result.get("verdict"), result.get("reason")
     if verdict and reason:
         return f"{verdict}: {reason}"

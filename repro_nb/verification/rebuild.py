@@ -342,7 +342,11 @@ def rebuild(
         result.kernel_name = name
         result.kernel_dir = str(
             register_kernel(
-                env_python, target, name, f"Python {chosen.version_text} ({name})", kenv
+                env_python,
+                target / "share" / "jupyter" / "kernels",
+                name,
+                f"Python {chosen.version_text} ({name})",
+                kenv,
             )
         )
         (work / "rebuild.json").write_text(

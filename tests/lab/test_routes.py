@@ -277,6 +277,9 @@ if kind == "export":
 elif "fail" in nb.rsplit("/", 1)[-1]:
     print("Traceback ...\nRuntimeError: kernel died in cell 2", file=sys.stderr)
     sys.exit(3)
+elif kind == "restore":
+    after = {"ran": 3, "cells": 3}
+    print(json.dumps({"restored": True, "after": after, "kernel_name": "restored-nb"}))
 else:
     print(json.dumps({"verdict": "reproduced", "reason": "3 cells match"}))
 """
@@ -344,6 +347,24 @@ async def test_job_lifecycle_verify_and_failure(
     job = await wait_job(jp_fetch, json.loads(start.body)["job"])
     assert job["state"] == "failed"
     assert "kernel died in cell 2" in job["message"]
+
+
+async def test_job_lifecycle_restore(jp_fetch: Any, recorded: Any, fake_jobs: JobManager) -> None:
+    """The sidebar's "Restore environment…": a job whose result names the kernel to switch
+    to, registered among the user's kernels (``--user-kernel``) so Lab can use it."""
+    from repro_nb.server.jobs import Job, job_argv
+
+    recorded("nb.ipynb", SOURCES)
+    start = await jp_fetch(
+        "repro-nb", "api", "restore", method="POST", body=json.dumps({"path": "nb.ipynb"})
+    )
+    assert start.code == 202
+    job = await wait_job(jp_fetch, json.loads(start.body)["job"])
+    assert job["state"] == "done" and job["kind"] == "restore"
+    assert job["result"]["kernel_name"] == "restored-nb"
+    assert job["message"] == "restored: 3 of 3 cells run; switch to kernel restored-nb"
+    argv = job_argv(Job(id="x", kind="restore", path="nb.ipynb", file=Path("/w/nb.ipynb")))
+    assert argv[-5:] == ["restore", "/w/nb.ipynb", "--progress", "json", "--user-kernel"]
 
 
 async def test_job_errors(jp_fetch: Any, recorded: Any, fake_jobs: JobManager) -> None:

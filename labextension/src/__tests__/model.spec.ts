@@ -93,17 +93,27 @@ class FakeAPI implements IReproAPI {
     return { job: 'j2' };
   }
 
+  async startRestore(path: string): Promise<IJobStarted> {
+    this.calls.push(`restore:${path}`);
+    return { job: 'j3' };
+  }
+
   async job(id: string): Promise<IJob> {
     this.calls.push(`job:${id}`);
     const state = this.jobStates.shift() ?? 'done';
     return {
       id,
-      kind: id === 'j1' ? 'export' : 'verify',
+      kind: id === 'j1' ? 'export' : id === 'j3' ? 'restore' : 'verify',
       path: 'a.ipynb',
       state,
       progress: state === 'done' ? 1 : 0.5,
       message: state,
-      result: state === 'done' ? { verdict: 'reproduced' } : null,
+      result:
+        state !== 'done'
+          ? null
+          : id === 'j3'
+            ? { restored: true, kernel_name: 'restored-a' }
+            : { verdict: 'reproduced' },
       download: state === 'done' && id === 'j1' ? '/repro-nb/api/jobs/j1/download' : null,
       created: 0,
       finished: state === 'done' ? 1 : null
@@ -307,6 +317,16 @@ describe('ReproModel', () => {
     api.failStart = 'No notebook at a.ipynb';
     await model.startExport();
     expect(model.state.jobErrors.export).toBe('No notebook at a.ipynb');
+  });
+
+  it('restores the environment and keeps the kernel to switch to', async () => {
+    model.path = 'a.ipynb';
+    await waitFor(model, s => s.phase === 'ready');
+    await model.startRestore();
+    expect(api.calls).toContain('restore:a.ipynb');
+    const state = await waitFor(model, s => s.jobs.restore?.state === 'done');
+    expect(state.jobs.restore?.result?.kernel_name).toBe('restored-a');
+    expect(state.jobs.export).toBeUndefined();
   });
 
   it('does nothing without a notebook and stops after dispose', async () => {

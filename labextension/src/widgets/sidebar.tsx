@@ -21,6 +21,7 @@ function Body(props: {
   cellLabel?: (cell: ICellDiff) => string;
   onStart: (kind: JobKind) => void;
   downloadURL: ReproModel['downloadURL'];
+  onSwitchKernel?: (name: string) => void;
 }): JSX.Element {
   const { state, trans } = props;
   switch (state.phase) {
@@ -55,6 +56,7 @@ function Body(props: {
             state={state}
             onStart={props.onStart}
             downloadURL={props.downloadURL}
+            onSwitchKernel={props.onSwitchKernel}
           />
         </>
       );
@@ -76,6 +78,7 @@ function Body(props: {
             state={state}
             onStart={props.onStart}
             downloadURL={props.downloadURL}
+            onSwitchKernel={props.onSwitchKernel}
           />
         </>
       );
@@ -93,6 +96,7 @@ export class ReproSidebar extends ReactWidget {
     this._onReveal = options.onReveal;
     this._cellLabel = options.cellLabel;
     this._verifyRuns = options.verifyRuns ?? (() => 1);
+    this._onSwitchKernel = options.onSwitchKernel;
     this._trans = (options.translator ?? nullTranslator).load('repro_nb');
     this.id = SIDEBAR_ID;
     this.addClass('jp-repro-sidebar');
@@ -144,9 +148,12 @@ export class ReproSidebar extends ReactWidget {
                 onStart={kind =>
                   void (kind === 'export'
                     ? this.model.startExport()
-                    : this.model.startVerify(this._verifyRuns()))
+                    : kind === 'restore'
+                      ? this.model.startRestore()
+                      : this.model.startVerify(this._verifyRuns()))
                 }
                 downloadURL={job => this.model.downloadURL(job)}
+                onSwitchKernel={this._onSwitchKernel}
               />
             </div>
           );
@@ -159,6 +166,7 @@ export class ReproSidebar extends ReactWidget {
   private _onReveal: (cell: ICellDiff) => void;
   private _trans: TranslationBundle;
   private _verifyRuns: () => number;
+  private _onSwitchKernel?: (name: string) => void;
 }
 
 export namespace ReproSidebar {
@@ -168,6 +176,8 @@ export namespace ReproSidebar {
     onReveal: (cell: ICellDiff) => void;
     /** A cell's label in the followed notebook: `cell 5 (code cell 3)`. */
     cellLabel?: (cell: ICellDiff) => string;
+    /** Switch the followed notebook to a kernel (the restored environment's). */
+    onSwitchKernel?: (name: string) => void;
     /** How many runs the Verify button asks for (from the settings). */
     verifyRuns?: () => number;
     translator?: ITranslator;
