@@ -33,6 +33,7 @@ AREAS = (
     "bundle",
     "routes",
     "rebuild",
+    "restore",
 )
 
 
