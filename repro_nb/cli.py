@@ -76,6 +76,37 @@ class ProgressBar:
             self.stream.flush()
 
 
+class StepBar:
+    """Steps of a long command on stderr: on a terminal, a bar with the current step
+    (rewritten in place); elsewhere, one line per step."""
+
+    def __init__(self, stream: TextIO, prefix: str = "restore") -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.prefix = prefix
+        self.t0 = time.perf_counter()
+        self.last = ""
+
+    def step(self, progress: float, message: str) -> None:
+        """Show one step at ``progress`` (0..1)."""
+        if not self.tty:
+            print(f"{self.prefix}: {message}", file=self.stream, flush=True)
+            return
+        width = 24
+        filled = int(width * min(max(progress, 0.0), 1.0))
+        head = f"[{'#' * filled}{'-' * (width - filled)}] {time.perf_counter() - self.t0:4.0f} s "
+        text = "\r" + head + message[:100]
+        self.stream.write(text + " " * max(0, len(self.last) - len(text)))
+        self.stream.flush()
+        self.last = text
+
+    def close(self) -> None:
+        """Clear the bar."""
+        if self.tty and self.last:
+            self.stream.write("\r" + " " * len(self.last) + "\r")
+            self.stream.flush()
+
+
 class JsonProgress:
     """Progress as JSON lines on stderr (``--progress json``), for a program following along."""
 
@@ -229,19 +260,17 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from repro_nb.restore.run import restore
 
     steps = [0]
+    follow = JsonProgress(sys.stderr) if args.progress == "json" else None
+    bar = StepBar(sys.stderr) if follow is None and not args.json else None
 
     def say(line: str) -> None:
         steps[0] += 1
-        if args.progress == "json":
-            # No step count is known ahead: progress creeps toward 0.95 with each step.
-            done = 1 - 0.93 ** steps[0]
-            print(
-                json.dumps({"progress": round(done, 3), "message": line}),
-                file=sys.stderr,
-                flush=True,
-            )
-        elif not args.json:
-            print(f"restore: {line}", file=sys.stderr, flush=True)
+        # No step count is known ahead (each repair adds a try): creep toward 1.
+        done = 1 - 0.93 ** steps[0]
+        if follow is not None:
+            follow.emit(done, line)
+        elif bar is not None:
+            bar.step(done, line)
 
     result = restore(
         args.notebook,
@@ -253,6 +282,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         user_kernel=args.user_kernel,
         say=say,
     )
+    if bar is not None:
+        bar.close()
     if args.json:
         _print_json(result.to_dict(), args)
     else:

@@ -2,7 +2,9 @@
 
 Dating, most trustworthy first: ``--as-of``; the versions the notebook itself shows (the day
 the newest of them was released: the author ran it after that); the last git commit that
-touched the file (bulk re-commits make it late, so it comes second); the file's mtime.
+touched the file (bulk re-commits make it late, so it comes second); the Python it was saved
+with (``metadata.language_info``: libraries as of the day the next Python came out); the
+file's mtime (a fresh download or copy makes it today's).
 
 Resolving uses ``uv pip compile --exclude-newer DATE --only-binary :all:`` for the
 interpreter the environment will be built from, pre-releases disallowed. When nothing
@@ -120,6 +122,38 @@ def _git_date(path: Path) -> dt.date | None:
     )
 
 
+#: The day each CPython minor release came out (python.org), to date a notebook by the
+#: Python it was saved with when nothing better dates it.
+_PYTHON_RELEASES = {
+    (3, 5): dt.date(2015, 9, 13),
+    (3, 6): dt.date(2016, 12, 23),
+    (3, 7): dt.date(2018, 6, 27),
+    (3, 8): dt.date(2019, 10, 14),
+    (3, 9): dt.date(2020, 10, 5),
+    (3, 10): dt.date(2021, 10, 4),
+    (3, 11): dt.date(2022, 10, 24),
+    (3, 12): dt.date(2023, 10, 2),
+    (3, 13): dt.date(2024, 10, 7),
+    (3, 14): dt.date(2025, 10, 7),
+}
+
+
+def _python_era(version: str | None) -> tuple[dt.date, str] | None:
+    """The day the Python after the notebook's came out: by then its libraries had every
+    release made while that Python was the newest."""
+    m = re.match(r"^(\d+)\.(\d+)", version or "")
+    if not m:
+        return None
+    major, minor = int(m.group(1)), int(m.group(2))
+    nxt = _PYTHON_RELEASES.get((major, minor + 1))
+    if nxt is None or nxt > dt.date.today():
+        return None
+    return nxt, (
+        f"the notebook was saved with Python {version}; libraries as of the day Python "
+        f"{major}.{minor + 1} came out ({nxt.isoformat()})"
+    )
+
+
 def date_notebook(path: Path, needs: Needs, as_of: str | dt.date | None = None) -> Dating:
     """The date to resolve the notebook's environment as of, and why that one.
 
@@ -155,6 +189,10 @@ def date_notebook(path: Path, needs: Needs, as_of: str | dt.date | None = None) 
     git = _git_date(path)
     if git is not None:
         return Dating(git, "git", f"the last git commit that touched {path.name}")
+    saved_with = _python_era(needs.python)
+    if saved_with is not None:
+        day, text = saved_with
+        return Dating(day, "metadata", text)
     with contextlib.suppress(OSError):
         day = dt.date.fromtimestamp(path.stat().st_mtime)
         return Dating(day, "mtime", f"the file's modification time ({day.isoformat()})")

@@ -486,8 +486,8 @@ def restore(
         repair = None
         installed = res.versions()
         for err in score.errors:
-            if err["cause"] != "environment" and "has no attribute" not in err["error"]:
-                continue
+            if err["cause"] in ("data", "input") or "out of order" in err["why"]:
+                continue  # no package change fixes a missing file, typed input or cell order
             repair = repair_for(err["ename"], err["evalue"], err["traceback"], installed, tried)
             if repair is not None:
                 break

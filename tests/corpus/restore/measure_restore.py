@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -177,12 +178,20 @@ def run(name: str, label: str, out: Path, timeout: int) -> None:
     import importlib.metadata as md
 
     versions = {}
-    for dist in ("numpy", "pandas", "matplotlib", "scipy", "scikit-learn", "ipython",
-                 "networkx", "lime", "ipykernel", "nbclient"):
-        try:
+    for dist in (
+        "numpy",
+        "pandas",
+        "matplotlib",
+        "scipy",
+        "scikit-learn",
+        "ipython",
+        "networkx",
+        "lime",
+        "ipykernel",
+        "nbclient",
+    ):
+        with contextlib.suppress(md.PackageNotFoundError):
             versions[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
     result = {
         "name": name,
         "label": label,
