@@ -343,10 +343,29 @@ def resolve_as_of(
             hi, best = mid, got
     why = (
         f"nothing installable for this Python existed on {day.isoformat()} "
-        f"({err.split('. ')[0][:200]}); moved forward to {hi.isoformat()}, the earliest day "
+        f"({_short_reason(err)}); moved forward to {hi.isoformat()}, the earliest day "
         "the requirements resolve"
     )
     return Resolution(best, hi, why, None, time.perf_counter() - t0)
+
+
+def _short_reason(err: str) -> str:
+    """A resolver's complaint in a few words."""
+    m = re.search(
+        r"(?:all versions of|you require|and) ([A-Za-z0-9_.-]+)[^.]*?(?:no usable wheels|no wheels)",
+        err,
+    )
+    if "ABI tag" in err or "no usable wheels" in err or "no wheels" in err:
+        who = re.search(r"you require ([A-Za-z0-9_.-]+)", err) or m
+        return (
+            f"no wheel of {who.group(1)} for this Python yet"
+            if who
+            else "no wheel for this Python yet"
+        )
+    m2 = re.search(r"([A-Za-z0-9_.-]+)(?:>=|==)[^ ]* depends on ([A-Za-z0-9_.-]+)", err)
+    if m2:
+        return f"{m2.group(1)} needs {m2.group(2)}, which had no installable release yet"
+    return err[:160]
 
 
 def hint_requirements(needs: Needs, keep: Sequence[str] = ()) -> list[str]:

@@ -61,6 +61,8 @@ class Score:
         Cells with saved outputs, and those whose new outputs match them.
     errors
         ``{"cell_index", "error", "cause", "why"}`` per cell that raised.
+    failed
+        Why the notebook did not run at all (the kernel did not start), else None.
     """
 
     cells: int = 0
@@ -68,6 +70,7 @@ class Score:
     compared: int = 0
     matched: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    failed: str | None = None
 
     @property
     def key(self) -> tuple[int, int]:
@@ -76,6 +79,8 @@ class Score:
 
     def line(self) -> str:
         """``12 of 14 cells ran, 9 of 12 saved outputs matched``."""
+        if self.failed:
+            return f"did not run: {self.failed}"
         return (
             f"{self.ran} of {self.cells} cells ran, "
             f"{self.matched} of {self.compared} saved outputs matched"
@@ -123,6 +128,8 @@ class RestoreResult:
         The environment, its kernel and its pins on disk.
     bundle
         The bundle of the restored environment (its full lock), when one could be written.
+    kernel_note
+        Why the kernel's packages are newer than the notebook's date, when they are.
     bundle_note
         Why there is no bundle, when there is none.
     seconds
@@ -148,13 +155,16 @@ class RestoreResult:
     requirements_file: str = ""
     bundle: str = ""
     bundle_note: str | None = None
+    kernel_note: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def restored(self) -> bool:
         """Whether every cell that raised only because of a library change now runs."""
-        return self.after is not None and not any(
-            e["cause"] == "environment" for e in self.after.errors
+        return (
+            self.after is not None
+            and self.after.failed is None
+            and not any(e["cause"] == "environment" for e in self.after.errors)
         )
 
     @property
@@ -186,6 +196,8 @@ class RestoreResult:
         lines.append(f"  dated {self.dating.date.isoformat()}: {self.dating.detail}")
         if self.moved:
             lines.append(f"  {self.moved}")
+        if self.kernel_note:
+            lines.append(f"  kernel packages: {self.kernel_note}")
         lines.append(
             f"  python: {self.python}" + (f" ({self.python_note})" if self.python_note else "")
         )
@@ -219,16 +231,19 @@ class RestoreResult:
 
 
 def _score(
-    saved: Mapping[str, Any], ran: Mapping[str, Any] | None, source: NotebookSource
+    saved: Mapping[str, Any],
+    outcome: tuple[Mapping[str, Any] | None, str | None],
+    source: NotebookSource,
 ) -> Score:
     """The run's cells that ran and its outputs that match the saved ones."""
+    ran, failed = outcome
     cells = list(saved.get("cells") or [])
     code = [
         i
         for i, c in enumerate(cells)
         if c.get("cell_type") == "code" and "".join(c.get("source") or "").strip()
     ]
-    score = Score(cells=len(code))
+    score = Score(cells=len(code), failed=failed)
     if ran is None:
         return score
     run_cells = list(ran.get("cells") or [])
@@ -279,7 +294,9 @@ def _score(
     return score
 
 
-def _run(nb_path: Path, python: str | None, timeout: float) -> Mapping[str, Any] | None:
+def _run(
+    nb_path: Path, python: str | None, timeout: float
+) -> tuple[Mapping[str, Any] | None, str | None]:
     spec = RunSpec(
         notebook=str(nb_path),
         kernel=python,
@@ -290,7 +307,42 @@ def _run(nb_path: Path, python: str | None, timeout: float) -> Mapping[str, Any]
         env={"PYTHONHASHSEED": "0"},
     )
     res = run_notebook(spec)
-    return res.notebook
+    reason = None
+    if res.notebook is None:
+        reason = str((res.error or {}).get("reason") or "the kernel did not run the notebook")
+    return res.notebook, reason
+
+
+#: The kernel the restored environment runs: ipykernel 5.1 (2018) or later. Older ones pair
+#: with IPython 3 and do not start; resolving only from wheels can fall back to them when
+#: a newer one's dependency (tornado) had no wheel for this Python yet.
+KERNEL_FLOOR = "ipykernel>=5.1"
+
+
+def _resolve_with_kernel(
+    reqs: Sequence[str], day: dt.date, uv: str, python: str, emit: Say, result: RestoreResult
+) -> Any:
+    """The notebook's requirements as of ``day``, then a kernel for them: as of the same day
+    when one installed then, else the earliest later day (for the kernel only; the
+    notebook's pins stay as of ``day``)."""
+    res = resolve_as_of(reqs, day, uv=uv, python=python, config=None, say=emit)
+    if res.error or res.date is None:
+        return res
+    kernel = resolve_as_of([*res.pins, KERNEL_FLOOR], res.date, uv=uv, python=python, say=emit)
+    if kernel.error:
+        # The full closure pins something the kernel cannot live with: keep only the
+        # notebook's own distributions exact.
+        mine = {r.split("<")[0].split(">")[0].split("=")[0] for r in reqs}
+        own = [p for p in res.pins if p.split("==")[0] in mine]
+        kernel = resolve_as_of([*own, KERNEL_FLOOR], res.date, uv=uv, python=python, say=emit)
+    if kernel.error:
+        res.error = f"no kernel ({KERNEL_FLOOR}) installs with these pins: {kernel.error}"
+        return res
+    if kernel.moved and not any("for the kernel" in c for c in result.changes):
+        emit(f"the kernel: {kernel.moved}")
+        result.kernel_note = f"{KERNEL_FLOOR} as of {kernel.date}: " + (kernel.moved or "")
+    res.pins = kernel.pins
+    return res
 
 
 def _requirements_with(reqs: Sequence[str], repair: Repair) -> list[str]:
@@ -329,7 +381,7 @@ def _sync(uv: str, env_python: Path, pins: Sequence[str], work: Path) -> None:
 
 
 def _remaining(score: Score) -> list[str]:
-    out = []
+    out = [f"the notebook did not run: {score.failed}"] if score.failed else []
     for e in score.errors:
         label = f"cell {e['cell_index'] + 1}"
         if (
@@ -447,15 +499,13 @@ def restore(
     target.mkdir(parents=True, exist_ok=True)
     work = target / ".repro-restore"
     work.mkdir(exist_ok=True)
-    reqs = [*hint_requirements(needs), "ipykernel"]
+    reqs = hint_requirements(needs)
     tried: set[str] = set()
     env_python: Path | None = None
     best: Attempt | None = None
     for number in range(1, max_tries + 1):
         t = time.perf_counter()
-        res = resolve_as_of(
-            reqs, dating.date, uv=inst.command, python=chosen.path, config=None, say=emit
-        )
+        res = _resolve_with_kernel(reqs, dating.date, inst.command, chosen.path, emit, result)
         times["resolve"] += time.perf_counter() - t
         if res.error:
             if number == 1:
