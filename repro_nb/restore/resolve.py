@@ -216,6 +216,8 @@ class Resolution:
         The resolver's last line, when nothing resolved.
     seconds
         Time spent resolving.
+    from_source
+        Pins of distributions that have no wheels (built from their sdist when installed).
     """
 
     pins: list[str] = field(default_factory=list)
@@ -223,6 +225,7 @@ class Resolution:
     moved: str | None = None
     error: str | None = None
     seconds: float = 0.0
+    from_source: list[str] = field(default_factory=list)
 
     def versions(self) -> dict[str, str]:
         """Canonical name -> version."""
@@ -239,9 +242,12 @@ def _compile(
     requirements: Sequence[str],
     day: dt.date,
     config: IndexConfig,
+    *,
+    wheels_only: bool = True,
 ) -> tuple[list[str] | None, str]:
     """``uv pip compile`` as of ``day`` (uploads of that whole day included): pins, or the
-    error."""
+    error. ``wheels_only=False`` (one distribution with no wheels, its own requirements
+    left out) lets an sdist count."""
     cutoff = day.isoformat()  # uv reads a plain date as the end of that day
     args = [
         uv,
@@ -253,8 +259,7 @@ def _compile(
         "--no-annotate",
         "--exclude-newer",
         cutoff,
-        "--only-binary",
-        ":all:",
+        *(["--only-binary", ":all:"] if wheels_only else ["--no-deps"]),
         "--prerelease",
         "disallow",
         "--python",
@@ -324,13 +329,37 @@ def resolve_as_of(
     cfg = config or IndexConfig()
     t0 = time.perf_counter()
     emit(f"resolving {len(requirements)} requirement(s) as of {day.isoformat()}")
+    requirements = list(requirements)
+    sources: list[str] = []
     pins, err = _compile(uv, python, requirements, day, cfg)
+    # A distribution with no wheels at all (lime, version_information) is built from its
+    # sdist, a separate and named step; the rest stays wheels only.
+    while pins is None and (m := _NO_WHEELS.search(err)):
+        name = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+        mine = [
+            r
+            for r in requirements
+            if re.sub(r"[-_.]+", "-", re.split(r"[<>=!~ ;\[]", r)[0]).lower() == name
+        ]
+        if not mine:
+            break
+        requirements = [r for r in requirements if r not in mine]
+        got, _ = _compile(uv, python, mine, day, cfg, wheels_only=False)
+        if got is None:
+            got, _ = _compile(uv, python, mine, today or dt.date.today(), cfg, wheels_only=False)
+        if got is None:
+            break
+        sources += got
+        emit(f"{name} has no wheels: {', '.join(got)} will be built from its sdist")
+        pins, err = _compile(uv, python, requirements, day, cfg) if requirements else ([], "")
     if pins is not None:
-        return Resolution(pins, day, None, None, time.perf_counter() - t0)
+        return Resolution(
+            sorted(pins + sources), day, None, None, time.perf_counter() - t0, sources
+        )
     end = today or dt.date.today()
     last_pins, last_err = _compile(uv, python, requirements, end, cfg)
     if last_pins is None:
-        return Resolution([], None, None, last_err or err, time.perf_counter() - t0)
+        return Resolution([], None, None, last_err or err, time.perf_counter() - t0, sources)
     lo, hi = day, end  # lo fails, hi resolves
     best = last_pins
     while (hi - lo).days > 1:
@@ -346,7 +375,10 @@ def resolve_as_of(
         f"({_short_reason(err)}); moved forward to {hi.isoformat()}, the earliest day "
         "the requirements resolve"
     )
-    return Resolution(best, hi, why, None, time.perf_counter() - t0)
+    return Resolution(sorted(best + sources), hi, why, None, time.perf_counter() - t0, sources)
+
+
+_NO_WHEELS = re.compile(r"all versions of ([A-Za-z0-9_.-]+) have no usable wheels")
 
 
 def _short_reason(err: str) -> str:

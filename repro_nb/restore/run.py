@@ -263,9 +263,13 @@ def _score(
             and "Traceback (most recent call last)" in text_tb
             and cell_outputs(cells[i], i).error is None
         ):
-            # IPython prints a traceback from a failing _repr_ on a stream: a failure too.
-            last = [ln for ln in text_tb.splitlines() if re.match(r"^\w+(Error|Exception)\b", ln)]
-            ename, _, evalue = (last[-1] if last else "Error: a printed traceback").partition(": ")
+            # IPython prints a traceback from a failing _repr_ on a stream: a failure too. The
+            # first exception is the cell's; later ones ("During handling of the above ...")
+            # are IPython failing to format it.
+            raised = [ln for ln in text_tb.splitlines() if re.match(r"^\w+(Error|Exception)\b", ln)]
+            ename, _, evalue = (raised[0] if raised else "Error: a printed traceback").partition(
+                ": "
+            )
             err = {"ename": ename, "evalue": evalue, "traceback": text_tb.splitlines()}
         if err is None:
             score.ran += 1
@@ -282,7 +286,7 @@ def _score(
                 "error": f"{ename}: {evalue}"[:300],
                 "ename": ename,
                 "evalue": evalue[:2000],
-                "traceback": [str(t)[-400:] for t in (err.get("traceback") or [])][-12:],
+                "traceback": [str(t)[-400:] for t in (err.get("traceback") or [])][-300:],
                 "cause": failure.cause,
                 "why": failure.text,
             }
@@ -328,12 +332,14 @@ def _resolve_with_kernel(
     res = resolve_as_of(reqs, day, uv=uv, python=python, config=None, say=emit)
     if res.error or res.date is None:
         return res
-    kernel = resolve_as_of([*res.pins, KERNEL_FLOOR], res.date, uv=uv, python=python, say=emit)
+    built = set(res.from_source)
+    wheels = [p for p in res.pins if p not in built]
+    kernel = resolve_as_of([*wheels, KERNEL_FLOOR], res.date, uv=uv, python=python, say=emit)
     if kernel.error:
         # The full closure pins something the kernel cannot live with: keep only the
         # notebook's own distributions exact.
         mine = {r.split("<")[0].split(">")[0].split("=")[0] for r in reqs}
-        own = [p for p in res.pins if p.split("==")[0] in mine]
+        own = [p for p in wheels if p.split("==")[0] in mine]
         kernel = resolve_as_of([*own, KERNEL_FLOOR], res.date, uv=uv, python=python, say=emit)
     if kernel.error:
         res.error = f"no kernel ({KERNEL_FLOOR}) installs with these pins: {kernel.error}"
@@ -341,7 +347,11 @@ def _resolve_with_kernel(
     if kernel.moved and not any("for the kernel" in c for c in result.changes):
         emit(f"the kernel: {kernel.moved}")
         result.kernel_note = f"{KERNEL_FLOOR} as of {kernel.date}: " + (kernel.moved or "")
-    res.pins = kernel.pins
+    res.pins = sorted({*kernel.pins, *built})
+    for pin in sorted(built):
+        note = f"{pin} has no wheels: built from its sdist"
+        if note not in result.changes:
+            result.changes.append(note)
     return res
 
 
