@@ -336,6 +336,8 @@ def resolve_as_of(
     # sdist, a separate and named step; the rest stays wheels only.
     while pins is None and (m := _NO_WHEELS.search(err)):
         name = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+        if has_wheels(name) is not False:
+            break  # wheels exist, only not for this Python yet: the date moves instead
         mine = [
             r
             for r in requirements
@@ -376,6 +378,32 @@ def resolve_as_of(
         "the requirements resolve"
     )
     return Resolution(sorted(best + sources), hi, why, None, time.perf_counter() - t0, sources)
+
+
+_WHEELS_SEEN: dict[str, bool | None] = {}
+
+
+def has_wheels(dist: str, timeout: float = 20.0) -> bool | None:
+    """Whether the index serves any wheel of ``dist`` at all (for any Python or platform);
+    None when it cannot be told."""
+    from repro_nb.environments.indexes import PYPI_SIMPLE
+
+    name = re.sub(r"[-_.]+", "-", dist).lower()
+    if name in _WHEELS_SEEN:
+        return _WHEELS_SEEN[name]
+    req = urllib.request.Request(
+        f"{PYPI_SIMPLE}/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "repro-nb"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            page = json.load(resp)
+        files = page.get("files", []) if isinstance(page, dict) else []
+        got: bool | None = any(str(f.get("filename", "")).endswith(".whl") for f in files)
+    except (OSError, ValueError):
+        got = None
+    _WHEELS_SEEN[name] = got
+    return got
 
 
 _NO_WHEELS = re.compile(r"all versions of ([A-Za-z0-9_.-]+) have no usable wheels")
