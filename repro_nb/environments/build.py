@@ -41,6 +41,7 @@ __all__ = [
     "find_interpreters",
     "install_lock",
     "installed_versions",
+    "interpreter_at",
     "reachable",
     "register_kernel",
 ]
@@ -123,6 +124,22 @@ def find_interpreters(extra: Iterable[str] = (), uv: str | None = None) -> list[
     with ThreadPoolExecutor(max_workers=8) as pool:
         probed = [i for i in pool.map(_probe, unique) if i is not None]
     return sorted(probed, key=lambda i: i.version, reverse=True)
+
+
+def interpreter_at(path: str) -> Interpreter:
+    """The interpreter a user named (``--python PATH``).
+
+    Raises
+    ------
+    UsageProblem
+        When it does not run.
+    """
+    from repro_nb.errors import UsageProblem
+
+    found = _probe(path)
+    if found is None:
+        raise UsageProblem(f"{path} is not a Python interpreter that runs; pass another --python.")
+    return found
 
 
 def choose_interpreter(

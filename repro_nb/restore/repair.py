@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from repro_nb.restore.infer import distribution_for
+from repro_nb.verification.published import CANNOT_IMPORT as _CANNOT_IMPORT
+from repro_nb.verification.published import NO_MODULE as _NO_MODULE
 
 __all__ = ["KNOWN_REMOVALS", "Repair", "repair_for"]
 
@@ -122,9 +124,7 @@ KNOWN_REMOVALS: tuple[tuple[re.Pattern[str], str, str, str], ...] = (
     ),
 )
 
-_NO_MODULE = re.compile(r"No module named '([\w.]+)'")
 _MODULE_ATTR = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
-_CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)' from '([\w.]+)'")
 _TRACE_PKG = re.compile(r"site-packages[/\\]([A-Za-z_]\w*)[/\\]")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -440,17 +440,3 @@ def hint_requirements(needs: Needs, keep: Sequence[str] = ()) -> list[str]:
         spec = ",".join(sorted(set(bounds.get(name, []))))
         out.append(name + spec)
     return sorted(set(out))
-
-
-def uv_python_version(python: str) -> str | None:
-    """``3.11.7`` of an interpreter."""
-    try:
-        proc = subprocess.run(
-            [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() or None

@@ -33,6 +33,7 @@ from repro_nb.environments.build import (
     create_venv,
     find_installer,
     find_interpreters,
+    interpreter_at,
     register_kernel,
 )
 from repro_nb.environments.indexes import pip_config
@@ -488,14 +489,7 @@ def restore(
 
     chosen: Interpreter
     if python:
-        found = find_interpreters([python])
-        pick = next(
-            (i for i in found if os.path.realpath(i.path) == os.path.realpath(python)), None
-        )
-        if pick is None:
-            raise UsageProblem(
-                f"{python} is not a Python interpreter that runs; pass another --python."
-            )
+        pick = interpreter_at(python)
         chosen, note = pick, None
     else:
         # uv builds environments for Python 3.8 and later.

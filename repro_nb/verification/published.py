@@ -31,8 +31,10 @@ __all__ = [
     "why_it_failed",
 ]
 
-_NO_MODULE = re.compile(r"No module named '([\w.]+)'")
-_CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)' from '([\w.]+)'")
+#: Error texts that name a module or an API (also read by :mod:`repro_nb.restore.repair`).
+NO_MODULE = re.compile(r"No module named '([\w.]+)'")
+CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)' from '([\w.]+)'")
+_NO_MODULE, _CANNOT_IMPORT = NO_MODULE, CANNOT_IMPORT
 _NO_ATTRIBUTE = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'|has no attribute '(\w+)'")
 _NO_FILE = re.compile(
     r"No such file or directory: '([^']+)'|(?:File|Path) (?:not found|does not exist):? '?([^'\n]+)"

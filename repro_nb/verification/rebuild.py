@@ -30,6 +30,7 @@ from repro_nb.environments.build import (
     install_extra,
     install_lock,
     installed_versions,
+    interpreter_at,
     reachable,
     register_kernel,
 )
@@ -232,14 +233,7 @@ def rebuild(
         inst = find_installer(installer)
         result.installer = inst.label
         if python:
-            found = find_interpreters([python])
-            chosen = next(
-                (i for i in found if os.path.realpath(i.path) == os.path.realpath(python)), None
-            )
-            if chosen is None:
-                raise UsageProblem(
-                    f"{python} is not a Python interpreter that runs; pass another --python."
-                )
+            chosen = interpreter_at(python)
             note = None
             if recorded and chosen.version_text != recorded:
                 same_minor = chosen.version_text.split(".")[:2] == recorded.split(".")[:2]

@@ -21,16 +21,13 @@ The normalisation is the one of ``tests/corpus/measure_truth.py`` (copied,
 not imported, so that this script runs in any environment): stream text per
 stream name, ``text/plain`` (else ``text/html``) of rich outputs, a digest of
 the decoded pixels of PNG/JPEG images, ``ename: evalue`` of errors, after the
-regex rules in ``RULES``.  This script does not import repro_nb.
+regex rules of ``../measure_truth.py``.  This script does not import repro_nb.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import hashlib
-import io
 import json
 import os
 import re
@@ -43,74 +40,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TRUTH = HERE / "truth.json"
 
-# Same rules, same order, as tests/corpus/measure_truth.py.
-RULES = [
-    ("timeit", re.compile(r"^.*per loop \(mean ± std\. dev\. of .*$", re.M), "<timeit>"),
-    ("timeit", re.compile(r"^The slowest run took .*(?:\n|$)", re.M), ""),
-    ("time-magic", re.compile(r"^CPU times: .*$", re.M), "<cpu-times>"),
-    ("time-magic", re.compile(r"^Wall time: .*$", re.M), "<wall-time>"),
-    ("tqdm", re.compile(r"\[\d+:\d+(?::\d+)?<[^\]]*\]"), "[<tqdm-time>]"),
-    ("kernel-path", re.compile(r"/tmp/ipykernel_\d+/\d+\.py"), "<kernel-cell>"),
-    ("run-dir", re.compile(r"/tmp/tmp[A-Za-z0-9_]+"), "<run-dir>"),
-    ("address", re.compile(r"\b0x[0-9a-fA-F]+"), "0x<addr>"),
-]
-IMAGE_TYPES = ("image/png", "image/jpeg")
-
-
-def normalise_text(text: str) -> str:
-    for _name, pattern, repl in RULES:
-        text = pattern.sub(repl, text)
-    return text
-
-
-def image_digest(payload) -> str:
-    from PIL import Image
-
-    if isinstance(payload, list):
-        payload = "".join(payload)
-    raw = base64.b64decode(payload)
-    with Image.open(io.BytesIO(raw)) as img:
-        img = img.convert("RGBA")
-        h = hashlib.sha256()
-        h.update(f"{img.size}".encode())
-        h.update(img.tobytes())
-        return f"pixels:{img.size[0]}x{img.size[1]}:{h.hexdigest()[:16]}"
-
-
-def _join(t):
-    return "".join(t) if isinstance(t, list) else t
+# The same normalisation as tests/corpus/measure_truth.py: one implementation for both
+# corpora (the rules each output fired are not kept here).
+sys.path.insert(0, str(HERE.parent))
+from measure_truth import normalise_outputs as _normalise_outputs  # noqa: E402
 
 
 def normalise_outputs(outputs):
-    streams: dict[str, str] = {}
-    items: list = []
-    for out in outputs:
-        kind = out.get("output_type")
-        if kind == "stream":
-            name = out.get("name", "stdout")
-            streams[name] = streams.get(name, "") + _join(out.get("text", ""))
-        elif kind in ("execute_result", "display_data"):
-            data = out.get("data", {})
-            item = {}
-            if "text/plain" in data:
-                item["text"] = normalise_text(_join(data["text/plain"]))
-            elif "text/html" in data:
-                item["html"] = normalise_text(_join(data["text/html"]))
-            for mime in IMAGE_TYPES:
-                if mime in data:
-                    try:
-                        item["image"] = image_digest(data[mime])
-                    except Exception as exc:  # undecodable image
-                        item["image"] = f"undecodable:{type(exc).__name__}"
-            items.append(item)
-        elif kind == "error":
-            items.append({"error": normalise_text(f"{out.get('ename')}: {out.get('evalue')}")})
-    result = {}
-    if streams:
-        result["streams"] = {k: normalise_text(v) for k, v in sorted(streams.items())}
-    if items:
-        result["items"] = items
-    return result
+    return _normalise_outputs(outputs, set())
 
 
 def notebook_path(folder: Path) -> Path:
