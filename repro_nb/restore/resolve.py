@@ -27,6 +27,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from repro_nb.environments.indexes import IndexConfig, cache_dir
 from repro_nb.restore.infer import Needs
@@ -43,6 +44,22 @@ class Dating:
     detail: str
 
 
+def _simple_page(name: str, timeout: float) -> dict[str, Any] | None:
+    """A project's page of PyPI's simple API in its JSON form (PEP 691), or None."""
+    from repro_nb.environments.indexes import PYPI_SIMPLE
+
+    req = urllib.request.Request(
+        f"{PYPI_SIMPLE}/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "repro-nb"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            page = json.load(resp)
+    except (OSError, ValueError):
+        return None
+    return page if isinstance(page, dict) else None
+
+
 def release_date(dist: str, version: str, timeout: float = 20.0) -> dt.date | None:
     """The day ``dist==version`` was first uploaded to PyPI, or None.
 
@@ -51,7 +68,7 @@ def release_date(dist: str, version: str, timeout: float = 20.0) -> dt.date | No
     """
     from packaging.version import InvalidVersion, Version
 
-    from repro_nb.environments.indexes import PYPI_SIMPLE, filename_version
+    from repro_nb.environments.indexes import filename_version
 
     store = cache_dir() / "releases.json"
     known: dict[str, str] = {}
@@ -62,14 +79,8 @@ def release_date(dist: str, version: str, timeout: float = 20.0) -> dt.date | No
     key = f"{name}=={version}"
     if key in known:
         return dt.date.fromisoformat(known[key]) if known[key] else None
-    req = urllib.request.Request(
-        f"{PYPI_SIMPLE}/{name}/",
-        headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "repro-nb"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            page = json.load(resp)
-    except (OSError, ValueError):
+    page = _simple_page(name, timeout)
+    if page is None:
         return None
     first: dict[str, str] = {}
     for f in page.get("files", []) if isinstance(page, dict) else []:
@@ -386,22 +397,14 @@ _WHEELS_SEEN: dict[str, bool | None] = {}
 def has_wheels(dist: str, timeout: float = 20.0) -> bool | None:
     """Whether the index serves any wheel of ``dist`` at all (for any Python or platform);
     None when it cannot be told."""
-    from repro_nb.environments.indexes import PYPI_SIMPLE
 
     name = re.sub(r"[-_.]+", "-", dist).lower()
     if name in _WHEELS_SEEN:
         return _WHEELS_SEEN[name]
-    req = urllib.request.Request(
-        f"{PYPI_SIMPLE}/{name}/",
-        headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "repro-nb"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            page = json.load(resp)
-        files = page.get("files", []) if isinstance(page, dict) else []
-        got: bool | None = any(str(f.get("filename", "")).endswith(".whl") for f in files)
-    except (OSError, ValueError):
-        got = None
+    page = _simple_page(name, timeout)
+    got: bool | None = None
+    if page is not None:
+        got = any(str(f.get("filename", "")).endswith(".whl") for f in page.get("files", []))
     _WHEELS_SEEN[name] = got
     return got
 
