@@ -53,7 +53,7 @@ def _plain_uv(uv: str, python: str, pins: Path, work: Path) -> float:
 def run() -> list[dict[str, Any]]:
     """Rows: restore's total and its parts, the plain install, and the ratio."""
     from repro_nb.environments.build import find_installer
-    from repro_nb.restore.run import restore
+    from repro_nb.restoration.run import restore
 
     uv = find_installer("uv").command
     assert uv is not None

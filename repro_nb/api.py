@@ -512,7 +512,7 @@ def rebuild(bundle: str | os.PathLike[str], into: str | os.PathLike[str], **opti
 def restore(
     notebook: str | os.PathLike[str], into: str | os.PathLike[str] | None = None, **options: Any
 ) -> Any:
-    """Restore an old notebook's environment; see :func:`repro_nb.restore.run.restore`."""
-    from repro_nb.restore.run import restore as _restore
+    """Restore an old notebook's environment; see :func:`repro_nb.restoration.run.restore`."""
+    from repro_nb.restoration.run import restore as _restore
 
     return _restore(notebook, into, **options)

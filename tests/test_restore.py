@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from repro_nb.restore.infer import distribution_for, infer_needs
-from repro_nb.restore.repair import repair_for
-from repro_nb.restore.resolve import date_notebook, hint_requirements, resolve_as_of
+from repro_nb.restoration.infer import distribution_for, infer_needs
+from repro_nb.restoration.repair import repair_for
+from repro_nb.restoration.resolve import date_notebook, hint_requirements, resolve_as_of
 
 
 def _nb(cells: list[dict], version: str | None = "3.7.6") -> dict:

@@ -35,7 +35,7 @@ def _index_or_skip() -> None:
 @pytest.mark.parametrize("name", sorted(TRUTH))
 def test_restore_brings_the_notebook_back(name: str, tmp_path: Path) -> None:
     _index_or_skip()
-    from repro_nb.restore.run import restore
+    from repro_nb.restoration.run import restore
 
     truth = TRUTH[name]
     repo = tmp_path / name

@@ -175,7 +175,7 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from repro_nb.restore.run import restore
+    from repro_nb.restoration.run import restore
 
     steps = [0]
     follow = JsonProgress(sys.stderr) if args.progress == "json" else None

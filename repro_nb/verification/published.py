@@ -31,7 +31,7 @@ __all__ = [
     "why_it_failed",
 ]
 
-#: Error texts that name a module or an API (also read by :mod:`repro_nb.restore.repair`).
+#: Error texts that name a module or an API (also read by :mod:`repro_nb.restoration.repair`).
 NO_MODULE = re.compile(r"No module named '([\w.]+)'")
 CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)' from '([\w.]+)'")
 _NO_MODULE, _CANNOT_IMPORT = NO_MODULE, CANNOT_IMPORT

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.environments.indexes import IndexConfig, cache_dir
-from repro_nb.restore.infer import Needs
+from repro_nb.restoration.infer import Needs
 
 __all__ = ["Dating", "Resolution", "date_notebook", "release_date", "resolve_as_of"]
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from repro_nb.restore.infer import distribution_for
+from repro_nb.restoration.infer import distribution_for
 from repro_nb.verification.published import CANNOT_IMPORT as _CANNOT_IMPORT
 from repro_nb.verification.published import NO_MODULE as _NO_MODULE
 

@@ -40,9 +40,9 @@ from repro_nb.environments.indexes import pip_config
 from repro_nb.errors import UsageProblem
 from repro_nb.execution import RunSpec, run_notebook
 from repro_nb.notebook import cell_source, iter_code_cells, read_notebook_json
-from repro_nb.restore.infer import Needs, infer_needs
-from repro_nb.restore.repair import Repair, repair_for
-from repro_nb.restore.resolve import Dating, date_notebook, hint_requirements, resolve_as_of
+from repro_nb.restoration.infer import Needs, infer_needs
+from repro_nb.restoration.repair import Repair, repair_for
+from repro_nb.restoration.resolve import Dating, date_notebook, hint_requirements, resolve_as_of
 from repro_nb.verification.published import why_it_failed
 
 __all__ = ["RestoreResult", "Score", "restore"]
@@ -107,7 +107,7 @@ class RestoreResult:
     notebook, into
         The notebook and the folder holding the environment.
     needs
-        What it imports and the version hints (:class:`~repro_nb.restore.infer.Needs`).
+        What it imports and the version hints (:class:`~repro_nb.restoration.infer.Needs`).
     dating
         The date resolved as of and why.
     moved
