@@ -287,26 +287,32 @@ class ArtifactFinder:
             raise OSError(str(getattr(exc, "reason", exc))) from None
 
     def _project_page(self, index: str, name: str) -> list[Artifact] | None:
-        key = (index, name)
+        """An index's page of one project (None: the project is not there)."""
+        return self._page((index, name), index, f"{index.rstrip('/')}/{name}/", _JSON_ACCEPT)
+
+    def _page(
+        self, key: tuple[str, str], source: str, url: str, accept: str
+    ) -> list[Artifact] | None:
+        """The files one page lists, fetched once per finder; a source that cannot be
+        reached is tried once and then skipped (and named in :attr:`unreachable`)."""
         with self._lock:
             if key in self._pages:
                 return self._pages[key]
-            if index in self.unreachable:
+            if source in self.unreachable:
                 return None
-        page_url = f"{index.rstrip('/')}/{name}/"
         try:
-            got = self._fetch(page_url, _JSON_ACCEPT)
+            got = self._fetch(url, accept)
         except OSError as exc:
             with self._lock:
-                self.unreachable.setdefault(index, str(exc))
+                self.unreachable.setdefault(source, str(exc))
             return None
         arts: list[Artifact] | None = None
         if got is not None:
             body, ctype = got
             arts = (
-                self._from_json(body, page_url, index)
+                self._from_json(body, url, source)
                 if "json" in ctype
-                else self._from_html(body, page_url, index)
+                else self._from_html(body, url, source)
             )
         with self._lock:
             self._pages[key] = arts
@@ -379,26 +385,8 @@ class ArtifactFinder:
                         )
                     )
             return out
-        arts = self._project_page_flat(loc)
+        arts = self._page((loc, "*"), loc, loc, "text/html") or []
         return [a for a in arts if _matches(a, name, version)]
-
-    def _project_page_flat(self, loc: str) -> list[Artifact]:
-        key = (loc, "*")
-        with self._lock:
-            if key in self._pages:
-                return self._pages[key] or []
-            if loc in self.unreachable:
-                return []
-        try:
-            got = self._fetch(loc, "text/html")
-        except OSError as exc:
-            with self._lock:
-                self.unreachable.setdefault(loc, str(exc))
-            return []
-        arts = self._from_html(got[0], loc, loc) if got else []
-        with self._lock:
-            self._pages[key] = arts
-        return arts
 
     # -- the cache ---------------------------------------------------------------------
     def _cache_file(self, name: str, version: str) -> Path:

@@ -206,21 +206,6 @@ def _repro_nb_import_root() -> str | None:
 _DASK_HASH_SEED = "6640"
 
 
-def _startup_environ() -> dict[str, str] | None:
-    """The environment this interpreter started with (Linux), or ``None`` where unreadable."""
-    try:
-        with open("/proc/self/environ", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    out: dict[str, str] = {}
-    for item in raw.split(b"\0"):
-        name, sep, value = item.partition(b"=")
-        if sep:
-            out[name.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-    return out
-
-
 def _pool_written() -> dict[str, str]:
     """What a worker pool writes into *this* process's environment, name -> value.
 
@@ -254,7 +239,9 @@ def submitter_environ() -> dict[str, str]:
     dict[str, str]
     """
     env = dict(os.environ)
-    start = _startup_environ()
+    from repro_nb.seeding.state import startup_environ
+
+    start = startup_environ()
     if start is None:
         return env
     for name, value in _pool_written().items():

@@ -39,6 +39,7 @@ __all__ = [
     "per_cell_enabled",
     "phase_seed",
     "require_config",
+    "startup_environ",
 ]
 
 _SYS_ATTRIBUTE = "_repro_nb_seeding_state"
@@ -278,19 +279,25 @@ class SeedingState:
     nondeterminism_shown: set[str] = field(default_factory=set)
 
 
-def _read_initial_environ() -> dict[str, str]:
-    # /proc/self/environ is the environment the interpreter started with, whatever os.environ
-    # says now; elsewhere, the snapshot at first import is the best available.
+def startup_environ() -> dict[str, str] | None:
+    """The environment this interpreter started with, whatever ``os.environ`` says now
+    (``/proc/self/environ``, Linux); ``None`` where it cannot be read."""
     try:
         raw = Path("/proc/self/environ").read_bytes()
     except OSError:
-        return dict(os.environ)
+        return None
     out: dict[str, str] = {}
     for item in raw.split(b"\0"):
         key, sep, value = item.partition(b"=")
         if sep:
             out[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
     return out
+
+
+def _read_initial_environ() -> dict[str, str]:
+    # Elsewhere than Linux, the snapshot at first import is the best available.
+    start = startup_environ()
+    return dict(os.environ) if start is None else start
 
 
 if _SYS_ATTRIBUTE not in sys.__dict__:
