@@ -422,6 +422,17 @@ def _add_kernel_options(p: argparse.ArgumentParser, *, when: str = "") -> None:
     )
 
 
+def _add_progress_option(p: argparse.ArgumentParser) -> None:
+    """``--progress bar|json``, the same for every long command (bar: a bar on a terminal,
+    lines or nothing elsewhere)."""
+    p.add_argument(
+        "--progress",
+        choices=("bar", "json"),
+        default="bar",
+        help="json: JSON progress lines on stderr and the result as JSON (for programs)",
+    )
+
+
 def _add_data_dir_option(p: argparse.ArgumentParser) -> None:
     """``--data-dir``, the same for verify and rebuild."""
     p.add_argument(
@@ -496,12 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_kernel_options(p, when=", when the notebook must be executed")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument(
-        "--progress",
-        choices=("bar", "json"),
-        default="bar",
-        help="json: JSON progress lines on stderr and the result as JSON (for programs)",
-    )
+    _add_progress_option(p)
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
@@ -578,12 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", metavar="FILE", help="also write the report to FILE (.md, .html or .json)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.add_argument(
-        "--progress",
-        choices=("bar", "json"),
-        default="bar",
-        help="json: JSON progress lines on stderr and the result as JSON (for programs)",
-    )
+    _add_progress_option(p)
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser(
@@ -666,12 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also register the kernel among your Jupyter kernels (to switch to it in Lab)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument(
-        "--progress",
-        choices=("lines", "json"),
-        default="lines",
-        help="json: JSON progress lines on stderr and the result as JSON (for programs)",
-    )
+    _add_progress_option(p)
     p.set_defaults(func=_cmd_restore)
 
     p = sub.add_parser(

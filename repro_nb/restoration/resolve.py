@@ -414,24 +414,22 @@ _NO_WHEELS = re.compile(r"all versions of ([A-Za-z0-9_.-]+) have no usable wheel
 
 def _short_reason(err: str) -> str:
     """A resolver's complaint in a few words."""
-    m = re.search(
-        r"(?:all versions of|you require|and) ([A-Za-z0-9_.-]+)[^.]*?(?:no usable wheels|no wheels)",
-        err,
-    )
     if "ABI tag" in err or "no usable wheels" in err or "no wheels" in err:
-        who = re.search(r"you require ([A-Za-z0-9_.-]+)", err) or m
+        who = re.search(r"you require ([A-Za-z0-9_.-]+)", err) or re.search(
+            r"(?:all versions of|and) ([A-Za-z0-9_.-]+)[^.]*?(?:no usable wheels|no wheels)", err
+        )
         return (
             f"no wheel of {who.group(1)} for this Python yet"
             if who
             else "no wheel for this Python yet"
         )
-    m2 = re.search(r"([A-Za-z0-9_.-]+)(?:>=|==)[^ ]* depends on ([A-Za-z0-9_.-]+)", err)
-    if m2:
-        return f"{m2.group(1)} needs {m2.group(2)}, which had no installable release yet"
+    needs = re.search(r"([A-Za-z0-9_.-]+)(?:>=|==)[^ ]* depends on ([A-Za-z0-9_.-]+)", err)
+    if needs:
+        return f"{needs.group(1)} needs {needs.group(2)}, which had no installable release yet"
     return err[:160]
 
 
-def hint_requirements(needs: Needs, keep: Sequence[str] = ()) -> list[str]:
+def hint_requirements(needs: Needs) -> list[str]:
     """Requirement lines from the needs: each distribution, with the ``<`` bounds warnings
     gave (a removal the author had not reached yet). ``==`` hints are left to the date."""
     bounds: dict[str, list[str]] = {}
@@ -439,7 +437,7 @@ def hint_requirements(needs: Needs, keep: Sequence[str] = ()) -> list[str]:
         if h.op == "<" and h.dist != "python":
             bounds.setdefault(h.dist, []).append(f"<{h.version}")
     out = []
-    for name in [*needs.requirements, *keep]:
+    for name in needs.requirements:
         spec = ",".join(sorted(set(bounds.get(name, []))))
         out.append(name + spec)
     return sorted(set(out))

@@ -36,10 +36,10 @@ from repro_nb.environments.build import (
     interpreter_at,
     register_kernel,
 )
-from repro_nb.environments.indexes import pip_config
+from repro_nb.environments.indexes import IndexConfig, pip_config
 from repro_nb.errors import UsageProblem
 from repro_nb.execution import RunSpec, run_notebook
-from repro_nb.notebook import cell_source, iter_code_cells, read_notebook_json
+from repro_nb.notebook import cell_source, imported_modules, iter_code_cells, read_notebook_json
 from repro_nb.restoration.infer import Needs, infer_needs
 from repro_nb.restoration.repair import Repair, repair_for
 from repro_nb.restoration.resolve import Dating, date_notebook, hint_requirements, resolve_as_of
@@ -371,11 +371,18 @@ def _requirements_with(reqs: Sequence[str], repair: Repair) -> list[str]:
     return sorted(set(out))
 
 
-def _sync(uv: str, env_python: Path, pins: Sequence[str], work: Path) -> None:
+def _sync(uv: str, env_python: Path, pins: Sequence[str], work: Path, config: IndexConfig) -> None:
     req = work / "pins.txt"
     req.write_text("\n".join(pins) + "\n", encoding="utf-8")
-    cfg = pip_config()
-    args = [uv, "pip", "sync", "--python", str(env_python), *cfg.installer_args(uv=True), str(req)]
+    args = [
+        uv,
+        "pip",
+        "sync",
+        "--python",
+        str(env_python),
+        *config.installer_args(uv=True),
+        str(req),
+    ]
     proc = subprocess.run(
         args,
         capture_output=True,
@@ -474,7 +481,7 @@ def restore(
     assert inst.command is not None
     nb = read_notebook_json(path)
     source = NotebookSource({i: cell_source(c) for i, c in iter_code_cells(nb)})
-    needs = infer_needs(nb, path.parent, distributions_for_modules(imported_modules_of(nb)))
+    needs = infer_needs(nb, path.parent, distributions_for_modules(imported_modules(nb)))
     emit(f"the notebook imports {', '.join(needs.modules) or 'nothing third-party'}")
     dating = date_notebook(path, needs, as_of)
     emit(f"dated {dating.date.isoformat()} ({dating.detail})")
@@ -504,6 +511,7 @@ def restore(
     work = target / ".repro-restore"
     work.mkdir(exist_ok=True)
     reqs = hint_requirements(needs)
+    sources = pip_config()  # read once: every install of this restore uses the same sources
     tried: set[str] = set()
     env_python: Path | None = None
     best: Attempt | None = None
@@ -526,7 +534,7 @@ def restore(
             emit(f"creating the environment in {target / 'env'}")
             env_python = create_venv(inst, chosen, target / "env")
         emit(f"installing {len(res.pins)} pins")
-        _sync(inst.command, env_python, res.pins, work)
+        _sync(inst.command, env_python, res.pins, work, sources)
         times["install"] += time.perf_counter() - t
         t = time.perf_counter()
         emit(f"try {number}: running the notebook in the restored environment")
@@ -555,7 +563,7 @@ def restore(
     if result.attempts[-1] is not best:
         emit(f"keeping try {best.number}, the best")
         t = time.perf_counter()
-        _sync(inst.command, env_python, best.pins, work)
+        _sync(inst.command, env_python, best.pins, work, sources)
         times["install"] += time.perf_counter() - t
     result.after = best.score
     result.pins = best.pins
@@ -583,7 +591,7 @@ def restore(
     emit(f"after: {result.after.line()}")
     if bundle:
         t = time.perf_counter()
-        _write_bundle(result, path, chosen, inst.command, env_python, target, work, emit)
+        _write_bundle(result, path, chosen, inst.command, env_python, target, work, sources, emit)
         times["bundle"] = time.perf_counter() - t
     result.seconds = {k: round(v, 2) for k, v in times.items()}
     return result
@@ -597,6 +605,7 @@ def _write_bundle(
     env_python: Path,
     target: Path,
     work: Path,
+    sources: IndexConfig,
     emit: Say,
 ) -> None:
     """Export a bundle recorded in the restored environment, so that its full lock is the
@@ -624,7 +633,6 @@ def _write_bundle(
     wheel_path.write_bytes(wheel.data)
     # repro_nb records the run, without its own requirements (they would move the restored
     # pins); only what capture imports and the environment lacks comes with it.
-    cfg = pip_config()
     for args in (["--no-deps", str(wheel_path)], ["xxhash"]):
         proc = subprocess.run(
             [
@@ -633,7 +641,7 @@ def _write_bundle(
                 "install",
                 "--python",
                 str(env_python),
-                *cfg.installer_args(uv=True),
+                *sources.installer_args(uv=True),
                 *args,
             ],
             capture_output=True,
@@ -654,10 +662,3 @@ def _write_bundle(
         result.bundle_note = f"export failed: {exc}"
         return
     result.bundle = info.path
-
-
-def imported_modules_of(nb: Mapping[str, Any]) -> list[str]:
-    """Top-level modules the notebook imports (for mapping them to installed distributions)."""
-    from repro_nb.notebook import imported_modules
-
-    return sorted(imported_modules(nb))

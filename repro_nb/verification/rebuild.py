@@ -319,7 +319,8 @@ def rebuild(
         if extra:
             emit("installing what verifying needs: " + ", ".join(Path(e).name for e in extra))
             install_extra(inst, env_python, extra, config)
-        after = installed_versions(env_python)
+        # What the extra install changed shows only against a listing taken before it.
+        after = installed_versions(env_python) if extra else before
         for pin in parsed.pins:
             key = re.sub(r"[-_.]+", "-", pin.name).lower()
             got = after.get(key)

@@ -280,6 +280,13 @@ def _could_not_run(target: Path, kind: str, reason: str, **kw: Any) -> VerifyRes
     return VerifyResult(str(target), kind, "could not run", reason, **kw)
 
 
+def _integrity_failure(path: Path, reason: str, file: str | None, message: str) -> VerifyResult:
+    """A bundle that failed a check before anything ran: the reason and what failed."""
+    return _could_not_run(
+        path, "bundle", reason, integrity={"ok": False, "file": file, "message": message}
+    )
+
+
 def _missing_data(missing: list[str]) -> str:
     """The one line that names the missing data files and how to supply them."""
     more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
@@ -295,16 +302,9 @@ def _verify_bundle(
     try:
         bundle = read_bundle(path, limits=limits)
     except BundleIntegrityError as exc:
-        return _could_not_run(
-            path,
-            "bundle",
-            f"{exc.path}: {exc.message}",
-            integrity={"ok": False, "file": exc.path, "message": exc.message},
-        )
+        return _integrity_failure(path, f"{exc.path}: {exc.message}", exc.path, exc.message)
     except BundleError as exc:
-        return _could_not_run(
-            path, "bundle", str(exc), integrity={"ok": False, "file": None, "message": str(exc)}
-        )
+        return _integrity_failure(path, str(exc), None, str(exc))
     with bundle, tempfile.TemporaryDirectory(prefix="repro-nb-verify-") as tmp:
         integrity: dict[str, Any] = {"ok": True, "files": len(bundle.files), "extra": bundle.extra}
         nb_dir = Path(tmp, "w", *[f"d{i}" for i in range(notebook_depth(bundle))])
@@ -314,11 +314,8 @@ def _verify_bundle(
         try:
             data, changes = place_data(bundle, nb_dir, data_dir, work=Path(tmp, "w"))
         except BundleIntegrityError as exc:
-            return _could_not_run(
-                path,
-                "bundle",
-                f"data/manifest.json: {exc.message}",
-                integrity={"ok": False, "file": exc.path, "message": exc.message},
+            return _integrity_failure(
+                path, f"data/manifest.json: {exc.message}", exc.path, exc.message
             )
         missing = [d.path for d in data if d.status == "missing"]
         if missing:
