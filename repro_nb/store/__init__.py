@@ -26,6 +26,7 @@ from repro_nb.store.runs import (
     light_cells,
     list_runs,
     run_cells,
+    run_config,
     set_baseline,
 )
 from repro_nb.store.schema import MIGRATIONS, SCHEMA_VERSION, split_statements
@@ -49,6 +50,7 @@ __all__ = [
     "parse_signature",
     "resolve_store_path",
     "run_cells",
+    "run_config",
     "set_baseline",
     "split_statements",
 ]

@@ -383,6 +383,41 @@ class Store:
             )
             return int(cur.lastrowid or 0)
 
+    def add_config(
+        self, session_id: int, name: str, kind: str, data: Any, *, cell_row: int | None = None
+    ) -> int:
+        """Record a configuration value (JSON-ready, already bounded) bound to ``name``.
+
+        The value is redacted here as well, so no reader can leak a secret a config held.
+        """
+        clean = _redact_data(data)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO configs(session_id, cell_row, name, kind, data, hash, created) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (
+                    session_id,
+                    cell_row,
+                    name,
+                    kind,
+                    _dumps(clean),
+                    content_hash(clean),
+                    time.time(),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def configs(self, session_id: int) -> list[dict[str, Any]]:
+        """Configuration values recorded in a run, oldest first (``data`` decoded)."""
+        rows = self.query(
+            "SELECT id, session_id, cell_row, name, kind, data, hash, created FROM configs "
+            "WHERE session_id = ? ORDER BY id",
+            (session_id,),
+        )
+        for row in rows:
+            row["data"] = _loads(row["data"])
+        return rows
+
     def attach_checks(self, cell_row: int, check_ids: Sequence[int]) -> None:
         """Point checks recorded while a cell ran at that cell's row (written after the cell)."""
         with self.transaction() as conn:

@@ -23,6 +23,7 @@ __all__ = [
     "light_cells",
     "list_runs",
     "run_cells",
+    "run_config",
     "set_baseline",
 ]
 
@@ -107,3 +108,22 @@ def light_cells(store: Store, session_id: int) -> list[LightCell]:
 def iter_notebooks(store: Store) -> Iterable[str]:
     """Notebook keys with runs in the store."""
     return store.notebooks()
+
+
+def run_config(store: Store, session_id: int) -> dict[str, dict[str, Any]]:
+    """The configuration of a run: for each name, its last recorded value.
+
+    Returns
+    -------
+    dict
+        ``{name: {"kind": ..., "value": ..., "hash": ..., "cell_row": ...}}`` in first-seen order.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for row in store.configs(session_id):
+        out[row["name"]] = {
+            "kind": row["kind"],
+            "value": row["data"],
+            "hash": row["hash"],
+            "cell_row": row["cell_row"],
+        }
+    return out

@@ -102,6 +102,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE files ADD COLUMN abspath TEXT;
     """,
+    # 4: configuration values (dataclasses, pydantic, OmegaConf, Namespace, dicts, the
+    # parameters cell) as readable, redacted, bounded JSON, so two runs compare key by key.
+    """
+    CREATE TABLE configs (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        cell_row INTEGER REFERENCES cells(id) ON DELETE SET NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX configs_session ON configs(session_id, name);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
