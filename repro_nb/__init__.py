@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     # history
     "runs": "api",
     "status": "api",
+    "compare_runs": "api",
     # bundles
     "export": "api",
     "verify": "api",
@@ -57,11 +58,14 @@ __all__ = [
     "__version__",
     "load_ipython_extension",
     "unload_ipython_extension",
+    "compare",
     *_LAZY,
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "compare":  # the subpackage, callable as repro_nb.compare(a, b)
+        return importlib.import_module(".compare", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'repro_nb' has no attribute {name!r}")

@@ -42,6 +42,8 @@ __all__ = [
     "capture_environment",
     "capture_git",
     "check",
+    "compare",
+    "compare_runs",
     "drift",
     "export",
     "rebuild",
@@ -115,15 +117,20 @@ def start(
     vars: Sequence[str] | None = None,
     exclude: Sequence[str] = (),
     max_bytes: int | None = None,
+    config: Sequence[str] = (),
 ) -> Recorder:
     """Turn capture on for this process and return its :class:`~repro_nb.recorder.Recorder`.
 
     In a script, ``namespace`` defaults to the caller's globals, and steps are recorded by
     :func:`snapshot`. In IPython, ``%repro_snapshot on`` does this and records every cell.
+    ``config`` names variables whose configuration values are recorded as readable JSON,
+    besides ``config``, ``cfg``, ``params``, ``hparams`` and ``args``.
     """
     recorder = active_recorder()
     if recorder is None:
-        options = CaptureOptions(vars=list(vars) if vars else None, exclude=list(exclude))
+        options = CaptureOptions(
+            vars=list(vars) if vars else None, exclude=list(exclude), config=list(config)
+        )
         if max_bytes is not None:
             options.max_bytes = max_bytes
         recorder = Recorder(
@@ -133,7 +140,7 @@ def start(
             options=options,
         )
     else:
-        configure(recorder, vars=vars, exclude=exclude or None, max_bytes=max_bytes)
+        configure(recorder, vars=vars, exclude=exclude or None, max_bytes=max_bytes, config=config)
     recorder.start()
     return recorder
 
@@ -144,8 +151,12 @@ def configure(
     vars: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     max_bytes: int | None = None,
+    config: Sequence[str] | None = None,
 ) -> None:
-    """Change what an active recorder captures (``--vars``, ``--exclude``, ``--max-bytes``)."""
+    """Change what an active recorder captures (``--vars``, ``--exclude``, ``--max-bytes``,
+    ``--config``)."""
+    if config:
+        recorder.options.config = list(dict.fromkeys([*recorder.options.config, *config]))
     if vars is not None:
         recorder.options.vars = list(vars) or None
     if exclude is not None:
@@ -264,6 +275,7 @@ def snapshot(
     exclude: Sequence[str] = (),
     max_bytes: int | None = None,
     label: str = "snapshot",
+    config: Sequence[str] = (),
 ) -> Snapshot:
     """Record the state of a namespace now (all values, RNG, environment and git refreshed).
 
@@ -273,7 +285,9 @@ def snapshot(
     if recorder is None:
         recorder = Recorder(namespace if namespace is not None else _caller_globals())
     old = (recorder.options.vars, recorder.options.exclude, recorder.options.max_bytes)
-    configure(recorder, vars=vars, exclude=list(exclude) or None, max_bytes=max_bytes)
+    configure(
+        recorder, vars=vars, exclude=list(exclude) or None, max_bytes=max_bytes, config=config
+    )
     try:
         record = recorder.record(source=f"# {label}", full=True, status="snapshot")
     finally:
@@ -337,6 +351,43 @@ def runs(notebook: str | os.PathLike[str] | None = None) -> list[RunInfo]:
     finally:
         if owned:
             store.close()
+
+
+def compare(
+    a: int | str | None = "baseline",
+    b: int | str | None = "latest",
+    *,
+    notebook: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Compare two runs of a notebook side by side: config, git, environment, checks, cells.
+
+    Parameters
+    ----------
+    a, b
+        Runs: an id, ``"latest"``, ``"previous"``, ``"baseline"``, or ``-N`` (N-th from the
+        latest). Default: the baseline run vs the latest run.
+    notebook
+        The notebook (default: the one this kernel or script records).
+
+    Returns
+    -------
+    SideBySide
+        Renders as text in a terminal and as tables in a notebook; ``to_dict()`` for JSON.
+    """
+    from repro_nb.compare.side_by_side import side_by_side
+
+    store, key, owned = _open(notebook)
+    try:
+        hint = os.fspath(notebook) if notebook else None
+        return side_by_side(store, key, a, b, repo_hint=hint)
+    finally:
+        if owned:
+            store.close()
+
+
+#: The same function under a name that no subpackage shadows (``repro_nb.compare`` is also
+#: the comparison package, made callable).
+compare_runs = compare
 
 
 def status(notebook: str | os.PathLike[str] | None = None) -> NotebookStatus:

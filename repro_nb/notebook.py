@@ -27,9 +27,11 @@ __all__ = [
     "import_aliases",
     "imported_modules",
     "is_injected_source",
+    "is_parameters_source",
     "is_repro_only",
     "iter_code_cells",
     "needs_repro_nb",
+    "parameters_digests",
     "parse_cell",
     "read_notebook_json",
     "source_excerpt",
@@ -115,6 +117,30 @@ def code_cell_positions(path: Path | None) -> dict[str, int]:
     except (OSError, ValueError):
         return {}
     return {cell["id"]: index for index, cell in iter_code_cells(nb) if cell.get("id")}
+
+
+def parameters_digests(path: str | Path | None) -> set[str]:
+    """Source hashes of the cells tagged ``parameters`` (papermill's convention) in a notebook.
+
+    An unreadable or missing file gives an empty set.
+    """
+    if path is None or not str(path).endswith(".ipynb"):
+        return set()
+    try:
+        nb = read_notebook_json(path)
+    except Exception:
+        return set()
+    return {
+        source_hash(cell_source(cell))
+        for _, cell in iter_code_cells(nb)
+        if "parameters" in ((cell.get("metadata") or {}).get("tags") or ())
+    }
+
+
+def is_parameters_source(source: str) -> bool:
+    """Whether a cell is a parameters cell papermill or verify inserted (by its first line)."""
+    first = source.lstrip().split("\n", 1)[0].strip().lower()
+    return is_injected_source(source) or first in ("# parameters", "# injected parameters")
 
 
 def is_injected_source(source: str | None) -> bool:

@@ -139,6 +139,8 @@ def _raw(obj: Any, kind: str) -> Any:
             return omegaconf.OmegaConf.to_container(obj, resolve=False)
     if kind == "namespace":
         return dict(vars(obj))
+    if kind == "dataclass":  # shallow: nested configs are turned into JSON one level at a time
+        return {f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)}
     return obj
 
 

@@ -18,6 +18,7 @@ that hangs (or a wrapper script whose child hangs) costs the deadline, not its o
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -27,7 +28,9 @@ from typing import Any
 
 from repro_nb.secrets import strip_url_credentials
 
-__all__ = ["capture_git", "find_repo_root", "read_head", "read_head_ref"]
+__all__ = ["capture_git", "commit_diff_summary", "find_repo_root", "read_head", "read_head_ref"]
+
+_SHA = re.compile(r"^[0-9a-f]{7,64}$")
 
 #: Untracked or modified paths under these folders are repro_nb's own or Jupyter's files.
 IGNORED_PARTS = frozenset({".repro", ".ipynb_checkpoints"})
@@ -506,3 +509,45 @@ def _copy(d: dict[str, Any]) -> dict[str, Any]:
     out["modified"] = list(d["modified"])
     out["remotes"] = dict(d["remotes"])
     return out
+
+
+def commit_diff_summary(
+    path: str | os.PathLike[str] | None, before: str, after: str, *, timeout: float = 5.0
+) -> dict[str, Any] | None:
+    """What changed between two commits of the repository holding ``path``.
+
+    Returns
+    -------
+    dict or None
+        ``{"commits": N, "files": [{"path", "added", "deleted"}], "truncated": bool}`` (``N``
+        commits from ``before`` to ``after``; ``None`` when ``after`` is not a descendant),
+        or ``None`` when there is no repository or either commit is not in it (a colleague's
+        commit never fetched here, a repository moved away).
+    """
+    found = _locate(path)
+    if found is None or not _SHA.match(before or "") or not _SHA.match(after or ""):
+        return None
+    root = found[0]
+    deadline = time.monotonic() + timeout
+    stat = _run_git(
+        root, ["diff", "--numstat", "--no-renames", "--no-color", before, after], deadline, 1 << 20
+    )
+    if stat.error or stat.timed_out or stat.rc not in (0, None):
+        return None
+    files = []
+    for line in stat.out.decode("utf-8", "replace").splitlines():
+        parts = line.split("\t", 2)
+        if len(parts) == 3:
+            added, deleted, name = parts
+            files.append(
+                {
+                    "path": name,
+                    "added": int(added) if added.isdigit() else None,  # "-": binary
+                    "deleted": int(deleted) if deleted.isdigit() else None,
+                }
+            )
+    count = _run_git(root, ["rev-list", "--count", f"{before}..{after}"], deadline, 4096)
+    text = count.out.decode().strip()
+    behind = _run_git(root, ["merge-base", "--is-ancestor", before, after], deadline, 4096)
+    commits = int(text) if text.isdigit() and behind.rc == 0 else None
+    return {"commits": commits, "files": files[:200], "truncated": len(files) > 200}

@@ -106,6 +106,10 @@ class CaptureOptions:
     hash_budget
         Seconds of value hashing per cell; past it, the remaining values are hashed in a
         bounded way and marked partial (the cell's warnings name them). None: no budget.
+    config
+        Names whose configuration values (dataclass, pydantic, OmegaConf, Namespace, dict of
+        scalars) are recorded as readable JSON, besides
+        :data:`~repro_nb.capture.config.DEFAULT_CONFIG_NAMES`.
     """
 
     vars: list[str] | None = None
@@ -113,6 +117,7 @@ class CaptureOptions:
     max_bytes: int = 2**30
     files: bool = True
     hash_budget: float | None = 0.05
+    config: list[str] = field(default_factory=list)
 
 
 class Recorder:
@@ -156,7 +161,10 @@ class Recorder:
         raw_notebook = notebook or detect_notebook(self.namespace)
         self.store_path = Path(store_path) if store_path else resolve_store_path(raw_notebook)
         self.options = options or CaptureOptions()
-        self.kind = kind or os.environ.get(KIND_ENV, "interactive")
+        # A script's run (repro_nb.start() or the first check in `python train.py`) is a run
+        # of that script: its checks compare with the script's baseline run.
+        script = bool(raw_notebook) and str(raw_notebook).endswith(".py")
+        self.kind = kind or os.environ.get(KIND_ENV) or ("script" if script else "interactive")
         self.label = label or os.environ.get(LABEL_ENV)
         self.run_uuid = uuid.uuid4().hex
         self.capturing = False
@@ -189,6 +197,9 @@ class Recorder:
         # draws are known without fingerprinting twice per cell (see generators_drawn).
         self._rng_last: dict[str, str] | None = None
         self._cell_checks: list[int] = []  # check rows made by the cell being executed
+        # Source hashes of the notebook's `parameters`-tagged cells (read in the writer thread
+        # when the session opens, so the read is never a cell's data file).
+        self._parameter_digests: frozenset[str] = frozenset()
         self.last_cell: dict[str, Any] | None = None
         atexit.register(self._at_exit)
 
@@ -313,7 +324,14 @@ class Recorder:
         store = self.store
         from repro_nb.seeding import current_config
 
-        seed = current_config()
+        from repro_nb.notebook import parameters_digests
+        from repro_nb.seeding import current_report
+
+        # The same shape update_seed() stores (requested vs effective), so every reader of a
+        # run's seed finds it, also for a script seeded before repro_nb.start().
+        seed = current_report() if current_config() is not None else None
+
+        self._parameter_digests = frozenset(parameters_digests(self.notebook_file))
         self.session_id = store.start_session(
             self.notebook,
             kind=self.kind,
@@ -555,6 +573,8 @@ class Recorder:
         )
         warnings = [*warnings, *self._tracking_warnings(result)]
         values = [{"name": name, **asdict(vh)} for name, vh in result.changed.items()]
+        digest = digest or source_hash(source)
+        configs = self._configs(result.changed, source, digest)
         rng = rng_fingerprints()
         drawn = generators_drawn(rng_before if rng_before is not None else self._rng_last, rng)
         self._rng_last = dict(rng)
@@ -563,7 +583,7 @@ class Recorder:
             "cell_id": cell_id,
             "cell_index": cell_index,
             "execution_count": execution_count,
-            "source_hash": digest or source_hash(source),
+            "source_hash": digest,
             "source": source,
             "started": time.time() if started is None else started,
             "duration": duration,
@@ -611,10 +631,41 @@ class Recorder:
             if self._cell_checks:
                 self.store.attach_checks(row, self._cell_checks)
                 self._cell_checks.clear()
+            for name, kind, data in configs:
+                self.store.add_config(self._sid(), name, kind, data, cell_row=row)
 
         self._writer.submit(write)
         _notify_listeners(self)
         return record
+
+    def _configs(
+        self, changed: Mapping[str, Any], source: str, digest: str
+    ) -> list[tuple[str, str, Any]]:
+        """Configuration values a cell set: marked or default names, and a parameters cell."""
+        from repro_nb.capture.config import (
+            DEFAULT_CONFIG_NAMES,
+            PARAMETERS,
+            config_value,
+            parameter_names,
+        )
+        from repro_nb.notebook import is_parameters_source
+
+        out: list[tuple[str, str, Any]] = []
+        wanted = (*DEFAULT_CONFIG_NAMES, *self.options.config)
+        for name in changed:
+            if name in wanted:
+                found = config_value(self.namespace.get(name))
+                if found is not None:
+                    out.append((name, *found))
+        if digest in self._parameter_digests or is_parameters_source(source):
+            names = parameter_names(source)
+            if names:
+                found = config_value(
+                    {n: self.namespace.get(n) for n in names if n in self.namespace}, "dict"
+                )
+                if found is not None:
+                    out.append((PARAMETERS, "parameters", found[1]))
+        return out
 
     def _tracking_warnings(self, result: TrackResult) -> list[str]:
         """Warn once per cause of a tracking problem; return the lines the record keeps."""

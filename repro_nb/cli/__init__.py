@@ -30,7 +30,7 @@ from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_notebook
 from repro_nb.execution.client import fixed_kernel_env
 from repro_nb.notebook import read_notebook_json
 from repro_nb.secrets import redact_data, redact_secrets
-from repro_nb.store import Store, resolve_store_path
+from repro_nb.store import Store, list_runs, resolve_store_path, run_kind_label
 from repro_nb.verification import fix_notebook, parse_seeds, verify
 
 __all__ = ["build_parser", "main"]
@@ -227,8 +227,8 @@ def _cmd_fix(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _recorded(notebook: str) -> Iterator[Overview]:
-    """The latest run of a recorded notebook vs its baseline (drift: vs now); closes the store."""
+def _notebook_store(notebook: str) -> Iterator[tuple[Store, str]]:
+    """The store of a recorded notebook (read-only when possible) and its key; closes it."""
     path = Path(notebook).expanduser()
     if not path.is_file():
         raise UsageProblem(f"{path} does not exist; pass a notebook path.")
@@ -245,7 +245,14 @@ def _recorded(notebook: str) -> Iterator[Overview]:
     except StoreError:
         store = Store(store_path)  # an older schema is upgraded once (a writable open)
     with store:
-        yield overview(store, store.notebook_key(path), notebook_path=notebook, drift_now=True)
+        yield store, store.notebook_key(path)
+
+
+@contextlib.contextmanager
+def _recorded(notebook: str) -> Iterator[Overview]:
+    """The latest run of a recorded notebook vs its baseline (drift: vs now); closes the store."""
+    with _notebook_store(notebook) as (store, key):
+        yield overview(store, key, notebook_path=notebook, drift_now=True)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -266,10 +273,26 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    with _recorded(args.notebook) as view:
-        runs, key = view.runs, view.notebook
+    with _notebook_store(args.notebook) as (store, key):
+        runs = list_runs(store, key)
+        gits = [store.git_state(r.git_id) or {} for r in runs]
+    commits = [
+        (g["commit"][:7] + (" (dirty)" if g.get("dirty") else "")) if g.get("commit") else "-"
+        for g in gits
+    ]
     if args.json:
-        _print_json([r.to_dict() for r in runs])
+        _print_json(
+            [
+                {
+                    **r.to_dict(),
+                    "kind_label": run_kind_label(r.kind, r.label),
+                    "commit": g.get("commit"),
+                    "branch": g.get("branch"),
+                    "dirty": g.get("dirty"),
+                }
+                for r, g in zip(runs, gits, strict=True)
+            ]
+        )
         return 0
     if not runs:
         _say(
@@ -278,14 +301,30 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             "and %repro_snapshot on)"
         )
         return 0
-    _say(f"{'id':>4}  {'started':19}  {'kind':11}  {'cells':>5}  {'errors':>6}  seed   baseline")
-    for r in runs:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+    _say(
+        f"{'id':>4}  {'started':16}  {'kind':11}  {'cells':>5}  {'errors':>6}  {'seed':>6}  "
+        f"{'commit':16}  baseline"
+    )
+    for r, commit in zip(runs, commits, strict=True):
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started))
         seed = ((r.seed or {}).get("requested") or {}).get("seed")
         _say(
-            f"{r.id:>4}  {started:19}  {r.kind:11}  {r.n_cells:>5}  {r.n_errors:>6}  "
-            f"{'-' if seed is None else seed!s:5}  {'yes' if r.is_baseline else ''}"
+            f"{r.id:>4}  {started:16}  {run_kind_label(r.kind, r.label):11}  {r.n_cells:>5}  "
+            f"{r.n_errors:>6}  {'-' if seed is None else seed!s:>6}  {commit:16}  "
+            f"{'yes' if r.is_baseline else ''}".rstrip()
         )
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from repro_nb.compare.side_by_side import side_by_side
+
+    with _notebook_store(args.notebook) as (store, key):
+        result = side_by_side(store, key, args.run_a, args.run_b, repo_hint=args.notebook)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        _say(result.to_text())
     return 0
 
 
@@ -704,6 +743,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("notebook", help="the .ipynb file")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=func)
+
+    p = sub.add_parser(
+        "compare",
+        help="two runs of a notebook side by side: config, git, environment, checks, cells",
+        description=(
+            "Compare two recorded runs of a notebook side by side: configuration values key "
+            "by key, git commits and the files changed between them, environment drift, "
+            "checks with both values and the tolerance verdict, and the cells that differ. "
+            "Runs are ids (see `repro-nb runs`), latest, previous, baseline, or -N (N-th from "
+            "the latest)."
+        ),
+    )
+    p.add_argument("notebook", help="the .ipynb file (or script) the runs recorded")
+    p.add_argument("run_a", nargs="?", default="baseline", help="default: baseline")
+    p.add_argument("run_b", nargs="?", default="latest", help="default: latest")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(
         "demo",

@@ -251,5 +251,5 @@ def _summary_line(
     counts = comparison.counts()
     first = comparison.first_divergent
     where = f", first divergent: {cell_label(first.index)}" if first else ""
-    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no cells"
     return f"run {sid} vs baseline run {baseline}: {parts}{where}; {check_text}"

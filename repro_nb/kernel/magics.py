@@ -194,6 +194,13 @@ class ReproMagics(Magics):
     @argument(
         "--max-bytes", type=int, default=None, help="Hash values larger than N bytes from a sample."
     )
+    @argument(
+        "--config",
+        default=None,
+        help="Record these names' configuration values (dataclass, pydantic, OmegaConf, "
+        "Namespace, dict) as readable JSON, besides config, cfg, params, hparams, args: "
+        "--config opts,train_cfg.",
+    )
     @line_cell_magic
     @_usage_errors
     def repro_snapshot(self, line: str, cell: str | None = None) -> Any:
@@ -207,7 +214,12 @@ class ReproMagics(Magics):
         action = args.action
         if action not in ("on", "off", "now", "show"):
             raise UsageProblem(f"Unknown action {action!r}: use %repro_snapshot on|off|now|show.")
-        options = {"vars": _csv(args.vars), "exclude": args.exclude, "max_bytes": args.max_bytes}
+        options = {
+            "vars": _csv(args.vars),
+            "exclude": args.exclude,
+            "max_bytes": args.max_bytes,
+            "config": _csv(args.config),
+        }
         if action == "on":
             api.configure(self.recorder, **options)
             self.recorder.start()
@@ -221,6 +233,7 @@ class ReproMagics(Magics):
                 vars=options["vars"],
                 exclude=options["exclude"] or (),
                 max_bytes=options["max_bytes"],
+                config=options["config"],
             )
         if any(v is not None for v in options.values()):
             raise UsageProblem("Options go with on/now: e.g. %repro_snapshot on --vars a,b.")
@@ -296,6 +309,22 @@ class ReproMagics(Magics):
             )
         self.recorder.flush()
         return api.baseline(args.action, args.run)
+
+    # ------------------------------------------------------------------ %repro_compare
+    @magic_arguments()
+    @argument(
+        "run_a", nargs="?", default="baseline", help="A run: id, latest, previous, baseline, -N."
+    )
+    @argument(
+        "run_b", nargs="?", default="latest", help="The run compared with it (default latest)."
+    )
+    @line_magic
+    @_usage_errors
+    def repro_compare(self, line: str) -> Any:
+        """Two runs side by side: config, git, environment, checks, cells (``%repro_compare 3 5``)."""
+        args = parse_argstring(self.repro_compare, line)
+        self.recorder.flush()
+        return api.compare(args.run_a, args.run_b)
 
     # ------------------------------------------------------------------ %repro_drift
     @magic_arguments()

@@ -27,6 +27,7 @@ from repro_nb.store.runs import (
     list_runs,
     run_cells,
     run_config,
+    run_kind_label,
     set_baseline,
 )
 from repro_nb.store.schema import MIGRATIONS, SCHEMA_VERSION, split_statements
@@ -51,6 +52,7 @@ __all__ = [
     "resolve_store_path",
     "run_cells",
     "run_config",
+    "run_kind_label",
     "set_baseline",
     "split_statements",
 ]

@@ -473,11 +473,15 @@ class Store:
         return self.session(rows[0]["id"]) if rows else None
 
     def recorded_session(self, notebook: str, *, latest: bool = False) -> int | None:
-        """The first (or, with ``latest``, the most recent) run of ``notebook`` that recorded cells."""
+        """The first (or, with ``latest``, the most recent) run of ``notebook`` that recorded
+        something: cells, or checks or configs (a script, or checks made with capture off)."""
         order = "s.started DESC, s.id DESC" if latest else "s.started, s.id"
         rows = self.query(
-            "SELECT s.id FROM sessions s WHERE s.notebook = ? AND EXISTS "
-            f"(SELECT 1 FROM cells c WHERE c.session_id = s.id) ORDER BY {order} LIMIT 1",
+            "SELECT s.id FROM sessions s WHERE s.notebook = ? AND ("
+            "EXISTS (SELECT 1 FROM cells c WHERE c.session_id = s.id) OR "
+            "EXISTS (SELECT 1 FROM checks k WHERE k.session_id = s.id) OR "
+            "EXISTS (SELECT 1 FROM configs f WHERE f.session_id = s.id)) "
+            f"ORDER BY {order} LIMIT 1",
             (notebook,),
         )
         return int(rows[0]["id"]) if rows else None

@@ -24,6 +24,7 @@ __all__ = [
     "list_runs",
     "run_cells",
     "run_config",
+    "run_kind_label",
     "set_baseline",
 ]
 
@@ -50,6 +51,26 @@ class RunInfo:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
+
+
+#: How each kind of run is named to people (``repro-nb runs``, the panel, the sidebar).
+RUN_KIND_LABELS = {
+    "interactive": "interactive",
+    "run": "headless",
+    "export": "headless",
+    "verify": "verify",
+    "seed": "seed run",
+    "script": "script",
+    "bundle": "bundle",
+}
+
+
+def run_kind_label(kind: str, label: str | None = None) -> str:
+    """``interactive``, ``headless``, ``verify``, ``seed run``, ``script`` … for a stored kind
+    (a verify run labelled ``seed N`` is a seed run)."""
+    if kind == "verify" and (label or "").startswith("seed "):
+        return "seed run"
+    return RUN_KIND_LABELS.get(kind, kind)
 
 
 def list_runs(store: Store, notebook: str) -> list[RunInfo]:
