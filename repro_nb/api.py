@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import functools
 import html
+import inspect
 import os
 import sys
 from collections.abc import Mapping, MutableMapping, Sequence
@@ -24,7 +26,7 @@ from repro_nb.capture.recorder import (
     set_active_recorder,
 )
 from repro_nb.compare.checklist import NotebookStatus
-from repro_nb.errors import UsageProblem
+from repro_nb.errors import ReproError, UsageProblem
 from repro_nb.seeding import current_report, seed_everything
 from repro_nb.store import (
     RunInfo,
@@ -567,3 +569,31 @@ def restore(
     from repro_nb.restoration.run import restore as _restore
 
     return _restore(notebook, into, **options)
+
+
+# ---------------------------------------------------------------------- errors
+def _one_story(func: Any) -> Any:
+    """Raise the API's :class:`~repro_nb.errors.ReproError` with its message as the whole story.
+
+    The message names the problem and the fix; the frames inside repro_nb that led to it are
+    dropped (IPython and pytest also hide this wrapper's frame). Other exceptions are bugs or
+    the user's own and keep their full traceback.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        try:
+            return func(*args, **kwargs)
+        except ReproError as exc:
+            raise exc.with_traceback(None) from None
+
+    return wrapper
+
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if inspect.isfunction(_obj) and _obj.__module__ == __name__:
+        globals()[_name] = _one_story(_obj)
+compare_runs = globals()["compare"]
+del _name, _obj

@@ -16,10 +16,12 @@ __all__ = [
     "GREEN",
     "GREY",
     "RED",
+    "TextRendering",
     "cell_label",
     "html_table",
     "human_size",
     "markdown_table",
+    "markdown_to_text",
     "md_escape",
     "shorten",
     "show",
@@ -87,3 +89,83 @@ def human_size(n: int | float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"
+
+
+def _split_row(line: str) -> list[str]:
+    cells, cur, i = [], "", 1
+    body = line.strip()
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body) and body[i + 1] == "|":
+            cur += "|"
+            i += 2
+            continue
+        if ch == "|":
+            cells.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+        i += 1
+    return cells
+
+
+def markdown_to_text(markdown: str, *, max_width: int = 60) -> str:
+    """Markdown as a terminal shows it well: tables as aligned columns, no ``**`` or backticks.
+
+    Cells wider than ``max_width`` are shortened (the full text stays in ``to_markdown()``).
+    """
+    out: list[str] = []
+    table: list[list[str]] = []
+
+    def flush() -> None:
+        if not table:
+            return
+        n = max(len(r) for r in table)
+        rows = [r + [""] * (n - len(r)) for r in table]
+        widths = [min(max_width, max(len(r[c]) for r in rows)) for c in range(n)]
+        for r in rows:
+            cells = (shorten(c, w).ljust(w) for c, w in zip(r, widths, strict=True))
+            out.append(("  " + "  ".join(cells)).rstrip())
+        table.clear()
+
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|") and stripped.endswith("|"):
+            if set(stripped) <= set("|-: "):
+                continue  # the header separator
+            table.append([c.replace("**", "").replace("`", "") for c in _split_row(stripped)])
+            continue
+        flush()
+        text = line.replace("**", "").replace("`", "")
+        if text.startswith("#"):
+            text = text.lstrip("#").strip()
+        out.append(text)
+    flush()
+    return "\n".join(out).strip("\n")
+
+
+class TextRendering:
+    """Mixin: ``print(result)`` and a terminal IPython show text, never a dataclass repr.
+
+    Subclasses define ``to_text()`` or ``to_markdown()`` (rendered by :func:`markdown_to_text`).
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # IPython's printer takes a ``__repr__`` found in a class's own dict (dataclasses put
+        # one there) before a ``_repr_pretty_`` inherited from a base: give each class its own.
+        if "_repr_pretty_" not in cls.__dict__:
+            cls._repr_pretty_ = TextRendering._repr_pretty_  # type: ignore[method-assign]
+
+    def to_text(self) -> str:
+        """Plain text for a terminal."""
+        to_markdown = getattr(self, "to_markdown", None)
+        if callable(to_markdown):
+            return markdown_to_text(str(to_markdown()))
+        return object.__repr__(self)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.to_text() if not cycle else f"<{type(self).__name__}>")

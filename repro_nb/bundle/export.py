@@ -82,7 +82,7 @@ from repro_nb.errors import BundleError, ReproWarning, SecretFoundError
 from repro_nb.execution import DEFAULT_TIMEOUT, RunSpec, run_notebook
 from repro_nb.execution.client import fixed_kernel_env
 from repro_nb.notebook import code_cells, imported_modules, needs_repro_nb, read_notebook_json
-from repro_nb.render import human_size
+from repro_nb.render import TextRendering, human_size
 from repro_nb.secrets import check_files, scan_file
 from repro_nb.store import Store, latest_session, run_cells
 
@@ -90,7 +90,7 @@ __all__ = ["BundleInfo", "export_bundle"]
 
 
 @dataclass
-class BundleInfo:
+class BundleInfo(TextRendering):
     """What :func:`export_bundle` wrote.
 
     Attributes

@@ -322,10 +322,8 @@ class Recorder:
         if self.session_id is not None:
             return
         store = self.store
-        from repro_nb.seeding import current_config
-
         from repro_nb.notebook import parameters_digests
-        from repro_nb.seeding import current_report
+        from repro_nb.seeding import current_config, current_report
 
         # The same shape update_seed() stores (requested vs effective), so every reader of a
         # run's seed finds it, also for a script seeded before repro_nb.start().

@@ -261,14 +261,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(status.to_dict())
         return 0
-    passed, total = status.score
-    _say(f"{status.notebook}: {status.summary}")
-    _say(f"reproducibility checklist {passed}/{total}:")
-    for item in status.checklist:
-        mark = "ok " if item.ok else ("-- " if item.ok is None else "NO ")
-        _say(f"  {mark} {item.name}: {item.detail}")
-    for w in status.seed_warnings:
-        _say(f"  seed warning: {w}")
+    _say(status.to_text())
     return 0
 
 

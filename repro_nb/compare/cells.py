@@ -23,6 +23,7 @@ from repro_nb.record import (
     rng_drawn,
     rng_generators,
 )
+from repro_nb.render import TextRendering, cell_label, shorten
 from repro_nb.store import Store, light_cells, parse_signature
 
 __all__ = [
@@ -128,7 +129,7 @@ class CellDiff:
 
 
 @dataclass
-class RunComparison:
+class RunComparison(TextRendering):
     """Cells of a run compared with a reference run, in execution order."""
 
     cells: list[CellDiff]
@@ -157,6 +158,18 @@ class RunComparison:
             "first_divergent": first.to_dict() if first else None,
             "cells": [c.to_dict() for c in self.cells],
         }
+
+    def to_text(self) -> str:
+        """One line per cell: its number, state, first line and why it differs."""
+        head = f"run {self.actual_session} vs run {self.reference_session}: " + (
+            ", ".join(f"{n} {s}" for s, n in sorted(self.counts().items())) or "no cells"
+        )
+        rows = [
+            f"  {cell_label(c.index):8}  {c.state:9}  {shorten(c.excerpt, 40):40}  "
+            f"{'' if c.state == 'same' else c.reason}".rstrip()
+            for c in self.cells
+        ]
+        return "\n".join([head, *rows])
 
     def _repr_html_(self) -> str:
         rows = "".join(

@@ -16,7 +16,7 @@ from typing import Any
 
 from repro_nb.compare.cells import ComparableCell, compare_sessions, gc_paused
 from repro_nb.notebook import code_cell_positions
-from repro_nb.render import cell_label
+from repro_nb.render import TextRendering, cell_label
 from repro_nb.store import Store, baseline_session, latest_session, light_cells, list_runs
 
 __all__ = ["ChecklistItem", "NotebookStatus", "notebook_status"]
@@ -36,7 +36,7 @@ class ChecklistItem:
 
 
 @dataclass
-class NotebookStatus:
+class NotebookStatus(TextRendering):
     """What the panel and the sidebar show at the top."""
 
     notebook: str
@@ -63,6 +63,17 @@ class NotebookStatus:
         data = asdict(self)
         data["score"] = {"passed": passed, "total": total}
         return data
+
+    def to_text(self) -> str:
+        """The summary line, the checklist (``ok``, ``NO``, ``--`` for does not apply), and the
+        seed warnings."""
+        passed, total = self.score
+        lines = [f"{self.notebook}: {self.summary}", f"reproducibility checklist {passed}/{total}:"]
+        for item in self.checklist:
+            mark = "ok " if item.ok else ("-- " if item.ok is None else "NO ")
+            lines.append(f"  {mark} {item.name}: {item.detail}")
+        lines += [f"  seed warning: {w}" for w in self.seed_warnings]
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         passed, total = self.score

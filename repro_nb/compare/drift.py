@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from repro_nb.render import AMBER, BLUE, GREY, RED, md_escape, show
+from repro_nb.render import AMBER, BLUE, GREY, RED, TextRendering, md_escape, show
 
 __all__ = [
     "KIND_ORDER",
@@ -195,7 +195,7 @@ _COLOURS = {"major": RED, "minor": AMBER, "info": GREY}
 
 
 @dataclass
-class DriftReport:
+class DriftReport(TextRendering):
     """What changed between two environments, most severe first.
 
     Attributes

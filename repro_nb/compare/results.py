@@ -15,13 +15,23 @@ from typing import Any
 from repro_nb.compare.kinds import DEFAULT_ATOL, default_rtol
 from repro_nb.compare.preview import format_number, jsonable, preview_value
 from repro_nb.compare.run_stats import RunStats
-from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED, markdown_table, shorten
+from repro_nb.render import (
+    AMBER,
+    BLUE,
+    GREEN,
+    GREY,
+    RED,
+    TextRendering,
+    markdown_table,
+    shorten,
+    show,
+)
 
 __all__ = ["CheckResult", "ReportItem", "ValidationReport"]
 
 
 @dataclass
-class CheckResult:
+class CheckResult(TextRendering):
     """The outcome of comparing one checked value with its expected (baseline) value.
 
     Attributes
@@ -78,6 +88,18 @@ class CheckResult:
     def to_markdown(self) -> str:
         """A one-row Markdown table."""
         return markdown_table([_row_from_check(self)])
+
+    def to_text(self) -> str:
+        """One line: ``acc: pass (0.91, baseline 0.91; rtol 0.001, atol 0)``."""
+        tol = f"rtol {self.rtol:g}, atol {self.atol:g}"
+        if self.passed is None:
+            return (
+                f"{self.name}: recorded {show(self.actual)} (no baseline value yet; later runs "
+                f"compare with it, {tol})"
+            )
+        if self.passed:
+            return f"{self.name}: pass ({show(self.actual)}, baseline {show(self.expected)}; {tol})"
+        return f"{self.name}: FAIL — {self.reason or 'differs from the baseline'} ({tol})"
 
     def _repr_html_(self) -> str:
         return _html_table([_row_from_check(self)], title=None)
@@ -194,7 +216,7 @@ class ReportItem:
 
 
 @dataclass
-class ValidationReport:
+class ValidationReport(TextRendering):
     """All checks of a run against the baseline run.
 
     Attributes

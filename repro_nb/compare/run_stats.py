@@ -16,7 +16,7 @@ from repro_nb.compare.codec import check_row_value
 from repro_nb.compare.kinds import NUMBER_KINDS, as_array, type_name, value_kind
 from repro_nb.compare.preview import format_number, jsonable, short_repr
 from repro_nb.errors import UsageProblem
-from repro_nb.render import GREEN, GREY, RED, md_escape
+from repro_nb.render import GREEN, GREY, RED, TextRendering, md_escape
 
 __all__ = [
     "DEFAULT_THRESHOLD_CV",
@@ -31,7 +31,7 @@ DEFAULT_THRESHOLD_CV = 0.01
 
 
 @dataclass
-class RunStats:
+class RunStats(TextRendering):
     """Statistics of one numeric check over several runs.
 
     Attributes

@@ -40,6 +40,7 @@ from repro_nb.environments.indexes import IndexConfig, pip_config
 from repro_nb.errors import UsageProblem
 from repro_nb.execution import RunSpec, run_notebook
 from repro_nb.notebook import cell_source, imported_modules, iter_code_cells, read_notebook_json
+from repro_nb.render import TextRendering
 from repro_nb.restoration.infer import Needs, infer_needs
 from repro_nb.restoration.repair import Repair, repair_for
 from repro_nb.restoration.resolve import Dating, date_notebook, hint_requirements, resolve_as_of
@@ -99,7 +100,7 @@ class Attempt:
 
 
 @dataclass
-class RestoreResult:
+class RestoreResult(TextRendering):
     """What ``restore`` found, built and changed.
 
     Attributes

@@ -7,12 +7,14 @@ server routes, the CLI, export and verify.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from repro_nb.errors import UsageProblem
 from repro_nb.record import CellRecord, LightCell
+from repro_nb.render import TextRendering
 from repro_nb.store.database import Store
 
 __all__ = [
@@ -30,7 +32,7 @@ __all__ = [
 
 
 @dataclass
-class RunInfo:
+class RunInfo(TextRendering):
     """One run (kernel session) of a notebook."""
 
     id: int
@@ -51,6 +53,20 @@ class RunInfo:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
+
+    def to_text(self) -> str:
+        """``run 3 · 2026-12-01 10:02 · headless · 7 cells, 0 errors · seed 0 · baseline``."""
+        seed = ((self.seed or {}).get("requested") or {}).get("seed")
+        parts = [
+            f"run {self.id}",
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started)),
+            run_kind_label(self.kind, self.label),
+            f"{self.n_cells} cells, {self.n_errors} error{'s' if self.n_errors != 1 else ''}",
+            "unseeded" if seed is None else f"seed {seed}",
+        ]
+        if self.is_baseline:
+            parts.append("baseline")
+        return " · ".join(parts)
 
 
 #: How each kind of run is named to people (``repro-nb runs``, the panel, the sidebar).

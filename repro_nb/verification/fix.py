@@ -33,6 +33,7 @@ from typing import Any
 
 from repro_nb.errors import UsageProblem
 from repro_nb.notebook import cell_source, iter_code_cells, read_notebook_json
+from repro_nb.render import TextRendering
 from repro_nb.seeding.kernelspec import (
     HASH_SEED_VAR,
     hash_seed_kernelspec_command,
@@ -50,7 +51,7 @@ _REPRO_MAGIC = re.compile(r"^\s*%repro_")
 
 
 @dataclass
-class FixResult:
+class FixResult(TextRendering):
     """What :func:`fix_notebook` did.
 
     Attributes

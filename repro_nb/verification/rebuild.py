@@ -38,12 +38,13 @@ from repro_nb.environments.indexes import pip_config
 from repro_nb.environments.lockfiles import parse_requirements
 from repro_nb.environments.selfwheel import build_self_wheel
 from repro_nb.errors import BundleError, UsageProblem
+from repro_nb.render import TextRendering
 
 __all__ = ["RebuildResult", "rebuild"]
 
 
 @dataclass
-class RebuildResult:
+class RebuildResult(TextRendering):
     """What a rebuild made, and what it had to change.
 
     Attributes
@@ -96,6 +97,12 @@ class RebuildResult:
     kernel_dir: str = ""
     seconds: float = 0.0
     verify: Any = None
+
+    def to_text(self) -> str:
+        """The summary, then the verification's report when there was one."""
+        if self.verify is None:
+            return self.summary()
+        return f"{self.summary()}\n\n{self.verify.to_text()}"
 
     @property
     def notes(self) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from repro_nb.render import TextRendering
 from repro_nb.secrets import redact_data
 from repro_nb.verification.report import (
     cell_label,
@@ -288,7 +289,7 @@ class CellDeterminism:
 
 
 @dataclass
-class VerifyResult:
+class VerifyResult(TextRendering):
     """The outcome of :func:`verify`.
 
     Attributes
