@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_env
 from nbhelpers import write_notebook
 
 from repro_nb.cli import main
+from repro_nb.errors import ReproWarning
 from repro_nb.store import Store, resolve_store_path, run_config
 
 CELLS = [
@@ -116,3 +119,74 @@ def test_bad_run_reference_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "Run 7 is not a run" in err and f"Its runs: {sid}" in err
+
+
+@pytest.mark.slow
+def test_bundle_carries_the_configuration(two_runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    with pytest.warns(ReproWarning, match="redacted 1 secret"):
+        assert main(["export", str(two_runs), "-o", str(out), "--redact"]) == 0
+    expected = json.loads((out / "expected.json").read_text())
+    assert expected["config"]["cfg"]["value"]["optim"]["lr"] == 0.02
+    text = (out / "REPRODUCE.md").read_text()
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    assert "`cfg.optim.lr`" in section and "`0.02`" in section
+    assert "<redacted>" in section and "ghp_" not in text
+
+
+PARAMETERS_NB = [
+    "%load_ext repro_nb\n%repro_snapshot on --config model_cfg",
+    "alpha = 0.1\nlabel = 'small'",  # tagged `parameters`
+    "import argparse\nimport pydantic\nfrom omegaconf import OmegaConf\n\n"
+    "class HParams(pydantic.BaseModel):\n    width: int = 16\n    dropout: float = 0.1\n\n"
+    "hparams = HParams(width=32)\n"
+    "model_cfg = OmegaConf.create({'depth': 2, 'lr': '${optim.lr}', 'optim': {'lr': alpha}})\n"
+    "args = argparse.Namespace(epochs=2, out='runs/')\n"
+    "frame_like = {'not': object()}",
+]
+
+
+@pytest.mark.slow
+def test_parameters_cell_and_library_configs_are_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+
+    monkeypatch.delenv("REPRO_NB_STORE", raising=False)
+    nb_path = write_notebook(tmp_path / "sweep.ipynb", PARAMETERS_NB)
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells[1].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, nb_path)
+    # papermill in its own process, as users run it: the kernel finds the notebook from its
+    # parent's command line.
+    env = run_env()
+    env.pop("REPRO_NB_STORE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "papermill", str(nb_path), "out.ipynb", "-p", "alpha", "0.5"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    with Store(resolve_store_path(nb_path)) as store:
+        [session] = store.sessions(store.notebook_key(nb_path))
+        config = run_config(store, session["id"])
+    # papermill's injected cell comes after the tagged one: its values are the run's
+    assert config["parameters"]["value"] == {"alpha": 0.5, "label": "small"}
+    assert config["hparams"] == {
+        "kind": "pydantic",
+        "value": {"width": 32, "dropout": 0.1},
+        "hash": config["hparams"]["hash"],
+        "cell_row": config["hparams"]["cell_row"],
+    }
+    assert config["model_cfg"]["kind"] == "omegaconf"  # a name marked with --config
+    assert config["model_cfg"]["value"] == {"depth": 2, "lr": 0.5, "optim": {"lr": 0.5}}
+    assert config["args"]["value"] == {"epochs": 2, "out": "runs/"}
+    assert "frame_like" not in config

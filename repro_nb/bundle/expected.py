@@ -199,6 +199,7 @@ def expected_document(
     checks: list[dict[str, Any]],
     nondeterministic: list[dict[str, Any]],
     spread: dict[str, Any],
+    config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of ``expected.json``.
 
@@ -217,6 +218,8 @@ def expected_document(
     cells, checks, nondeterministic, spread
         From :func:`cell_entries`, :func:`check_entries`, :func:`nondeterminism` and
         :func:`seed_spread`.
+    config
+        The run's configuration values (:func:`repro_nb.store.run_config`).
 
     Returns
     -------
@@ -234,4 +237,8 @@ def expected_document(
         "checks": checks,
         "nondeterministic": nondeterministic,
         "spread": spread,
+        "config": {
+            name: {"kind": entry.get("kind"), "value": entry.get("value")}
+            for name, entry in (config or {}).items()
+        },
     }

@@ -84,7 +84,7 @@ from repro_nb.execution.client import fixed_kernel_env
 from repro_nb.notebook import code_cells, imported_modules, needs_repro_nb, read_notebook_json
 from repro_nb.render import TextRendering, human_size
 from repro_nb.secrets import check_files, scan_file
-from repro_nb.store import Store, latest_session, run_cells
+from repro_nb.store import Store, latest_session, run_cells, run_config
 
 __all__ = ["BundleInfo", "export_bundle"]
 
@@ -436,6 +436,7 @@ def _build_files(
     checks = check_entries(cells)
     nondet = nondeterminism(ref, nb)
     spread = seed_spread(ref)
+    config = run_config(ref.store, int(ref.session["id"]))
     files[EXPECTED] = json_bytes(
         expected_document(
             nb_path.name,
@@ -447,6 +448,7 @@ def _build_files(
             checks=checks,
             nondeterministic=nondet,
             spread=spread,
+            config=config,
         )
     )
     files[DATA_MANIFEST] = json_bytes(data_manifest(data))
@@ -499,6 +501,7 @@ def _build_files(
         purposes={**FILE_PURPOSES, f"{DATA_FILES}/…": "copies of the small data files"},
         env_name=env_name,
         docker_base=docker_base,
+        config=config,
     )
     files[REPRODUCE_MD] = reproduce_md(ctx).encode()
     return files, {"notes": notes, "data": data}

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 from typing import Any
 
 from repro_nb.bundle.envfiles import python_version
 from repro_nb.bundle.layout import DATA_FILES
+from repro_nb.capture.config import flatten_config
 from repro_nb.compare.preview import stored_value_text
 from repro_nb.environments.lock import Lock
-from repro_nb.render import human_size, markdown_table, md_escape
+from repro_nb.render import human_size, markdown_table, md_escape, shorten
 
 __all__ = ["ReproduceContext", "reproduce_md"]
 
@@ -56,6 +58,8 @@ class ReproduceContext:
         File -> what it is for.
     env_name, docker_base
         The conda environment / image name and the Dockerfile's base image.
+    config
+        The run's configuration values (:func:`repro_nb.store.run_config`).
     """
 
     notebook_name: str
@@ -80,6 +84,7 @@ class ReproduceContext:
     purposes: Mapping[str, str]
     env_name: str
     docker_base: str
+    config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _what_ran(ctx: ReproduceContext) -> str:
@@ -387,6 +392,27 @@ def _expected_results(ctx: ReproduceContext) -> str:
     return expected_results
 
 
+def _configuration(ctx: ReproduceContext) -> str:
+    if not ctx.config:
+        return (
+            "No configuration values were recorded. Values bound to `config`, `cfg`, `params`, "
+            "`hparams` or `args` (dataclasses, pydantic models, OmegaConf configs, "
+            "`argparse.Namespace`, dicts of scalars), names marked with "
+            "`%repro_snapshot on --config NAME`, and the `parameters` cell are."
+        )
+    rows = []
+    for name, entry in ctx.config.items():
+        for key, value in flatten_config(entry.get("value"), name).items():
+            rows.append({"key": f"`{key}`", "value": f"`{shorten(json.dumps(value), 80)}`"})
+    kinds = ", ".join(f"`{n}` ({e.get('kind')})" for n, e in ctx.config.items())
+    return (
+        f"The run was configured with {kinds}; secrets are shown as `<redacted>`. "
+        "`repro-nb compare NOTEBOOK RUN_A RUN_B` compares these key by key.\n\n"
+        + markdown_table(rows[:200])
+        + (f"\n\n({len(rows) - 200} more keys in `expected.json`.)" if len(rows) > 200 else "")
+    )
+
+
 def _nondeterminism(ctx: ReproduceContext) -> str:
     seed = ctx.session.get("seed") or {}
     gpu = (ctx.env or {}).get("gpu") or {}
@@ -455,6 +481,7 @@ def reproduce_md(ctx: ReproduceContext) -> str:
         source_code=_source_code(ctx),
         data_section=_data_section(ctx.data, _cell_names(ctx)),
         env_exports=env_exports,
+        configuration=_configuration(ctx),
         expected_results=_expected_results(ctx),
         nondeterminism=_nondeterminism(ctx),
         files_table=files_table,

@@ -200,6 +200,7 @@ class Recorder:
         # Source hashes of the notebook's `parameters`-tagged cells (read in the writer thread
         # when the session opens, so the read is never a cell's data file).
         self._parameter_digests: frozenset[str] = frozenset()
+        self._parameters: dict[str, Any] = {}
         self.last_cell: dict[str, Any] | None = None
         atexit.register(self._at_exit)
 
@@ -630,6 +631,15 @@ class Recorder:
                 self.store.attach_checks(row, self._cell_checks)
                 self._cell_checks.clear()
             for name, kind, data in configs:
+                if kind == "candidate":
+                    from repro_nb.notebook import is_parameters_source
+
+                    if digest not in self._parameter_digests and not is_parameters_source(source):
+                        continue
+                    # papermill's injected cell overrides some of the tagged cell's defaults:
+                    # the run's parameters are both, merged in execution order.
+                    self._parameters = {**self._parameters, **data}
+                    kind, data = "parameters", dict(self._parameters)
                 self.store.add_config(self._sid(), name, kind, data, cell_row=row)
 
         self._writer.submit(write)
@@ -646,7 +656,6 @@ class Recorder:
             config_value,
             parameter_names,
         )
-        from repro_nb.notebook import is_parameters_source
 
         out: list[tuple[str, str, Any]] = []
         wanted = (*DEFAULT_CONFIG_NAMES, *self.options.config)
@@ -655,14 +664,16 @@ class Recorder:
                 found = config_value(self.namespace.get(name))
                 if found is not None:
                     out.append((name, *found))
-        if digest in self._parameter_digests or is_parameters_source(source):
+        if len(source) < 4000 and "=" in source:
+            # Maybe the parameters cell: whether it is one is decided in the writer thread,
+            # which knows the notebook's tagged cells once the session is open.
             names = parameter_names(source)
             if names:
                 found = config_value(
                     {n: self.namespace.get(n) for n in names if n in self.namespace}, "dict"
                 )
                 if found is not None:
-                    out.append((PARAMETERS, "parameters", found[1]))
+                    out.append((PARAMETERS, "candidate", found[1]))
         return out
 
     def _tracking_warnings(self, result: TrackResult) -> list[str]:
