@@ -1,9 +1,10 @@
-"""A real JupyterLab for browser checks, shared by the benchmarks and the browser tests.
+"""A real JupyterLab (or Notebook 7) for browser checks, shared by the benchmarks and the tests.
 
-``running_lab`` starts ``python -m jupyterlab`` (no token, ``--allow-root``) on a free port with
-private config, settings, workspace and runtime folders, waits until ``/api/status`` answers,
-and stops it afterwards. ``CHROMIUM`` and ``CHROMIUM_ARGS`` launch Debian chromium through
-Playwright (never a downloaded browser).
+``running_lab`` starts ``python -m jupyterlab`` (or, with ``app="notebook"``, ``python -m
+notebook``: Notebook 7, a jupyter_server with the notebook app) with no token and
+``--allow-root`` on a free port with private config, settings, workspace and runtime folders,
+waits until ``/api/status`` answers, and stops it afterwards. ``CHROMIUM`` and
+``CHROMIUM_ARGS`` launch Debian chromium through Playwright (never a downloaded browser).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 CHROMIUM = "/usr/bin/chromium"
 # Debian chromium in a container: no sandbox (root), no GPU, /dev/shm may be tiny, and no
@@ -43,7 +45,7 @@ def free_port() -> int:
 
 @dataclass
 class LabServer:
-    """A running JupyterLab: its URL, root folder, process and log file."""
+    """A running JupyterLab or Notebook 7: its URL, root folder, process and log file."""
 
     url: str
     root: Path
@@ -59,8 +61,9 @@ def running_lab(
     env: Mapping[str, str] | None = None,
     args: Sequence[str] = (),
     timeout: float = 60,
+    app: Literal["jupyterlab", "notebook"] = "jupyterlab",
 ) -> Iterator[LabServer]:
-    """Run JupyterLab on ``root`` until the block ends.
+    """Run JupyterLab (or Notebook 7) on ``root`` until the block ends.
 
     Parameters
     ----------
@@ -76,7 +79,12 @@ def running_lab(
         Extra command-line options.
     timeout
         Seconds to wait for ``/api/status``.
+    app
+        The module to run: ``jupyterlab`` (``jupyter lab``) or ``notebook`` (``jupyter
+        notebook``, Notebook 7). Both are jupyter_server applications, so the options and the
+        server extensions are the same.
     """
+    name = {"jupyterlab": "JupyterLab", "notebook": "Notebook 7"}[app]
     config = workdir / "config" / "labconfig"
     config.mkdir(parents=True, exist_ok=True)
     # The "Jupyter news?" toast would cover the UI in screenshots.
@@ -96,7 +104,7 @@ def running_lab(
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+                sys.executable, "-m", app, "--no-browser", "--allow-root",
                 f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.root_dir={root}",
                 "--IdentityProvider.token=", "--ServerApp.password=", *args,
             ],
@@ -108,7 +116,7 @@ def running_lab(
         while True:
             if process.poll() is not None:
                 raise RuntimeError(
-                    f"JupyterLab exited ({process.returncode}):\n{log.read_text()[-3000:]}"
+                    f"{name} exited ({process.returncode}):\n{log.read_text()[-3000:]}"
                 )
             try:
                 with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
@@ -117,7 +125,7 @@ def running_lab(
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"JupyterLab did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}"
+                        f"{name} did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}"
                     ) from None
                 time.sleep(0.2)  # polling the server's readiness, not waiting for a result
         yield LabServer(url, root, process, log)

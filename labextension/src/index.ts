@@ -1,10 +1,6 @@
-import {
-  ILabShell,
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
@@ -13,6 +9,7 @@ import { Debouncer } from '@lumino/polling';
 import { ReproAPI } from './api';
 import { cellDiffLabel, findCellIndex } from './cells';
 import { ReproModel } from './model';
+import { sidebarBelongsOn } from './pages';
 import { CommandIDs, ICellDiff, IReproModel } from './tokens';
 import { reproIcon } from './widgets/icon';
 import { ReproSidebar } from './widgets/sidebar';
@@ -24,12 +21,14 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
   description:
     'A sidebar showing whether the active notebook is seeded and deterministic, its drift, checks and cells vs baseline, with export and verify.',
   autoStart: true,
-  requires: [ILabShell, INotebookTracker],
+  // Only tokens that both JupyterLab and Notebook 7 provide are required: the sidebar goes
+  // through `app.shell` (JupyterFrontEnd.IShell), whose 'left' area is JupyterLab's left
+  // sidebar and, in Notebook 7, the notebook page's left panel (View > Left Sidebar).
+  requires: [INotebookTracker],
   optional: [ICommandPalette, ISettingRegistry, ITranslator, ILayoutRestorer],
   provides: IReproModel,
   activate: (
     app: JupyterFrontEnd,
-    labShell: ILabShell,
     tracker: INotebookTracker,
     palette: ICommandPalette | null,
     settingRegistry: ISettingRegistry | null,
@@ -54,7 +53,7 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
       notebook.activeCellIndex = index;
       notebook.deselectAll();
       void notebook.scrollToItem(index, 'center');
-      labShell.activateById(panel.id);
+      app.shell.activateById(panel.id);
     };
 
     const cellLabel = (cell: ICellDiff): string =>
@@ -79,9 +78,12 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
       verifyRuns: () => verifyRuns,
       translator: translator ?? nullTranslator
     });
-    labShell.add(sidebar, 'left', { rank: 850 });
-    if (restorer) {
-      restorer.add(sidebar, sidebar.id);
+    const placed = sidebarBelongsOn(PageConfig.getOption('notebookPage'));
+    if (placed) {
+      app.shell.add(sidebar, 'left', { rank: 850 });
+      if (restorer) {
+        restorer.add(sidebar, sidebar.id);
+      }
     }
 
     // Follow the active notebook (and its renames).
@@ -111,7 +113,8 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
     app.commands.addCommand(CommandIDs.open, {
       label: trans.__('Show Reproducibility Sidebar'),
       icon: reproIcon,
-      execute: () => labShell.activateById(sidebar.id)
+      isVisible: () => placed,
+      execute: () => app.shell.activateById(sidebar.id)
     });
     app.commands.addCommand(CommandIDs.refresh, {
       label: trans.__('Refresh Reproducibility Record'),
@@ -122,7 +125,7 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
       label: trans.__('Export Reproducibility Bundle'),
       isEnabled: hasNotebook,
       execute: async () => {
-        labShell.activateById(sidebar.id);
+        app.shell.activateById(sidebar.id);
         await model.startExport();
       }
     });
@@ -130,7 +133,7 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
       label: trans.__('Verify Notebook in Fresh Kernels'),
       isEnabled: hasNotebook,
       execute: async () => {
-        labShell.activateById(sidebar.id);
+        app.shell.activateById(sidebar.id);
         await model.startVerify(verifyRuns);
       }
     });
@@ -138,7 +141,7 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
       label: trans.__('Restore Notebook Environment…'),
       isEnabled: hasNotebook,
       execute: async () => {
-        labShell.activateById(sidebar.id);
+        app.shell.activateById(sidebar.id);
         await model.startRestore();
       }
     });
