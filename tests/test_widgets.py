@@ -110,6 +110,17 @@ def test_panel_tabs_over_two_runs_with_changed_data(ip, tmp_path, cleanup_panels
     assert text(second.drift_html.value).count("major") >= 2
     assert second.updates == updates
     assert second.validation_plot.layout.display == "none"  # two runs: no plot yet
+    # Compare: computed only when its tab is open; A = baseline, B = the run shown
+    assert second.compare_html.value == ""
+    assert [v for _, v in second.compare_a.options] == [2, 1]
+    assert (second.compare_a.value, second.compare_b.value) == (1, 2)
+    second.tabs.selected_index = 4
+    compared = text(second.compare_html.value)
+    assert "run 1 vs run 2: differ in" in compared
+    assert "mean" in compared and "outside tolerance" in compared and "1.5" in compared
+    assert "data.csv" in compared  # the changed data file, as environment drift
+    second.compare_a.value = 2
+    assert "no differences" in text(second.compare_html.value)
     second.close()
 
     new_run(ip)

@@ -397,6 +397,15 @@ class Panel:
         self.validation_html = w.HTML()
         self.validation_plot = w.Image(format="png", layout=w.Layout(display="none"))
         self.cells_html = w.HTML()
+        # Compare: two runs side by side (config, git, environment, checks, cells).
+        self.compare_a = w.Dropdown(description="A", layout=w.Layout(width="320px"))
+        self.compare_b = w.Dropdown(description="B", layout=w.Layout(width="320px"))
+        self.compare_html = w.HTML()
+        self.compare_html.add_class("repro-nb-panel-compare")
+        for control in (self.compare_a, self.compare_b):
+            control.observe(lambda _c: self._render_compare(), names="value")
+        self._run_options: list[tuple[str, int]] = []
+        self._compare_ready = True
         drift_box = w.VBox(
             [w.HBox([self.drift_text, self.drift_severity, self.drift_kind]), self.drift_html]
         )
@@ -406,9 +415,11 @@ class Panel:
                 drift_box,
                 w.VBox([self.validation_html, self.validation_plot]),
                 self.cells_html,
+                w.VBox([w.HBox([self.compare_a, self.compare_b]), self.compare_html]),
             ]
         )
-        self.tabs.titles = ("Overview", "Drift", "Validation", "Cells")
+        self.tabs.titles = ("Overview", "Drift", "Validation", "Cells", "Compare")
+        self.tabs.observe(lambda _c: self._render_compare(), names="selected_index")
         self.widget = w.VBox([w.HBox([self.header, self.refresh_button]), self.tabs])
         self.widget.add_class("repro-nb-panel")
         self.drift_html.add_class("repro-nb-panel-drift")
@@ -535,6 +546,7 @@ class Panel:
             )
         else:
             self.cells_html.value = "<div class='repro-nb-cells'>No run recorded yet.</div>"
+        self._update_run_choices(view.runs, base, sid)
         versus = (
             f"run {sid} vs baseline run {base}"
             if not view.run_is_baseline
@@ -547,6 +559,52 @@ class Panel:
             f"{_esc(drift_txt)} · checks: {_esc(checks)} · "
             f"<span style='opacity:.6'>updated {time.strftime('%H:%M:%S')}</span>"
         )
+
+    def _update_run_choices(self, runs: list[Any], base: int | None, sid: int | None) -> None:
+        """Offer every run in the Compare tab (A: the baseline, B: the run shown, by default)."""
+        options = [(r.to_text(), r.id) for r in reversed(runs)]
+        if options == self._run_options:
+            return
+        first = not self._run_options
+        self._run_options = options
+        ids = [i for _, i in options]
+
+        def pick(keep: Any, default: int | None, fallback: int | None) -> int | None:
+            if not first and keep in ids:
+                return int(keep)
+            return default if default in ids else fallback
+
+        a = pick(self.compare_a.value, base, ids[-1] if ids else None)
+        b = pick(self.compare_b.value, sid, ids[0] if ids else None)
+        self._compare_ready = False  # one comparison after both are set, not one per change
+        try:
+            self.compare_a.options = options
+            self.compare_b.options = options
+            self.compare_a.value = a
+            self.compare_b.value = b
+        finally:
+            self._compare_ready = True
+        self._render_compare()
+
+    def _render_compare(self) -> None:
+        """The two chosen runs side by side; computed only while the Compare tab is open."""
+        if self.tabs.selected_index != 4 or not self._compare_ready:
+            return
+        a, b = self.compare_a.value, self.compare_b.value
+        if a is None or b is None:
+            self.compare_html.value = (
+                "<div class='repro-nb-compare'>Record two runs to compare them.</div>"
+            )
+            return
+        try:
+            from repro_nb.compare.side_by_side import side_by_side
+
+            hint = os.fspath(self.notebook_path) if self.notebook_path else None
+            result = side_by_side(self.store, self.notebook, a, b, repo_hint=hint)
+        except Exception as exc:  # the panel must never break the kernel
+            self.compare_html.value = f"<div class='repro-nb-compare'>{_esc(exc)}</div>"
+            return
+        self.compare_html.value = result._repr_html_()
 
     def _render_drift(self) -> None:
         if self.drift is None:
