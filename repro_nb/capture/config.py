@@ -22,14 +22,13 @@ import ast
 import dataclasses
 import datetime
 import enum
-import json
 import math
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import PurePath
 from typing import Any
 
-from repro_nb.secrets import REDACTED, looks_secret, redact_data
+from repro_nb.secrets import REDACTED, looks_secret
 
 __all__ = [
     "DEFAULT_CONFIG_NAMES",
@@ -168,6 +167,8 @@ def _json(obj: Any, budget: _Budget, depth: int, key: str = "") -> Any:
     if isinstance(obj, str):
         if key and looks_secret(key, obj):
             return REDACTED
+        if not budget.take(min(len(obj), MAX_STR)):
+            return _TRUNCATED
         return obj if len(obj) <= MAX_STR else obj[:MAX_STR] + _TRUNCATED
     if _numpy_scalar(obj):
         return _json(obj.item(), budget, depth, key)
@@ -218,8 +219,9 @@ def _json(obj: Any, budget: _Budget, depth: int, key: str = "") -> Any:
 def config_value(obj: Any, kind: str | None = None) -> tuple[str, Any] | None:
     """``(kind, JSON-ready value)`` of a configuration object, or ``None`` when it is none.
 
-    The value is bounded (:data:`MAX_CONFIG_CHARS`; a cut config carries ``"…"`` keys) and
-    redacted (secret-looking keys and token-shaped strings become ``<redacted>``).
+    The value is bounded (:data:`MAX_CONFIG_CHARS`; a cut config carries ``"…"`` keys), and
+    values under secret-looking keys become ``<redacted>``; token-shaped strings anywhere are
+    redacted by :meth:`repro_nb.store.Store.add_config`.
     """
     kind = kind or config_kind(obj)
     if kind is None:
@@ -232,10 +234,9 @@ def config_value(obj: Any, kind: str | None = None) -> tuple[str, Any] | None:
     data = _json(raw, budget, 0)
     if not isinstance(data, (dict, list)):
         return None
-    text = json.dumps(data, default=str)
-    if len(text) > MAX_CONFIG_CHARS * 2:  # keys were counted, long values too: a last guard
-        data = {_TRUNCATED: f"config too large to record ({len(text)} characters)"}
-    return kind, redact_data(data)
+    # Token-shaped strings anywhere are redacted when the store writes the row (on the writer
+    # thread); here only values under secret-looking keys are, which costs nothing per cell.
+    return kind, data
 
 
 def flatten_config(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -664,7 +664,14 @@ class Recorder:
                 found = config_value(self.namespace.get(name))
                 if found is not None:
                     out.append((name, *found))
-        if len(source) < 4000 and "=" in source:
+        maybe = len(source) < 4000 and "=" in source
+        if maybe and self.session_id is not None:
+            # The notebook's tagged cells are known once the session is open: only they, and
+            # the cells papermill or verify inject, are parsed.
+            from repro_nb.notebook import is_parameters_source
+
+            maybe = digest in self._parameter_digests or is_parameters_source(source)
+        if maybe:
             # Maybe the parameters cell: whether it is one is decided in the writer thread,
             # which knows the notebook's tagged cells once the session is open.
             names = parameter_names(source)
