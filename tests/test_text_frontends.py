@@ -30,35 +30,24 @@ print(result)
 """
 
 
-def _run_script(path: Path, acc: str) -> str:
-    path.write_text(SCRIPT.format(acc=acc))
-    env = run_env()
-    env.pop("REPRO_NB_STORE", None)  # the store beside the script, as for a user
-    proc = subprocess.run(
-        [sys.executable, str(path)],
-        cwd=path.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def _cli(*args: str, cwd: Path) -> str:
+def _python(*args: str, cwd: Path) -> str:
+    """Run this interpreter with ``args`` as a user would: the store beside their files."""
     env = run_env()
     env.pop("REPRO_NB_STORE", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "repro_nb.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def _run_script(path: Path, acc: str) -> str:
+    path.write_text(SCRIPT.format(acc=acc))
+    return _python(str(path), cwd=path.parent)
+
+
+def _cli(*args: str, cwd: Path) -> str:
+    return _python("-m", "repro_nb.cli", *args, cwd=cwd)
 
 
 def test_a_script_is_a_run_with_its_seed_and_a_baseline(tmp_path: Path) -> None:
