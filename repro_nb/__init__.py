@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "restore_rng_state": "seeding",
     "save_checkpoint": "seeding",
     "load_checkpoint": "seeding",
+    "write_kernelspec_env": "seeding",
     # capture
     "start": "api",
     "stop": "api",

@@ -87,3 +87,14 @@ def test_scripts_use_the_api_without_ipython(tmp_path: Path) -> None:
     assert second["passed"] is True and second["runs"] == 2
     third = run("0.5")
     assert third["passed"] is False and third["runs"] == 3
+
+
+def test_every_function_a_warning_names_exists_at_the_package_root() -> None:
+    """The seed warning tells users to call repro_nb.write_kernelspec_env(): it must exist."""
+    import re
+
+    from repro_nb.seeding import report
+
+    text = open(report.__file__, encoding="utf-8").read()
+    for name in set(re.findall(r"repro_nb\.([a-z_]+)\(\)", text)):
+        assert callable(getattr(repro_nb, name)), name
