@@ -95,6 +95,6 @@ def test_every_function_a_warning_names_exists_at_the_package_root() -> None:
 
     from repro_nb.seeding import report
 
-    text = open(report.__file__, encoding="utf-8").read()
+    text = Path(report.__file__).read_text(encoding="utf-8")
     for name in set(re.findall(r"repro_nb\.([a-z_]+)\(\)", text)):
         assert callable(getattr(repro_nb, name)), name
