@@ -107,8 +107,12 @@ def seed(
 
 
 # ---------------------------------------------------------------------- capture
-def _caller_globals(depth: int = 2) -> MutableMapping[str, Any]:
-    return sys._getframe(depth).f_globals
+def _caller_globals() -> MutableMapping[str, Any]:
+    """The globals of the first frame outside this module: the user's script or notebook."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals is globals():
+        frame = frame.f_back
+    return frame.f_globals
 
 
 def start(
@@ -326,7 +330,7 @@ def capture_git(path: str | os.PathLike[str] = ".", *, refresh: bool = False) ->
 def _recorder_for_checks() -> Recorder:
     recorder = active_recorder()
     if recorder is None:
-        recorder = Recorder(_caller_globals(3))
+        recorder = Recorder(_caller_globals())
         set_active_recorder(recorder)
     return recorder
 
