@@ -24,6 +24,7 @@ from typing import Any
 
 from repro_nb.bundle import export_bundle
 from repro_nb.cli.progress import JsonProgress, ProgressBar, StepBar
+from repro_nb.cli.tracking import add_log_command
 from repro_nb.compare.overview import Overview, overview
 from repro_nb.errors import ReproError, StoreError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_notebook
@@ -344,26 +345,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         print(_run_line(nb, run, saved))
     return {"ok": 0, "error": 1}.get(run.status, 2)
-
-
-def _cmd_log(args: argparse.Namespace) -> int:
-    """Log one recorded run to MLflow or W&B (offline); one line per thing done."""
-    from repro_nb.tracking import log_run
-
-    result = log_run(
-        args.notebook,
-        args.run,
-        to=args.to,
-        bundle=args.bundle,
-        verify_report=args.verify_report,
-        force=args.force,
-    )
-    if args.json:
-        _print_json(result.to_dict())
-    else:
-        for line in result.lines():
-            _say(line)
-    return 0
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
@@ -715,54 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_fix)
 
-    p = sub.add_parser(
-        "log",
-        help="log a recorded run to MLflow or W&B (offline): config, seed, checks, git, files",
-        description=(
-            "Log one recorded run of the notebook to an experiment tracker: its config values "
-            "(dotted keys, e.g. cfg.lr) and seed as params, its numeric checks as metrics (and "
-            "per seed, step = seed, when a check was recorded under several seeds), git, "
-            "environment and verdict as tags, and the notebook as executed, the environment, "
-            "the lock, the verify report and the bundle as artifacts. MLflow: one run per "
-            "repro_nb run in an experiment named after the notebook. W&B: an offline run "
-            "beside the notebook, uploaded later with the `wandb sync` line it prints. A run "
-            "logged before is reported, not logged twice, unless --force. Needs "
-            "pip install 'repro_nb[mlflow]' or 'repro_nb[wandb]'."
-        ),
-    )
-    p.add_argument("notebook", help="the .ipynb file")
-    p.add_argument(
-        "run",
-        nargs="?",
-        default=None,
-        help="run id, run uuid, latest (default: the newest run that recorded cells) or baseline",
-    )
-    p.add_argument(
-        "--to",
-        default="mlflow",
-        metavar="TRACKER",
-        help="mlflow (default: a file store mlruns/ beside the notebook), mlflow:TRACKING_URI "
-        "(file:DIR, sqlite:///FILE.db, http://HOST:PORT), or wandb[:offline]",
-    )
-    p.add_argument(
-        "--bundle",
-        metavar="PATH",
-        help="a bundle exported from this run (default: NAME-bundle[.zip] beside the notebook "
-        "when it is one)",
-    )
-    p.add_argument(
-        "--verify-report",
-        metavar="FILE",
-        help="a report of `repro-nb verify --report FILE`; .json gives the verdict and per-seed "
-        "values",
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="log again when the tracker already has this run (MLflow: replaces the old run)",
-    )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=_cmd_log)
+    add_log_command(sub)
 
     for name, func, text in (
         ("show", _cmd_show, "seed, capture, checklist and the latest run vs the baseline"),

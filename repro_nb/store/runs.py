@@ -115,11 +115,11 @@ def find_run(store: Store, notebook: str, run: int | str | None = None) -> RunIn
         )
         if sid is None:
             raise UsageProblem(f"{notebook} has no run that recorded cells; pass a run id.")
-    elif wanted.isdigit():
-        sid = int(wanted)
     else:
-        matches = [r.id for r in runs if len(wanted) >= 6 and r.run_uuid.startswith(wanted.lower())]
-        sid = matches[0] if len(matches) == 1 else None
+        sid = int(wanted) if wanted.isdigit() else None
+        if not any(r.id == sid for r in runs) and len(wanted) >= 6:  # a uuid (may be all digits)
+            matches = [r.id for r in runs if r.run_uuid.startswith(wanted.lower())]
+            sid = matches[0] if len(matches) == 1 else None
     found = next((r for r in runs if r.id == sid), None)
     if found is None:
         ids = ", ".join(str(r.id) for r in runs[-10:])

@@ -107,10 +107,17 @@ def _client_class() -> Any:
     return MlflowClient
 
 
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a module blocked with sys.modules[name] = None
+        return False
+
+
 def _check_store_support(uri: str) -> None:
     match = _SCHEME.match(uri)
     scheme = match.group(1).split("+")[0].lower() if match else ""
-    if scheme in _DATABASE_SCHEMES and importlib.util.find_spec("sqlalchemy") is None:
+    if scheme in _DATABASE_SCHEMES and not _importable("sqlalchemy"):
         raise TrackerNotInstalled(
             "sqlalchemy",
             "sqlalchemy alembic (or the full 'mlflow')",

@@ -97,7 +97,8 @@ class LogResult:
         else:
             out.append("params: none (the run recorded no config and no seed)")
         if self.metrics:
-            out.append(f"metrics: {len(self.metrics)} checks ({_names(self.metrics)})")
+            n = len(self.metrics)
+            out.append(f"metrics: {n} check{'s' if n != 1 else ''} ({_names(self.metrics)})")
         if self.seed_metrics:
             out.append(f"per seed (step = seed): {_names(self.seed_metrics)}")
         out.append(f"tags: {self.tags}; verdict: {self.verdict}")
