@@ -34,6 +34,7 @@ AREAS = (
     "routes",
     "rebuild",
     "restore",
+    "tracking",
 )
 
 

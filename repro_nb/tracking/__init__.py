@@ -16,12 +16,19 @@ functions that log to them, so repro_nb runs without either. By job:
 from __future__ import annotations
 
 from repro_nb.tracking.log import TRACKERS, Target, log_run, parse_target
-from repro_nb.tracking.record import Artifact, TrackedRun, collect_run, find_bundle
+from repro_nb.tracking.record import (
+    Artifact,
+    BundleFiles,
+    TrackedRun,
+    collect_run,
+    find_bundle,
+)
 from repro_nb.tracking.result import LogResult
 
 __all__ = [
     "TRACKERS",
     "Artifact",
+    "BundleFiles",
     "LogResult",
     "Target",
     "TrackedRun",

@@ -21,7 +21,9 @@ active run with the same tag, nothing is written and the existing run is reporte
 
 **The file store.** MLflow 3 refuses its file store unless ``MLFLOW_ALLOW_FILE_STORE`` is true;
 it is set for the length of a log to a ``file:`` URI only (mlflow-skinny has no database store
-without SQLAlchemy).
+without SQLAlchemy). ``MLFLOW_DISABLE_TELEMETRY`` is set for the length of a log too, so MLflow
+records no usage event for it (a local log sends nothing anywhere); mlflow itself is imported
+as it would be by the user, so the process's telemetry setting is left as it was.
 """
 
 from __future__ import annotations
@@ -253,9 +255,13 @@ def log_to_mlflow(tracked: TrackedRun, tracking_uri: str, *, force: bool = False
         notes=list(tracked.notes),
         next_step=f"mlflow ui --backend-store-uri {tracking_uri}",
     )
-    allow = {"MLFLOW_ALLOW_FILE_STORE": "true"} if tracking_uri.startswith("file:") else {}
+    # No usage telemetry leaves with a log (MLflow reads this at every call), and the file
+    # store is allowed for this log only.
+    env = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+    if tracking_uri.startswith("file:"):
+        env["MLFLOW_ALLOW_FILE_STORE"] = "true"
     try:
-        with scoped_environ(allow):
+        with scoped_environ(env):
             client = client_class(tracking_uri=tracking_uri)
             experiment = _experiment_id(client, tracked.notebook)
             before = client.search_runs(
@@ -289,7 +295,7 @@ def log_to_mlflow(tracked: TrackedRun, tracking_uri: str, *, force: bool = False
                 # The notebook run's end (its duration shows), or now for a failed log.
                 end = at if status == "FINISHED" and ended else int(time.time() * 1000)
                 client.set_terminated(run_id, status=status, end_time=end)
-            result.tags = len(client.get_run(run_id).data.tags)
+            result.tags = len(_system_tags(tracked)) + len(tracked.tags)
     except MlflowException as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackerError(f"MLflow at {tracking_uri} refused the log: {first}") from None

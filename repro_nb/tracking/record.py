@@ -42,7 +42,7 @@ from repro_nb.errors import BundleError, UsageProblem
 from repro_nb.secrets import redact_file
 from repro_nb.store import RunInfo, Store, run_config
 
-__all__ = ["Artifact", "TrackedRun", "collect_run", "find_bundle"]
+__all__ = ["Artifact", "BundleFiles", "TrackedRun", "collect_run", "find_bundle"]
 
 #: Distributions that say most about a scientific notebook's results, shown first in the
 #: environment summary when the notebook imported them.
@@ -322,9 +322,41 @@ def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
+@dataclass
+class BundleFiles:
+    """A bundle exported from the run being logged, read once.
+
+    Attributes
+    ----------
+    path
+        The bundle folder or zip.
+    artifacts
+        The bundle itself and its lock files (``binder/requirements.txt``, ``pylock.toml``).
+    notebook
+        Its notebook as executed.
+    """
+
+    path: Path
+    artifacts: list[Artifact]
+    notebook: bytes
+
+
+def _read_bundle_files(path: Path) -> tuple[str | None, BundleFiles]:
+    """The run uuid a bundle stands on and its files (checked against its manifest once)."""
+    arts = [Artifact("bundle", path.name, "the bundle", source=path)]
+    with read_bundle(path) as opened:
+        uuid = (opened.expected.get("reference") or {}).get("run_uuid")
+        notebook = (opened.root / NOTEBOOK).read_bytes()
+        for rel in (REQUIREMENTS, PYLOCK):
+            if rel in opened.files:
+                data = (opened.root / rel).read_bytes()
+                arts.append(Artifact("lock", Path(rel).name, f"the lock ({rel})", data=data))
+    return uuid, BundleFiles(path, arts, notebook)
+
+
 def find_bundle(
     notebook_path: Path, run: RunInfo, bundle: str | os.PathLike[str] | None = None
-) -> tuple[Path | None, str | None]:
+) -> tuple[BundleFiles | None, str | None]:
     """The bundle exported from ``run``: ``bundle`` when given, else ``NAME-bundle`` or
     ``NAME-bundle.zip`` beside the notebook (export's default).
 
@@ -342,7 +374,7 @@ def find_bundle(
     Returns
     -------
     tuple
-        ``(path, None)`` for a bundle of this run; ``(None, note)`` saying why none is used.
+        ``(files, None)`` for a bundle of this run; ``(None, note)`` saying why none is used.
 
     Raises
     ------
@@ -361,15 +393,14 @@ def find_bundle(
     note = None
     for path in candidates:
         try:
-            with read_bundle(path) as opened:
-                uuid = (opened.expected.get("reference") or {}).get("run_uuid")
+            uuid, files = _read_bundle_files(path)
         except BundleError as exc:
             if bundle is not None:
                 raise UsageProblem(f"{path} is not a usable bundle: {exc}") from None
             note = f"{path.name} is not a usable bundle ({exc}); not logged"
             continue
         if uuid == run.run_uuid:
-            return path, None
+            return files, None
         if bundle is not None:
             raise UsageProblem(
                 f"{path} was exported from run {uuid}, not from run {run.id} ({run.run_uuid}); "
@@ -377,18 +408,6 @@ def find_bundle(
             )
         note = f"{path.name} was exported from another run; not logged"
     return None, note or "no bundle of this run (export one, or pass --bundle PATH)"
-
-
-def _bundle_artifacts(path: Path) -> tuple[list[Artifact], bytes | None]:
-    """The bundle itself and its lock files; and its notebook (as executed)."""
-    arts = [Artifact("bundle", path.name, "the bundle", source=path)]
-    with read_bundle(path) as opened:
-        notebook = (opened.root / NOTEBOOK).read_bytes()
-        for rel in (REQUIREMENTS, PYLOCK):
-            if rel in opened.files:
-                data = (opened.root / rel).read_bytes()
-                arts.append(Artifact("lock", Path(rel).name, f"the lock ({rel})", data=data))
-    return arts, notebook
 
 
 def _notebook_artifact(
@@ -484,14 +503,13 @@ def collect_run(
         tracked.notes.append(f"per-seed values from {series_from}")
     tracked.verdict = _verdict(report, passed)
 
-    bundle_path, bundle_note = find_bundle(nb_path, run, bundle)
-    bundle_arts: list[Artifact] = []
-    bundle_notebook = None
-    if bundle_path is not None:
-        bundle_arts, bundle_notebook = _bundle_artifacts(bundle_path)
-    elif bundle_note:
+    found, bundle_note = find_bundle(nb_path, run, bundle)
+    bundle_arts = found.artifacts if found is not None else []
+    if bundle_note:
         tracked.notes.append(bundle_note)
-    notebook_art, notebook_source = _notebook_artifact(store, nb_path, run, bundle_notebook)
+    notebook_art, notebook_source = _notebook_artifact(
+        store, nb_path, run, found.notebook if found is not None else None
+    )
 
     seed = _requested_seed(run)
     hash_seed = ((run.seed or {}).get("effective") or {}).get("hash_seed")
@@ -514,8 +532,8 @@ def collect_run(
     }
     if hash_seed is not None:
         tracked.tags["repro_nb.hash_seed"] = str(hash_seed)
-    if bundle_path is not None:
-        tracked.tags["repro_nb.bundle"] = str(bundle_path)
+    if found is not None:
+        tracked.tags["repro_nb.bundle"] = str(found.path)
 
     if notebook_art is not None:
         tracked.artifacts.append(notebook_art)
