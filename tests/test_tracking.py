@@ -522,3 +522,74 @@ def test_trackers_are_imported_inside_functions_only() -> None:
                 names = [node.module or ""]
             bad = [n for n in names if n.split(".")[0] in ("mlflow", "wandb")]
             assert not bad, f"{path.name}:{node.lineno} imports {bad} at module level"
+
+
+@pytest.mark.slow
+def test_bundle_zip_and_a_bundle_of_another_run(
+    project: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    from repro_nb.bundle import export_bundle
+
+    nb, target = project["nb"], f"mlflow:{tmp_path / 'ml'}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # export's notes on what the lock could not pin
+        export_bundle(nb, tmp_path / "demo.zip")
+    result = log_run(nb, to=target, bundle=tmp_path / "demo.zip")
+    assert {"bundle/demo.zip", "lock/requirements.txt", "notebook/demo.ipynb"} <= set(
+        result.artifacts
+    )
+    baseline = project["runs"][0]
+    assert (
+        main(["log", str(nb), "baseline", "--to", target, "--bundle", str(project["bundle"])]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"was exported from run {project['latest'].run_uuid}, not from run {baseline.id}" in err
+
+
+def test_mlflow_leaves_the_users_active_run_alone(
+    handmade: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the user's own file store
+    user_uri = (tmp_path / "user-mlruns").as_uri()
+    mlflow.set_tracking_uri(user_uri)
+    try:
+        with mlflow.start_run() as users:
+            mlflow.log_param("mine", 1)
+            result = log_run(handmade["nb"], to=f"mlflow:{tmp_path / 'ml'}")
+            assert mlflow.active_run().info.run_id == users.info.run_id
+            assert mlflow.get_tracking_uri() == user_uri
+            assert os.environ["MLFLOW_ALLOW_FILE_STORE"] == "true"  # put back as it was
+            assert "MLFLOW_DISABLE_TELEMETRY" not in os.environ
+        assert mlflow.get_run(users.info.run_id).data.params == {"mine": "1"}
+        assert result.tracker_run != users.info.run_id
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.slow
+def test_wandb_leaves_the_users_active_run_alone(
+    handmade: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wandb
+
+    for var in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    users = wandb.init(
+        mode="offline",
+        dir=str(tmp_path / "user"),
+        project="mine",
+        settings=wandb.Settings(silent=True, console="off"),
+    )
+    try:
+        result = log_run(handmade["nb"], to="wandb")
+        assert wandb.run is users and not result.skipped
+        users.log({"still": 1})  # the user's run takes logs as before
+    finally:
+        users.finish()
+        wandb.teardown()
+    assert Path(result.url).is_dir() and Path(result.url).parent == handmade["nb"].parent / "wandb"
