@@ -169,13 +169,14 @@ def _metric_rows(tracked: TrackedRun, timestamp: int) -> list[tuple[str, float, 
     return rows
 
 
-def _experiment_id(client: Any, name: str) -> str:
+def _experiment_id(client: Any, name: str, notes: list[str]) -> str:
     from mlflow.exceptions import MlflowException
 
     found = client.get_experiment_by_name(name)
     if found is not None:
-        if found.lifecycle_stage == "deleted":
+        if found.lifecycle_stage == "deleted":  # its name stays taken until `mlflow gc`
             client.restore_experiment(found.experiment_id)
+            notes.append(f"restored the deleted MLflow experiment {name!r} to log into it")
         return str(found.experiment_id)
     try:
         return str(client.create_experiment(name))
@@ -263,7 +264,7 @@ def log_to_mlflow(tracked: TrackedRun, tracking_uri: str, *, force: bool = False
     try:
         with scoped_environ(env):
             client = client_class(tracking_uri=tracking_uri)
-            experiment = _experiment_id(client, tracked.notebook)
+            experiment = _experiment_id(client, tracked.notebook, result.notes)
             before = client.search_runs(
                 [experiment],
                 filter_string=f"tags.`repro_nb.run_uuid` = '{tracked.run_uuid}'",

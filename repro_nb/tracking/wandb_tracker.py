@@ -204,6 +204,8 @@ def log_to_wandb(tracked: TrackedRun, folder: Path, *, force: bool = False) -> L
             result.url = str(Path(wb.dir).parent)
             result.artifacts = _log(wandb, wb, tracked, Path(tmp))
             exit_code = 0
+        except getattr(wandb, "Error", RuntimeError) as exc:  # W&B's own errors: one line
+            raise TrackerError(f"W&B could not write the offline run {result.url}: {exc}") from None
         finally:
             wb.finish(exit_code=exit_code)
             if users_run is None:
