@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -523,7 +522,7 @@ def collect_run(
         "repro_nb.notebook": key,
         "repro_nb.notebook_source": notebook_source,
         "repro_nb.store": str(store.path),
-        "repro_nb.hostname": str(session.get("hostname") or platform.node()),
+        "repro_nb.hostname": str(session.get("hostname") or "unknown"),
         "repro_nb.version": __version__,
         "repro_nb.seed": "none" if seed is None else str(seed),
         "repro_nb.verdict": tracked.verdict,
