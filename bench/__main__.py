@@ -35,6 +35,7 @@ AREAS = (
     "rebuild",
     "restore",
     "experiments",
+    "tracking",
 )
 
 

@@ -50,6 +50,8 @@ _LAZY: dict[str, str] = {
     "verify": "api",
     "rebuild": "api",
     "restore": "api",
+    # trackers
+    "log_run": "api",
     # data types
     "Store": "store",
     "ReproError": "errors",

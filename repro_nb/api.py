@@ -48,6 +48,7 @@ __all__ = [
     "compare_runs",
     "drift",
     "export",
+    "log_run",
     "rebuild",
     "restore",
     "runs",
@@ -573,6 +574,64 @@ def restore(
     from repro_nb.restoration.run import restore as _restore
 
     return _restore(notebook, into, **options)
+
+
+# ---------------------------------------------------------------------- trackers
+def log_run(
+    notebook: str | os.PathLike[str] | None = None,
+    run: int | str | None = None,
+    *,
+    to: str = "mlflow",
+    bundle: str | os.PathLike[str] | None = None,
+    verify_report: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> Any:
+    """Log a recorded run to MLflow or Weights & Biases (offline).
+
+    Config values become params (``cfg.lr``), numeric checks metrics (per seed as steps when
+    several seeds were recorded), git, environment and verdict tags, and the notebook, the
+    environment, the lock, the verify report and the bundle artifacts.
+
+    Parameters
+    ----------
+    notebook
+        The notebook file (default: this kernel's notebook).
+    run
+        A run id, a run uuid (or a 6+ character prefix), ``"latest"`` (default) or
+        ``"baseline"``.
+    to
+        ``"mlflow"`` (a file store ``mlruns`` beside the notebook), ``"mlflow:TRACKING_URI"``
+        (``file:DIR``, ``sqlite:///FILE.db``, ``http://HOST:PORT``) or ``"wandb"``
+        (offline, beside the notebook; upload with the ``wandb sync`` command it names).
+    bundle
+        A bundle exported from this run (default: export's path beside the notebook, when it
+        holds a bundle of this run).
+    verify_report
+        A file written by ``repro-nb verify --report FILE`` (``.json`` adds its verdict and
+        per-seed values).
+    force
+        Log again when the tracker already has this run (MLflow replaces the old run).
+
+    Returns
+    -------
+    LogResult
+        Where the run went and what was logged, one line per thing (``print(result)``).
+
+    Raises
+    ------
+    TrackerNotInstalled
+        When mlflow or wandb is missing: ``pip install 'repro_nb[mlflow]'`` (or ``[wandb]``).
+    """
+    from repro_nb.tracking import log_run as _log_run
+
+    if notebook is None:
+        recorder = active_recorder()
+        if recorder is not None:
+            recorder.flush()  # the cells run so far are in the store
+        notebook = (recorder.notebook_file if recorder is not None else None) or detect_notebook()
+        if not notebook:
+            raise UsageProblem("No notebook given and none detected. Pass the notebook path.")
+    return _log_run(notebook, run, to=to, bundle=bundle, verify_report=verify_report, force=force)
 
 
 # ---------------------------------------------------------------------- errors

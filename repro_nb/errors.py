@@ -17,6 +17,8 @@ __all__ = [
     "SeedError",
     "StoreError",
     "StoreReplacedError",
+    "TrackerError",
+    "TrackerNotInstalled",
     "UnsafeArchiveError",
     "UsageProblem",
 ]
@@ -127,3 +129,32 @@ class ExecutionFailed(ReproError):
     def __str__(self) -> str:
         where = "before the first cell" if self.cell_index is None else f"at cell {self.cell_index}"
         return f"Could not run {where}: {self.reason}"
+
+
+class TrackerError(ReproError):
+    """An experiment tracker (MLflow, Weights & Biases) refused or failed to log a run."""
+
+
+class TrackerNotInstalled(TrackerError):
+    """The library a tracker needs is not installed.
+
+    Parameters
+    ----------
+    library
+        The import name that is missing (``mlflow``, ``wandb``, ``sqlalchemy``).
+    install
+        What to install, e.g. ``'repro_nb[mlflow]'``.
+    why
+        What it is needed for, e.g. ``"to log to MLflow"``.
+    """
+
+    def __init__(self, library: str, install: str, why: str) -> None:
+        super().__init__(library, install, why)
+        self.library = library
+        self.install = install
+        self.why = why
+
+    def __str__(self) -> str:
+        return (
+            f"{self.library} is not installed; it is needed {self.why}: pip install {self.install}"
+        )

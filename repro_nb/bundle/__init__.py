@@ -24,7 +24,7 @@ from repro_nb.bundle.archive import Bundle, read_bundle, sha256_bytes
 from repro_nb.bundle.data import is_library_noise, normalize_files, project_root
 from repro_nb.bundle.envfiles import kernel_env_vars
 from repro_nb.bundle.expected import spread_over_seeds
-from repro_nb.bundle.export import BundleInfo, export_bundle
+from repro_nb.bundle.export import BundleInfo, executed_copy_path, export_bundle
 from repro_nb.bundle.layout import (
     BUNDLE_SCHEMA,
     DATA_MANIFEST,
@@ -51,6 +51,7 @@ __all__ = [
     "NOTEBOOK",
     "Bundle",
     "BundleInfo",
+    "executed_copy_path",
     "export_bundle",
     "find_clean_run",
     "is_library_noise",

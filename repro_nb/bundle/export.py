@@ -86,7 +86,7 @@ from repro_nb.render import TextRendering, human_size
 from repro_nb.secrets import check_files, scan_file
 from repro_nb.store import Store, latest_session, run_cells, run_config
 
-__all__ = ["BundleInfo", "export_bundle"]
+__all__ = ["BundleInfo", "executed_copy_path", "export_bundle"]
 
 
 @dataclass
@@ -260,7 +260,7 @@ def export_bundle(
                 f"executed {nb_path.name} top to bottom in a fresh kernel first ({why})"
             )
         ref = load_reference(store, key, sid)
-        copy = _executed_copy(store.path, ref.session.get("run_uuid"))
+        copy = executed_copy_path(store.path, ref.session.get("run_uuid"))
         if executed_nb is not None:
             nb = executed_nb
             _save_executed_copy(copy, nb)
@@ -328,8 +328,22 @@ def export_bundle(
     )
 
 
-def _executed_copy(store_path: Path, run_uuid: str | None) -> Path | None:
-    """Where the outputs of a run that export executed are kept (``.repro/executed/``)."""
+def executed_copy_path(store_path: Path, run_uuid: str | None) -> Path | None:
+    """Where the outputs of a run that export executed are kept (``.repro/executed/``).
+
+    Parameters
+    ----------
+    store_path
+        The store file of the notebook.
+    run_uuid
+        The run's uuid.
+
+    Returns
+    -------
+    Path or None
+        ``.repro/executed/<run_uuid>.ipynb`` beside the store (it may not exist), or ``None``
+        for a uuid that is not plain hex.
+    """
     if not run_uuid or not re.fullmatch(r"[0-9a-fA-F]{8,64}", run_uuid):
         return None
     return Path(store_path).parent / "executed" / f"{run_uuid}.ipynb"

@@ -24,6 +24,7 @@ from typing import Any
 
 from repro_nb.bundle import export_bundle
 from repro_nb.cli.progress import JsonProgress, ProgressBar, StepBar
+from repro_nb.cli.tracking import add_log_command
 from repro_nb.compare.overview import Overview, overview
 from repro_nb.errors import ReproError, StoreError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_notebook
@@ -726,6 +727,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_fix)
+
+    add_log_command(sub)
 
     for name, func, text in (
         ("show", _cmd_show, "seed, capture, checklist and the latest run vs the baseline"),

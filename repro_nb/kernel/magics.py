@@ -414,6 +414,48 @@ class ReproMagics(Magics):
         self.recorder.flush()
         return api.verify(target, runs=args.runs, seeds=seeds)
 
+    # ------------------------------------------------------------------ %repro_log
+    @magic_arguments()
+    @argument(
+        "run",
+        nargs="?",
+        default=None,
+        help="Run id, run uuid, latest (default: the newest run that recorded cells) or baseline.",
+    )
+    @argument(
+        "--to",
+        default="mlflow",
+        help="mlflow (file store mlruns/ beside the notebook), mlflow:TRACKING_URI, or wandb "
+        "(offline).",
+    )
+    @argument("--bundle", default=None, help="A bundle exported from this run.")
+    @argument("--verify-report", default=None, help="A report of `repro-nb verify --report FILE`.")
+    @argument("--force", action="store_true", help="Log again when the tracker has this run.")
+    @argument("--notebook", default=None, help="Notebook path (default: this notebook).")
+    @line_magic
+    @_usage_errors
+    def repro_log(self, line: str) -> Any:
+        """Log a recorded run to MLflow or W&B (offline): ``%repro_log [RUN] --to mlflow``.
+
+        Config values become params, numeric checks metrics, git, environment and verdict
+        tags, and the notebook, environment, lock, verify report and bundle artifacts.
+        """
+        args = parse_argstring(self.repro_log, line)
+        notebook = args.notebook or self.recorder.notebook_file
+        if not notebook:
+            raise UsageProblem(
+                "Cannot tell which notebook this is; pass its path: %repro_log --notebook PATH."
+            )
+        self.recorder.flush()
+        return api.log_run(
+            notebook,
+            args.run,
+            to=args.to,
+            bundle=args.bundle,
+            verify_report=args.verify_report,
+            force=args.force,
+        )
+
 
 # Hooks registered per shell, so unload removes exactly what load added.
 _HOOKS_ATTR = "_repro_nb_hooks"

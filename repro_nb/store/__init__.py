@@ -21,6 +21,7 @@ from repro_nb.store.paths import STORE_DIRNAME, STORE_ENV, STORE_FILENAME, resol
 from repro_nb.store.runs import (
     RunInfo,
     baseline_session,
+    find_run,
     iter_notebooks,
     latest_session,
     light_cells,
@@ -44,6 +45,7 @@ __all__ = [
     "baseline_session",
     "cell_signature",
     "content_hash",
+    "find_run",
     "iter_notebooks",
     "latest_session",
     "light_cells",

@@ -20,6 +20,7 @@ from repro_nb.store.database import Store
 __all__ = [
     "RunInfo",
     "baseline_session",
+    "find_run",
     "iter_notebooks",
     "latest_session",
     "light_cells",
@@ -112,6 +113,58 @@ def baseline_session(store: Store, notebook: str) -> int | None:
 def latest_session(store: Store, notebook: str) -> int | None:
     """The most recent run of ``notebook`` that recorded cells."""
     return store.recorded_session(notebook, latest=True)
+
+
+def find_run(store: Store, notebook: str, run: int | str | None = None) -> RunInfo:
+    """One recorded run of ``notebook``, named the ways a user names it.
+
+    Parameters
+    ----------
+    store
+        The notebook's store.
+    notebook
+        The notebook's store key (:meth:`Store.notebook_key`).
+    run
+        A run id (``3`` or ``"3"``), a run uuid (or a unique prefix of at least 6 characters),
+        ``"latest"`` (the default: the most recent run that recorded cells) or ``"baseline"``.
+
+    Returns
+    -------
+    RunInfo
+
+    Raises
+    ------
+    UsageProblem
+        When the notebook has no such run; the message lists the runs it has.
+    """
+    runs = list_runs(store, notebook)
+    if not runs:
+        raise UsageProblem(
+            f"{notebook} has no recorded runs in {store.path}: record one with "
+            f"`repro-nb run {notebook}`, or run it with %load_ext repro_nb and capture on."
+        )
+    wanted = "latest" if run is None else str(run).strip()
+    if wanted in ("latest", "baseline"):
+        sid = (
+            latest_session(store, notebook)
+            if wanted == "latest"
+            else baseline_session(store, notebook)
+        )
+        if sid is None:
+            raise UsageProblem(f"{notebook} has no run that recorded cells; pass a run id.")
+    else:
+        sid = int(wanted) if wanted.isdigit() else None
+        if not any(r.id == sid for r in runs) and len(wanted) >= 6:  # a uuid (may be all digits)
+            matches = [r.id for r in runs if r.run_uuid.startswith(wanted.lower())]
+            sid = matches[0] if len(matches) == 1 else None
+    found = next((r for r in runs if r.id == sid), None)
+    if found is None:
+        ids = ", ".join(str(r.id) for r in runs[-10:])
+        raise UsageProblem(
+            f"{run!r} is not a run of {notebook}; pass latest, baseline, a run uuid or one of "
+            f"its run ids ({ids})."
+        )
+    return found
 
 
 def set_baseline(store: Store, notebook: str, session_id: int | None) -> None:
