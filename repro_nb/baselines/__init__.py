@@ -20,6 +20,7 @@ from __future__ import annotations
 from repro_nb.baselines.here import HereEnvironment, capture_here, notebook_kernel
 from repro_nb.baselines.recorded import (
     RecordedRun,
+    bundle_argument,
     is_bundle_path,
     read_recorded_run,
     store_recorded_run,
@@ -38,6 +39,7 @@ __all__ = [
     "DriftSide",
     "HereEnvironment",
     "RecordedRun",
+    "bundle_argument",
     "bundle_sides",
     "capture_here",
     "compare_sides",

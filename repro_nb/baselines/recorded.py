@@ -41,6 +41,7 @@ __all__ = [
     "MAX_JSON_CHARS",
     "MAX_TEXT_CHARS",
     "RecordedRun",
+    "bundle_argument",
     "is_bundle_path",
     "read_recorded_run",
     "store_recorded_run",
@@ -79,6 +80,19 @@ def is_bundle_path(path: str | os.PathLike[str]) -> bool:
     if p.suffix.lower() == ".zip":
         return True
     return p.is_dir() and (p / "MANIFEST.sha256").is_file()
+
+
+def bundle_argument(value: int | str | os.PathLike[str] | None) -> str | None:
+    """``value`` as a bundle path when it names one, else None (a run id, ``latest``, None).
+
+    A ``.zip``, a bundle folder, or any existing path counts (reading it says what is wrong).
+    """
+    if value is None or isinstance(value, int):
+        return None
+    text = os.fspath(value)
+    if text == "latest" or text.isdigit():
+        return None
+    return text if is_bundle_path(text) or Path(text).expanduser().exists() else None
 
 
 def _damaged(name: str, where: str, what: str) -> BundleIntegrityError:

@@ -311,6 +311,7 @@ def notebook_sides(
     *,
     kernel: str | None = None,
     current: Mapping[str, Any] | None = None,
+    current_label: str | None = None,
 ) -> tuple[DriftSide, DriftSide]:
     """The reference (the notebook's baseline) and what it is compared with.
 
@@ -327,6 +328,8 @@ def notebook_sides(
     current
         The notebook's own kernel's environment now (the caller is that kernel): the default
         side and ``here`` are this environment.
+    current_label
+        How to name ``current`` (default ``this kernel now``).
 
     Returns
     -------
@@ -356,7 +359,7 @@ def notebook_sides(
         if nb_path.is_file():
             metadata = read_notebook_json(nb_path).get("metadata")
         return reference, here_side(
-            nb_path, metadata, reference, kernel=kernel, environment=current
+            nb_path, metadata, reference, kernel=kernel, environment=current, label=current_label
         )
     if isinstance(against, str) and (side := _path_side(against)) is not None:
         return reference, side
