@@ -12,42 +12,25 @@ result as JSON on stdout, with the warnings raised on the way in its ``job_warni
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from repro_nb.baselines import (
-    bundle_argument,
-    bundle_sides,
-    compare_sides,
-    is_bundle_path,
-    notebook_sides,
-    read_recorded_run,
-    store_recorded_run,
-)
 from repro_nb.bundle import export_bundle
 from repro_nb.cli.progress import JsonProgress, ProgressBar, StepBar
-from repro_nb.compare.overview import Overview, overview
-from repro_nb.errors import ReproError, StoreError, UsageProblem
+from repro_nb.cli.records import json_text as _json_text
+from repro_nb.cli.records import print_json as _print_json
+from repro_nb.cli.records import recorded as _recorded
+from repro_nb.cli.records import say as _say
+from repro_nb.errors import ReproError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_notebook
 from repro_nb.execution.client import fixed_kernel_env
 from repro_nb.notebook import read_notebook_json
-from repro_nb.secrets import redact_data, redact_secrets
-from repro_nb.store import (
-    IMPORTED_KIND,
-    Store,
-    baseline_session,
-    describe_run,
-    latest_session,
-    resolve_store_path,
-    set_baseline,
-)
+from repro_nb.store import IMPORTED_KIND, describe_run, resolve_store_path
 from repro_nb.verification import fix_notebook, parse_seeds, verify
 
 __all__ = ["build_parser", "main"]
@@ -65,24 +48,6 @@ def _progress(args: argparse.Namespace) -> ProgressBar | JsonProgress:
     if args.progress == "json":
         return JsonProgress(sys.stderr)
     return ProgressBar(sys.stderr, not args.json and not getattr(args, "no_progress", False))
-
-
-def _json_text(data: Any) -> str:
-    """JSON as the CLI writes it (``--json`` and ``--report FILE.json``)."""
-    return json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
-
-
-def _print_json(data: Any, args: argparse.Namespace | None = None) -> None:
-    caught = getattr(args, "caught_warnings", None)
-    if caught is not None and isinstance(data, dict):
-        data = {**data, "job_warnings": list(dict.fromkeys(str(w.message) for w in caught))}
-    # Every JSON the CLI prints may quote what a cell raised or printed: redact it here too.
-    sys.stdout.write(_json_text(redact_data(data)))
-
-
-def _say(text: str) -> None:
-    """Print a line of a store reading (``show``, ``runs``, ``drift``) with secrets redacted."""
-    print(redact_secrets(text))
 
 
 def _write_report(path: str, result: Any) -> None:
@@ -243,28 +208,6 @@ def _cmd_fix(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _recorded(notebook: str) -> Iterator[Overview]:
-    """The latest run of a recorded notebook vs its baseline, as recorded; closes the store."""
-    path = Path(notebook).expanduser()
-    if not path.is_file():
-        raise UsageProblem(f"{path} does not exist; pass a notebook path.")
-    store_path = resolve_store_path(path)
-    if not store_path.exists():
-        raise UsageProblem(
-            f"{path.name} has no recorded runs ({store_path} does not exist): record one with "
-            f"`repro-nb run {notebook}`, or run it with %load_ext repro_nb and capture on."
-        )
-    try:
-        # Reading needs no write access: a store in a read-only folder (or on a read-only
-        # mount) can be shown; nothing, not even -wal/-shm files, is written beside it.
-        store = Store(store_path, readonly=True, snapshot=True)
-    except StoreError:
-        store = Store(store_path)  # an older schema is upgraded once (a writable open)
-    with store:
-        yield overview(store, store.notebook_key(path), notebook_path=notebook)
-
-
 def _cmd_show(args: argparse.Namespace) -> int:
     with _recorded(args.notebook) as view:
         status, checks = view.status, view.checks
@@ -378,94 +321,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return {"ok": 0, "error": 1}.get(run.status, 2)
 
 
-def _cmd_drift(args: argparse.Namespace) -> int:
-    if is_bundle_path(args.target):
-        reference, subject = bundle_sides(args.target, args.against, kernel=args.kernel)
-    else:
-        with _recorded(args.target) as view:
-            reference, subject = notebook_sides(
-                view.store, view.notebook, args.target, args.against, kernel=args.kernel
-            )
-    report = compare_sides(reference, subject)
-    compared = f"{subject.label} vs {reference.label}"
-    if args.json:
-        _print_json({"compared": compared, **report.to_dict()})
-        return 0
-    _say(f"{compared}: {report.summary}")
-    if subject.session_id is not None and subject.session_id == reference.session_id:
-        _say(
-            "(the latest run is the baseline: pin another with `repro-nb baseline set`, or "
-            "compare with this machine now: --against here)"
-        )
-    for line in report.to_markdown().splitlines()[1:]:
-        _say(line)
-    return 0
-
-
-def _cmd_baseline(args: argparse.Namespace) -> int:
-    """Show, set (a run, latest, or a bundle's run) or clear a notebook's baseline."""
-    nb = Path(args.notebook).expanduser()
-    if not nb.is_file():
-        raise UsageProblem(f"{nb} does not exist; pass a notebook path.")
-    if args.action != "set" and args.run is not None:
-        raise UsageProblem(f"baseline {args.action} takes no run; did you mean set {args.run}?")
-    if args.action == "set" and args.run is None:
-        raise UsageProblem(
-            "Which run? `repro-nb baseline set NOTEBOOK RUN|latest|BUNDLE` (runs: `repro-nb runs`)."
-        )
-    bundle = bundle_argument(args.run) if args.action == "set" else None
-    # A bundle is read and checked before the store is opened: a bad one changes nothing.
-    recorded = read_recorded_run(bundle) if bundle is not None else None
-    store_path = resolve_store_path(nb)
-    created: bool | None = None
-    if args.action == "show":
-        with _recorded(args.notebook) as view:
-            sid = view.baseline_id
-            row = view.store.session(sid) if sid is not None else None
-    else:
-        if recorded is None and not store_path.exists():
-            raise UsageProblem(
-                f"{nb.name} has no recorded runs ({store_path} does not exist): record one with "
-                f"`repro-nb run {args.notebook}`, or set a bundle as its baseline."
-            )
-        with Store(store_path) as store:
-            key = store.notebook_key(nb)
-            if recorded is not None:
-                sid, created = store_recorded_run(store, key, recorded, nb=read_notebook_json(nb))
-            else:
-                set_baseline(
-                    store, key, None if args.action == "clear" else _run_of(store, key, args.run)
-                )
-            sid = baseline_session(store, key)
-            row = store.session(sid) if sid is not None else None
-    what = describe_run(row) if row else "none (no run recorded yet)"
-    note = "" if created is None else "; imported from the bundle"
-    if created is False:
-        note = "; imported before, reused"
-    if args.json:
-        _print_json(
-            {"notebook": str(nb), "baseline": sid, "description": what, "imported": created}
-        )
-    else:
-        _say(f"{nb.name}: baseline is {what}{note}")
-    return 0
-
-
-def _run_of(store: Store, key: str, run: str) -> int:
-    """``latest`` or a run id of ``key``, checked."""
-    if run == "latest":
-        sid = latest_session(store, key)
-        if sid is None:
-            raise UsageProblem(f"{key} has no recorded run yet; record one with `repro-nb run`.")
-        return sid
-    if not run.isdigit():
-        raise UsageProblem(
-            f"{run!r} is not a run id, latest, or an existing bundle (.zip or folder); "
-            "see `repro-nb runs`."
-        )
-    return int(run)
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo notebook with capture, export its bundle, verify it, print the report."""
     nb = Path(args.notebook).resolve()
@@ -550,74 +405,6 @@ def _add_data_dir_option(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where to find data files the bundle references but does not carry",
     )
-
-
-def _add_drift_parser(sub: Any) -> None:
-    """``repro-nb drift TARGET [--against ...]``."""
-    p = sub.add_parser(
-        "drift",
-        help="environment drift: a notebook's baseline vs its latest run, a run, a bundle or here",
-        description=(
-            "Compare two recorded environments (packages, Python, hash seed, GPU and precision "
-            "flags, BLAS, threads, variables, git, data files) and say why each difference "
-            "matters. The first line names both sides. Recorded runs are compared as recorded, "
-            "never with this command's own process."
-        ),
-        epilog=(
-            "what is compared with what:\n"
-            "  NOTEBOOK                  its baseline run vs its latest run recorded here\n"
-            "  NOTEBOOK --against RUN    its baseline vs run RUN (an id, or latest)\n"
-            "  NOTEBOOK --against B.zip  its baseline vs the run bundle B recorded\n"
-            "  NOTEBOOK --against here   its baseline vs this machine now, captured with the\n"
-            "                            notebook's kernel's interpreter (--kernel, else its\n"
-            "                            kernelspec, else this Python), started as a recording\n"
-            "                            kernel would be (recorded PYTHONHASHSEED, cuBLAS)\n"
-            "  BUNDLE                    the run the bundle recorded vs this machine now (here)\n"
-            "  BUNDLE --against NB.ipynb the bundle's run vs that notebook's latest run\n"
-            "The baseline is the pinned run (`repro-nb baseline set`, perhaps a colleague's\n"
-            "bundle), else the first run recorded here."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("target", help="the .ipynb file, or a bundle folder or .zip")
-    p.add_argument(
-        "--against",
-        metavar="WHAT",
-        help="here, latest, a run id, a bundle (.zip or folder) or a notebook (.ipynb)",
-    )
-    p.add_argument(
-        "--kernel",
-        metavar="NAME|PATH",
-        help="with here: the kernelspec or Python interpreter to capture with",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_cmd_drift)
-
-
-def _add_baseline_parser(sub: Any) -> None:
-    """``repro-nb baseline show|set|clear NOTEBOOK [RUN|latest|BUNDLE]``."""
-    p = sub.add_parser(
-        "baseline",
-        help="show, set or clear the run a notebook is compared with; a bundle works too",
-        description=(
-            "The baseline is the run drift, checks, `show`, the panel and the sidebar compare "
-            "with. `set NOTEBOOK BUNDLE` makes the run a bundle recorded (a colleague's, another "
-            "machine's) the baseline: the bundle is checked (manifest, safe extraction, sizes), "
-            "its run is imported into the notebook's store as a run of kind `bundle` (setting "
-            "the same bundle again reuses it) and pinned. `clear` removes the pin: the first run "
-            "recorded here is the baseline again."
-        ),
-    )
-    p.add_argument("action", choices=("show", "set", "clear"))
-    p.add_argument("notebook", help="the .ipynb file")
-    p.add_argument(
-        "run",
-        nargs="?",
-        default=None,
-        help="for set: a run id, latest, or a bundle (.zip or folder)",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_cmd_baseline)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -881,8 +668,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("notebook", help="the .ipynb file")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=func)
-    _add_drift_parser(sub)
-    _add_baseline_parser(sub)
+    from repro_nb.cli.baselines import add_baseline_parsers
+
+    add_baseline_parsers(sub)
 
     p = sub.add_parser(
         "demo",
