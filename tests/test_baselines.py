@@ -153,6 +153,8 @@ def test_a_colleagues_bundle_as_baseline(
         assert [r["kind"] for r in runs].count(IMPORTED_KIND) == 1  # imported once
         imported = next(r for r in runs if r["kind"] == IMPORTED_KIND)
         assert store.baseline(key) == imported["id"]
+        assert store.environment(imported["environment_id"])["packages"]["sortedcontainers"]
+        assert store.git_state(imported["git_id"]) is not None  # expected.json keeps it now
         # another machine's run is never this machine's latest run, nor one of its runs
         assert latest_session(store, key) != imported["id"]
         assert imported["id"] not in {r.id for r in local_runs(store, key)}

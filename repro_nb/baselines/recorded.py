@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.bundle import read_bundle
-from repro_nb.bundle.layout import ENVIRONMENT_JSON, EXPECTED, NOTEBOOK
+from repro_nb.bundle.layout import ENVIRONMENT_JSON, EXPECTED, GIT_PATCH, MAX_PATCH_BYTES, NOTEBOOK
 from repro_nb.bundle.safety import BundleLimits
 from repro_nb.errors import BundleIntegrityError, UsageProblem
 from repro_nb.notebook import code_cells
@@ -273,6 +273,25 @@ def _environment(env: Any) -> dict[str, Any] | None:
     return dict(env)
 
 
+def _git(data: Any, patch: Path | None) -> dict[str, Any] | None:
+    """The reference's git state (commit, branch, dirty, status, remote) and ``git.patch``."""
+    if data is None:
+        return None
+    f = _Fields(data, EXPECTED, "the reference's git state")
+    git: dict[str, Any] = {
+        "commit": f.text("commit", limit=64),
+        "branch": f.text("branch"),
+        "dirty": f.flag("dirty"),
+        "status": f.text("status"),
+        "remote": f.text("remote"),
+    }
+    if patch is not None and git["dirty"]:
+        if patch.stat().st_size > 2 * MAX_PATCH_BYTES:
+            raise _damaged(GIT_PATCH, "the patch", f"is over {2 * MAX_PATCH_BYTES:,} bytes")
+        git["diff"] = patch.read_text(encoding="utf-8", errors="replace")
+    return git
+
+
 @dataclass
 class RecordedRun:
     """The run a bundle recorded, checked field by field (see the module docstring).
@@ -296,6 +315,9 @@ class RecordedRun:
         Its seed configuration (requested vs effective), or None.
     environment
         ``environment/full.json``, or None when the bundle has none.
+    git
+        Its git state (with ``git.patch`` as the diff of a dirty one), or None when the bundle
+        records none (not in a repository, or exported before bundles kept it).
     cells
         Per cell, :meth:`repro_nb.store.Store.add_cell` keyword arguments plus its ``checks``.
     metadata
@@ -311,6 +333,7 @@ class RecordedRun:
     hostname: str | None
     seed: dict[str, Any] | None
     environment: dict[str, Any] | None
+    git: dict[str, Any] | None = None
     cells: list[dict[str, Any]] = field(default_factory=list, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -393,6 +416,8 @@ def read_recorded_run(
             raise ref.fail("seed", "not an object")
         cells = [_cell_row(c, n, started) for n, c in enumerate(raw_cells)]
         environment = _environment(bundle.environment)
+        patch = bundle.root / GIT_PATCH if GIT_PATCH in bundle.files else None
+        git = _git(ref.data.get("git"), patch)
         try:
             nb = json.loads(bundle.notebook_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -409,6 +434,7 @@ def read_recorded_run(
             hostname=ref.text("hostname", limit=255),
             seed=seed,
             environment=environment,
+            git=git,
             cells=cells,
             metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
         )
@@ -466,5 +492,6 @@ def store_recorded_run(
         label=run.source,
         environment=run.environment,
         cells=run.cells,
+        git=run.git,
         pin=pin,
     )

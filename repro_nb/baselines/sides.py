@@ -108,8 +108,10 @@ def run_side(store: Store, session_id: int, *, prefix: str = "") -> DriftSide:
 
 
 def recorded_side(run: RecordedRun) -> DriftSide:
-    """The run a bundle recorded (no git state: bundles carry none)."""
-    return DriftSide(label=run.description, environment=run.environment, files=run.files_read())
+    """The run a bundle recorded."""
+    return DriftSide(
+        label=run.description, environment=run.environment, git=run.git, files=run.files_read()
+    )
 
 
 def here_side(

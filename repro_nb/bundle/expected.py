@@ -30,6 +30,9 @@ __all__ = [
 
 _CHECK_FIELDS = ("name", "value", "rtol", "atol", "equal_nan", "passed", "expected")
 _REFERENCE_FIELDS = ("id", "run_uuid", "kind", "started", "ended", "seed", "hostname", "label")
+#: The reference run's git state as ``expected.json`` keeps it (REPRODUCE.md shows the same);
+#: the uncommitted changes themselves are ``git.patch``.
+_GIT_FIELDS = ("commit", "branch", "dirty", "status", "remote")
 
 
 def _cell_entry(
@@ -229,7 +232,10 @@ def expected_document(
         "repro_nb_version": version,
         "created": time.time(),
         "notebook": notebook_name,
-        "reference": {k: ref.session.get(k) for k in _REFERENCE_FIELDS},
+        "reference": {
+            **{k: ref.session.get(k) for k in _REFERENCE_FIELDS},
+            "git": {k: ref.git.get(k) for k in _GIT_FIELDS} if ref.git else None,
+        },
         "executed_by_export": executed,
         "kernel_env": dict(kernel_env),
         "cells": cells,

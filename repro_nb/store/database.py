@@ -93,6 +93,19 @@ def _insert_environment(conn: sqlite3.Connection, env: Mapping[str, Any]) -> int
     return int(cur.lastrowid or 0)
 
 
+def _insert_git_state(conn: sqlite3.Connection, git: Mapping[str, Any]) -> int:
+    """Insert a git state unless one with the same content exists; return its id."""
+    git = _redact_data(dict(git))  # a dirty diff or a remote URL may carry credentials
+    digest = content_hash(git)
+    row = conn.execute("SELECT id FROM git_states WHERE hash = ?", (digest,)).fetchone()
+    if row:
+        return int(row[0])
+    cur = conn.execute(
+        "INSERT INTO git_states(hash, data) VALUES (?, ?)", (digest, _dumps(dict(git)))
+    )
+    return int(cur.lastrowid or 0)
+
+
 def _insert_cell(
     conn: sqlite3.Connection,
     session_id: int,
@@ -323,16 +336,8 @@ class Store:
 
     def add_git_state(self, git: Mapping[str, Any]) -> int:
         """Store a git state (deduplicated by content) and return its id."""
-        git = _redact_data(dict(git))  # a dirty diff or a remote URL may carry credentials
-        digest = content_hash(git)
         with self.transaction() as conn:
-            row = conn.execute("SELECT id FROM git_states WHERE hash = ?", (digest,)).fetchone()
-            if row:
-                return int(row[0])
-            cur = conn.execute(
-                "INSERT INTO git_states(hash, data) VALUES (?, ?)", (digest, _dumps(dict(git)))
-            )
-            return int(cur.lastrowid or 0)
+            return _insert_git_state(conn, git)
 
     def start_session(
         self,
@@ -527,12 +532,13 @@ class Store:
         label: str,
         environment: Mapping[str, Any] | None,
         cells: Sequence[Mapping[str, Any]],
+        git: Mapping[str, Any] | None = None,
         pin: bool = True,
     ) -> tuple[int, bool]:
         """Store another machine's recorded run as a session of kind :data:`IMPORTED_KIND`.
 
-        Everything (environment, session, cells with their values, files and checks, and the
-        baseline pin) is written in one transaction: a failure leaves the store as it was.
+        Everything (environment, git state, session, cells with their values, files and
+        checks, and the baseline pin) is written in one transaction: a failure leaves the store as it was.
         Importing the same run again (same ``run_uuid``) writes nothing and reuses it.
 
         Parameters
@@ -545,6 +551,8 @@ class Store:
             The session's fields as the other machine recorded them (``label``: where from).
         environment
             The run's captured environment, or None.
+        git
+            The run's git state, or None.
         cells
             :meth:`add_cell` keyword arguments per cell, plus ``checks``: :meth:`add_check`
             keyword arguments (with ``name``) of the checks recorded in that cell.
@@ -563,6 +571,7 @@ class Store:
                 session_id = int(row[0])
             else:
                 env_id = None if environment is None else _insert_environment(conn, environment)
+                git_id = None if git is None else _insert_git_state(conn, git)
                 cur = conn.execute(
                     "INSERT INTO sessions(run_uuid, notebook, kind, started, ended, seed, capture, "
                     "environment_id, git_id, hostname, label) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -575,7 +584,7 @@ class Store:
                         _dumps(seed),
                         1,
                         env_id,
-                        None,
+                        git_id,
                         hostname,
                         label,
                     ),
