@@ -42,14 +42,16 @@ FALSE_ALARMS = {
 }
 
 
-def _notebook(path: Path, kernelspec: str = "python3") -> Path:
+def _notebook(path: Path, kernelspec: str = "python3", data: str = "1,2,3\n") -> Path:
+    """The notebook (and the data file it reads) at ``path``."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell("%load_ext repro_nb"),
         nbformat.v4.new_code_cell(
             "import sortedcontainers\n"
             "items = sortedcontainers.SortedList([3, 1, 2])\n"
-            "minor = int(sortedcontainers.__version__.split('.')[1])"
+            "minor = int(sortedcontainers.__version__.split('.')[1])\n"
+            "with open('data.csv') as f:\n    text = f.read()"
         ),
         nbformat.v4.new_code_cell(
             "%repro_check total float(sum(items)) --rtol 1e-9\n%repro_check minor minor"
@@ -58,6 +60,7 @@ def _notebook(path: Path, kernelspec: str = "python3") -> Path:
     nb.metadata["kernelspec"] = {"name": kernelspec, "display_name": "Python", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
+    (path.parent / "data.csv").write_text(data)
     return path
 
 
@@ -109,7 +112,7 @@ def colleague(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def recorded_here(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same notebook run twice in this environment (the folder holds its store)."""
     folder = tmp_path_factory.mktemp("mine")
-    nb = _notebook(folder / "nb.ipynb", kernelspec="colleague-env")
+    nb = _notebook(folder / "nb.ipynb", kernelspec="colleague-env", data="1,2,4\n")
     for _ in range(2):
         run = _cli("run", str(nb))
         assert run.returncode == 0, run.stdout + run.stderr
@@ -168,6 +171,8 @@ def test_a_colleagues_bundle_as_baseline(
     report = json.loads(_out(capsys, "drift", str(mine), "--json"))
     item = _items(report)[("package", "sortedcontainers")]
     assert (item["before"], item["after"]) == (OLD, NEW)
+    data = _items(report)[("data", "data.csv")]  # their data file is not ours
+    assert data["severity"] == "major" and data["detail"] == "content changed"
     assert report["compared"] == first.split(": ")[0]
 
     # checks compare with the bundle's values: `minor` was 3 there and is 4 here
@@ -250,6 +255,7 @@ def test_against_here_captures_with_the_notebooks_kernel(
     report = json.loads(_out(capsys, "drift", str(mine), "--against", "here", "--json"))
     assert report["after"].startswith(f"this machine now (kernel colleague-env: {argv[0]}")
     items = _items(report)
+    assert ("data", "data.csv") not in items  # hashed again here: unchanged since run 1
     assert (items[("package", "sortedcontainers")]["after"]) == OLD
     assert ("python", "executable") in items  # the kernel's interpreter, not this one
     assert not {("env", "CUBLAS_WORKSPACE_CONFIG"), ("hash_seed", "hash seed")} & set(items)
@@ -258,6 +264,9 @@ def test_against_here_captures_with_the_notebooks_kernel(
         _out(capsys, "drift", str(mine), "--against", "here", "--kernel", sys.executable, "--json")
     )
     assert report["summary"] == "no drift", report["items"]
+    (mine.parent / "data.csv").write_text("changed\n")
+    report = json.loads(_out(capsys, "drift", str(mine), "--against", "here", "--json"))
+    assert _items(report)[("data", "data.csv")]["detail"] == "content changed"
 
 
 def test_magics_and_api_compare_with_the_bundle(

@@ -41,6 +41,7 @@ from repro_nb.compare.drift_items import diff_environments, file_changes
 from repro_nb.errors import ReproError, UsageProblem
 from repro_nb.notebook import read_notebook_json
 from repro_nb.store import (
+    IMPORTED_KIND,
     Store,
     baseline_session,
     describe_run,
@@ -82,6 +83,9 @@ class DriftSide:
         of the notebook: libraries loaded on import (BLAS) are then not compared.
     session_id
         The run, when the side is a run in the notebook's store.
+    files_trusted
+        Whether ``files`` were recorded on this machine (a run of the store): only then are
+        absolute paths, or paths leaving the project, hashed again. A bundle's are not.
     """
 
     label: str
@@ -91,6 +95,7 @@ class DriftSide:
     folder: Path | None = None
     imports_known: bool = True
     session_id: int | None = None
+    files_trusted: bool = False
 
 
 def run_side(store: Store, session_id: int, *, prefix: str = "") -> DriftSide:
@@ -104,6 +109,7 @@ def run_side(store: Store, session_id: int, *, prefix: str = "") -> DriftSide:
         git=store.git_state(row.get("git_id")),
         files=store.files_read(session_id),
         session_id=session_id,
+        files_trusted=row.get("kind") != IMPORTED_KIND,
     )
 
 
@@ -175,16 +181,21 @@ def here_side(
     )
 
 
-def _hash_now(path: str, folder: Path) -> tuple[bool, str | None]:
-    """Whether ``path`` can be hashed here (relative, inside the project), and its sha256 now."""
-    from repro_nb.bundle.data import project_root
+def _hash_now(path: str, folder: Path, project: Path, trusted: bool) -> tuple[bool, str | None]:
+    """Whether ``path`` may be hashed here, and its sha256 now (None: missing).
 
-    if os.path.isabs(path):
+    A path recorded on this machine is hashed where it points; one from a bundle only when it
+    is relative and stays inside the project without passing a link.
+    """
+    if trusted:
+        target = folder / path
+    elif os.path.isabs(path):
         return False, None
-    try:
-        target = safe_target(folder, path, within=project_root(folder, None))
-    except ReproError:
-        return False, None
+    else:
+        try:
+            target = safe_target(folder, path, within=project)
+        except ReproError:
+            return False, None
     try:
         return True, sha256_file(target)
     except OSError:
@@ -197,9 +208,12 @@ def _file_drift(
     """Data files whose hash differs: the reference's hashed again now when the subject is
     captured now, else the files both sides recorded."""
     if subject.folder is not None:
+        from repro_nb.bundle.data import project_root
+
+        project = project_root(subject.folder, subject.git)
         out: dict[str, tuple[str | None, str | None]] = {}
         for path, sha in reference.files.items():
-            ok, digest = _hash_now(path, subject.folder)
+            ok, digest = _hash_now(path, subject.folder, project, reference.files_trusted)
             if ok and digest != sha:
                 out[path] = (sha, digest)
         return out
@@ -227,7 +241,10 @@ def compare_sides(reference: DriftSide, subject: DriftSide) -> DriftReport:
             )
     assert reference.environment is not None and subject.environment is not None
     before, after = reference.environment, subject.environment
-    imported = set(before.get("imported") or ()) | set(after.get("imported") or ())
+    # What a fresh interpreter imported (repro_nb's capture) says nothing of the notebook.
+    imported = set(before.get("imported") or ()) if reference.imports_known else set()
+    if subject.imports_known:
+        imported |= set(after.get("imported") or ())
     report = diff_environments(
         before,
         after,
