@@ -156,7 +156,7 @@ def here_side(
     if environment is None:
         from repro_nb.execution.client import fixed_kernel_env
 
-        kenv = {**fixed_kernel_env({"metadata": dict(metadata or {})})}
+        kenv = fixed_kernel_env({"metadata": dict(metadata or {})})
         kenv.update(kernel_env_vars(reference.environment))
         here = capture_here(nb, metadata, kenv, kernel=kernel)
         env, imports_known = here.environment, False
