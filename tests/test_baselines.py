@@ -183,6 +183,16 @@ def test_a_colleagues_bundle_as_baseline(
     assert "FAIL minor: 3 expected, got 4" in shown
     assert "colleague.zip" in _out(capsys, "runs", str(mine))
 
+    # the sidebar's routes read the same: the latest run vs the colleague's
+    from repro_nb.server.reader import read_checks, read_drift, read_runs
+
+    with Store(resolve_store_path(mine), readonly=True) as store:
+        assert read_runs(store, key)["baseline"] == imported["id"]
+        drift = read_drift(store, key)["report"]
+        assert drift["before"].startswith("baseline bundle colleague.zip (run recorded ")
+        assert ("package", "sortedcontainers") in _items(drift)
+        assert read_checks(store, key)["report"]["counts"]["fail"] == 1
+
     # the bundle on its own, against this notebook's latest run: the same package, reversed
     text = _out(capsys, "drift", bundle, "--against", str(mine))
     assert " vs bundle colleague.zip (run recorded " in text.splitlines()[0]
