@@ -412,10 +412,57 @@ def status(notebook: str | os.PathLike[str] | None = None) -> NotebookStatus:
             store.close()
 
 
+def _set_bundle_baseline(notebook: str | os.PathLike[str] | None, bundle: str) -> RunInfo | None:
+    """Import the run a bundle recorded and pin it as the baseline (see :func:`baseline`)."""
+    from repro_nb.baselines import read_recorded_run, store_recorded_run
+    from repro_nb.notebook import read_notebook_json
+
+    recorded = read_recorded_run(bundle)  # before the store opens: a bad bundle changes nothing
+    store, key, owned = _open(notebook)
+    try:
+        recorder = active_recorder()
+        path = notebook or (recorder.notebook_file if recorder is not None else None)
+        nb = read_notebook_json(os.fspath(path)) if path and Path(path).is_file() else None
+        sid, _ = store_recorded_run(store, key, recorded, nb=nb)
+        return next((r for r in list_runs(store, key) if r.id == sid), None)
+    finally:
+        if owned:
+            store.close()
+
+
 def baseline(
     action: str = "show", run: int | str | None = None, *, notebook: str | None = None
 ) -> Any:
-    """Show, set (``run`` = id or ``"latest"``) or clear the baseline run of a notebook."""
+    """Show, set or clear the baseline run of a notebook.
+
+    Parameters
+    ----------
+    action
+        ``show``, ``set`` or ``clear``.
+    run
+        For ``set``: a run id, ``"latest"``, or a bundle (``.zip`` or folder): the run the
+        bundle recorded (a colleague's, another machine's) is imported into the notebook's
+        store as a run of kind ``bundle`` and pinned; importing the same bundle again reuses
+        it. Drift, checks, the panel and the sidebar then compare with that run.
+    notebook
+        The notebook (default: the one this kernel runs).
+
+    Returns
+    -------
+    RunInfo or None
+        The baseline run (None when there is none, or after ``clear``).
+
+    Raises
+    ------
+    BundleIntegrityError
+        A bundle that fails its checks (nothing is written).
+    UsageProblem
+        An unknown action or run, or a bundle of another notebook.
+    """
+    from repro_nb.baselines import bundle_argument
+
+    if action == "set" and (bundle := bundle_argument(run)) is not None:
+        return _set_bundle_baseline(notebook, bundle)
     store, key, owned = _open(notebook)
     try:
         if action == "show":
@@ -440,7 +487,8 @@ def baseline(
                     sid = int(run)
                 except ValueError:
                     raise UsageProblem(
-                        f"Run {run!r} is not a run id; use `latest` or a number from repro_nb.runs()."
+                        f"Run {run!r} is not a run id, latest, or an existing bundle (.zip or "
+                        "folder); use a number from repro_nb.runs() or a bundle's path."
                     ) from None
             set_baseline(store, key, sid)
             return next((r for r in list_runs(store, key) if r.id == sid), None)
@@ -520,23 +568,61 @@ def drift(
     current: Mapping[str, Any] | None = None,
     *,
     notebook: str | os.PathLike[str] | None = None,
+    against: str | int | None = None,
+    kernel: str | None = None,
 ) -> Any:
-    """Compare two environments (default: the notebook's baseline run vs now).
+    """Environment drift: a notebook's baseline run vs its latest run, a run, a bundle or here.
+
+    The same comparison as ``repro-nb drift`` (see :mod:`repro_nb.baselines.sides`).
+
+    Parameters
+    ----------
+    baseline, current
+        Two environment dicts to compare directly (``current`` default: this process now).
+        Without ``baseline``, ``current`` is what the notebook's baseline is compared with.
+    notebook
+        The notebook (default: the one this kernel runs), or a bundle: then the run the
+        bundle recorded is the reference.
+    against
+        What the reference is compared with. For a notebook: its latest run (default; in the
+        notebook's own kernel, this kernel as it is now), ``"latest"``, a run id, a bundle
+        path, a notebook path (its latest run) or ``"here"`` (this machine, captured with the
+        notebook's kernel's interpreter). For a bundle: ``"here"`` (default), a notebook or
+        another bundle.
+    kernel
+        With ``here``: a kernelspec name or interpreter path instead of the notebook's kernel.
 
     Returns
     -------
     DriftReport
-        Items with kind, name, before, after, severity and why it matters.
+        Items with kind, name, before, after, severity and why it matters; its labels say
+        which two sides were compared.
     """
+    from repro_nb.baselines import bundle_sides, compare_sides, is_bundle_path, notebook_sides
     from repro_nb.compare.drift_items import diff_environments
-    from repro_nb.compare.overview import overview  # drift and checks: not for %load_ext
 
     if baseline is not None:
         now = dict(current) if current is not None else capture_environment(refresh=True)
         return diff_environments(dict(baseline), now, imported=now.get("imported"))
+    if notebook is not None and is_bundle_path(notebook):
+        return compare_sides(
+            *bundle_sides(notebook, None if against is None else str(against), kernel=kernel)
+        )
     store, key, owned = _open(notebook)
     try:
-        return overview(store, key, drift_now=True, current_environment=current).drift
+        recorder = active_recorder()
+        in_kernel = recorder is not None and not owned
+        label = None if current is None else "the given environment"
+        if in_kernel and current is None and kernel is None and against in (None, "here"):
+            current = capture_environment()  # this kernel is the notebook's: here is now
+        path = os.fspath(notebook) if notebook else None
+        if path is None:
+            path = (recorder.notebook_file if recorder else None) or str(store.root / key)
+        return compare_sides(
+            *notebook_sides(
+                store, key, path, against, kernel=kernel, current=current, current_label=label
+            )
+        )
     finally:
         if owned:
             store.close()

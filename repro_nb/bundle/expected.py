@@ -17,7 +17,7 @@ from repro_nb.compare.codec import decode_value
 from repro_nb.compare.run_stats import stats
 from repro_nb.notebook import NotebookCell, code_cells
 from repro_nb.record import CellRecord, cell_key
-from repro_nb.store import Store, list_runs, run_cells
+from repro_nb.store import IMPORTED_KIND, Store, local_runs, run_cells
 
 __all__ = [
     "cell_entries",
@@ -30,6 +30,9 @@ __all__ = [
 
 _CHECK_FIELDS = ("name", "value", "rtol", "atol", "equal_nan", "passed", "expected")
 _REFERENCE_FIELDS = ("id", "run_uuid", "kind", "started", "ended", "seed", "hostname", "label")
+#: The reference run's git state as ``expected.json`` keeps it (REPRODUCE.md shows the same);
+#: the uncommitted changes themselves are ``git.patch``.
+_GIT_FIELDS = ("commit", "branch", "dirty", "status", "remote")
 
 
 def _cell_entry(
@@ -120,7 +123,7 @@ def nondeterminism(ref: ReferenceRun, nb: Mapping[str, Any]) -> list[dict[str, A
     """
     found: dict[str, dict[str, Any]] = {}
     seed = (ref.session.get("seed") or {}).get("requested")
-    for run in list_runs(ref.store, ref.key):
+    for run in local_runs(ref.store, ref.key):
         if run.id == ref.session.get("id") or not run.n_cells:
             continue
         if ((run.seed or {}).get("requested")) != seed:
@@ -168,6 +171,8 @@ def spread_over_seeds(store: Store, key: str) -> dict[str, Any]:
     """
     per_seed: dict[str, dict[Any, float]] = {}
     for session in store.sessions(key):
+        if session["kind"] == IMPORTED_KIND:  # another machine's run: its spread is not ours
+            continue
         requested = (session.get("seed") or {}).get("requested") or {}
         seed = requested.get("seed")
         if seed is None:
@@ -230,7 +235,10 @@ def expected_document(
         "repro_nb_version": version,
         "created": time.time(),
         "notebook": notebook_name,
-        "reference": {k: ref.session.get(k) for k in _REFERENCE_FIELDS},
+        "reference": {
+            **{k: ref.session.get(k) for k in _REFERENCE_FIELDS},
+            "git": {k: ref.git.get(k) for k in _GIT_FIELDS} if ref.git else None,
+        },
         "executed_by_export": executed,
         "kernel_env": dict(kernel_env),
         "cells": cells,

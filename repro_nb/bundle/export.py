@@ -84,7 +84,7 @@ from repro_nb.execution.client import fixed_kernel_env
 from repro_nb.notebook import code_cells, imported_modules, needs_repro_nb, read_notebook_json
 from repro_nb.render import TextRendering, human_size
 from repro_nb.secrets import check_files, scan_file
-from repro_nb.store import Store, latest_session, run_cells, run_config
+from repro_nb.store import IMPORTED_KIND, Store, latest_session, run_cells, run_config
 
 __all__ = ["BundleInfo", "executed_copy_path", "export_bundle"]
 
@@ -487,7 +487,7 @@ def _build_files(
     same_seed = [
         r
         for r in ref.store.sessions(ref.key)
-        if ((r.get("seed") or {}).get("requested")) == requested
+        if ((r.get("seed") or {}).get("requested")) == requested and r["kind"] != IMPORTED_KIND
     ]
     listing = sorted([*files, REPRODUCE_MD, MANIFEST])
     ctx = ReproduceContext(

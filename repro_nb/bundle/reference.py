@@ -14,7 +14,7 @@ from typing import Any
 
 from repro_nb.notebook import NotebookCell, code_cells, is_repro_only
 from repro_nb.record import CellRecord
-from repro_nb.store import Store, list_runs, run_cells
+from repro_nb.store import Store, local_runs, run_cells
 
 __all__ = ["ReferenceRun", "find_clean_run", "load_reference", "run_problems"]
 
@@ -103,7 +103,7 @@ def find_clean_run(store: Store, key: str, nb: Mapping[str, Any]) -> tuple[int |
         not qualify (or that nothing was recorded).
     """
     latest_problems: list[str] | None = None
-    for run in reversed(list_runs(store, key)):
+    for run in reversed(local_runs(store, key)):  # a colleague's imported run is not ours
         if run.n_cells == 0:
             continue
         problems = run_problems(nb, run_cells(store, run.id))

@@ -12,26 +12,24 @@ result as JSON on stdout, with the warnings raised on the way in its ``job_warni
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import sys
-import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from repro_nb.bundle import export_bundle
 from repro_nb.cli.progress import JsonProgress, ProgressBar, StepBar
+from repro_nb.cli.records import add_compare_parser, cmd_runs, cmd_show
+from repro_nb.cli.records import json_text as _json_text
+from repro_nb.cli.records import print_json as _print_json
 from repro_nb.cli.tracking import add_log_command
-from repro_nb.compare.overview import Overview, overview
-from repro_nb.errors import ReproError, StoreError, UsageProblem
+from repro_nb.errors import ReproError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_notebook
 from repro_nb.execution.client import fixed_kernel_env
 from repro_nb.notebook import read_notebook_json
-from repro_nb.secrets import redact_data, redact_secrets
-from repro_nb.store import Store, list_runs, resolve_store_path, run_kind_label
+from repro_nb.store import resolve_store_path
 from repro_nb.verification import fix_notebook, parse_seeds, verify
 
 __all__ = ["build_parser", "main"]
@@ -49,24 +47,6 @@ def _progress(args: argparse.Namespace) -> ProgressBar | JsonProgress:
     if args.progress == "json":
         return JsonProgress(sys.stderr)
     return ProgressBar(sys.stderr, not args.json and not getattr(args, "no_progress", False))
-
-
-def _json_text(data: Any) -> str:
-    """JSON as the CLI writes it (``--json`` and ``--report FILE.json``)."""
-    return json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
-
-
-def _print_json(data: Any, args: argparse.Namespace | None = None) -> None:
-    caught = getattr(args, "caught_warnings", None)
-    if caught is not None and isinstance(data, dict):
-        data = {**data, "job_warnings": list(dict.fromkeys(str(w.message) for w in caught))}
-    # Every JSON the CLI prints may quote what a cell raised or printed: redact it here too.
-    sys.stdout.write(_json_text(redact_data(data)))
-
-
-def _say(text: str) -> None:
-    """Print a line of a store reading (``show``, ``runs``, ``drift``) with secrets redacted."""
-    print(redact_secrets(text))
 
 
 def _write_report(path: str, result: Any) -> None:
@@ -227,101 +207,6 @@ def _cmd_fix(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _notebook_store(notebook: str) -> Iterator[tuple[Store, str]]:
-    """The store of a recorded notebook (read-only when possible) and its key; closes it."""
-    path = Path(notebook).expanduser()
-    if not path.is_file():
-        raise UsageProblem(f"{path} does not exist; pass a notebook path.")
-    store_path = resolve_store_path(path)
-    if not store_path.exists():
-        raise UsageProblem(
-            f"{path.name} has no recorded runs ({store_path} does not exist): record one with "
-            f"`repro-nb run {notebook}`, or run it with %load_ext repro_nb and capture on."
-        )
-    try:
-        # Reading needs no write access: a store in a read-only folder (or on a read-only
-        # mount) can be shown; nothing, not even -wal/-shm files, is written beside it.
-        store = Store(store_path, readonly=True, snapshot=True)
-    except StoreError:
-        store = Store(store_path)  # an older schema is upgraded once (a writable open)
-    with store:
-        yield store, store.notebook_key(path)
-
-
-@contextlib.contextmanager
-def _recorded(notebook: str) -> Iterator[Overview]:
-    """The latest run of a recorded notebook vs its baseline (drift: vs now); closes the store."""
-    with _notebook_store(notebook) as (store, key):
-        yield overview(store, key, notebook_path=notebook, drift_now=True)
-
-
-def _cmd_show(args: argparse.Namespace) -> int:
-    with _recorded(args.notebook) as view:
-        status = view.status
-    if args.json:
-        _print_json(status.to_dict())
-        return 0
-    _say(status.to_text())
-    return 0
-
-
-def _cmd_runs(args: argparse.Namespace) -> int:
-    with _notebook_store(args.notebook) as (store, key):
-        runs = list_runs(store, key)
-        gits = [store.git_state(r.git_id) or {} for r in runs]
-    commits = [
-        (g["commit"][:7] + (" (dirty)" if g.get("dirty") else "")) if g.get("commit") else "-"
-        for g in gits
-    ]
-    if args.json:
-        _print_json(
-            [
-                {
-                    **r.to_dict(),
-                    "kind_label": run_kind_label(r.kind, r.label),
-                    "commit": g.get("commit"),
-                    "branch": g.get("branch"),
-                    "dirty": g.get("dirty"),
-                }
-                for r, g in zip(runs, gits, strict=True)
-            ]
-        )
-        return 0
-    if not runs:
-        _say(
-            f"{key}: no recorded runs; record one with `repro-nb run {args.notebook}` "
-            "(headless runners record under the notebook only when it has %load_ext repro_nb "
-            "and %repro_snapshot on)"
-        )
-        return 0
-    _say(
-        f"{'id':>4}  {'started':16}  {'kind':11}  {'cells':>5}  {'errors':>6}  {'seed':>6}  "
-        f"{'commit':16}  baseline"
-    )
-    for r, commit in zip(runs, commits, strict=True):
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started))
-        seed = ((r.seed or {}).get("requested") or {}).get("seed")
-        _say(
-            f"{r.id:>4}  {started:16}  {run_kind_label(r.kind, r.label):11}  {r.n_cells:>5}  "
-            f"{r.n_errors:>6}  {'-' if seed is None else seed!s:>6}  {commit:16}  "
-            f"{'yes' if r.is_baseline else ''}".rstrip()
-        )
-    return 0
-
-
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from repro_nb.compare.side_by_side import side_by_side
-
-    with _notebook_store(args.notebook) as (store, key):
-        result = side_by_side(store, key, args.run_a, args.run_b, repo_hint=args.notebook)
-    if args.json:
-        _print_json(result.to_dict())
-    else:
-        _say(result.to_text())
-    return 0
-
-
 def _write_notebook(nb: dict[str, Any], out: Path) -> None:
     """Write an executed notebook atomically (a failed write leaves the old file whole)."""
     import nbformat
@@ -377,16 +262,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         print(_run_line(nb, run, saved))
     return {"ok": 0, "error": 1}.get(run.status, 2)
-
-
-def _cmd_drift(args: argparse.Namespace) -> int:
-    with _recorded(args.notebook) as view:
-        report = view.drift
-    if args.json:
-        _print_json(report.to_dict())
-    else:
-        _say(report.to_markdown())
-    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -731,31 +606,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_command(sub)
 
     for name, func, text in (
-        ("show", _cmd_show, "seed, capture, checklist and the latest run vs the baseline"),
-        ("runs", _cmd_runs, "the recorded runs of a notebook"),
-        ("drift", _cmd_drift, "environment drift between the notebook's baseline run and now"),
+        ("show", cmd_show, "seed, capture, checklist and the latest run vs the baseline"),
+        ("runs", cmd_runs, "the recorded runs of a notebook"),
     ):
         p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         p.add_argument("notebook", help="the .ipynb file")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=func)
+    from repro_nb.cli.baselines import add_baseline_parsers
 
-    p = sub.add_parser(
-        "compare",
-        help="two runs of a notebook side by side: config, git, environment, checks, cells",
-        description=(
-            "Compare two recorded runs of a notebook side by side: configuration values key "
-            "by key, git commits and the files changed between them, environment drift, "
-            "checks with both values and the tolerance verdict, and the cells that differ. "
-            "Runs are ids (see `repro-nb runs`), latest, previous, baseline, or -N (N-th from "
-            "the latest)."
-        ),
-    )
-    p.add_argument("notebook", help="the .ipynb file (or script) the runs recorded")
-    p.add_argument("run_a", nargs="?", default="baseline", help="default: baseline")
-    p.add_argument("run_b", nargs="?", default="latest", help="default: latest")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_cmd_compare)
+    add_baseline_parsers(sub)
+
+    add_compare_parser(sub)
 
     p = sub.add_parser(
         "demo",

@@ -15,9 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.compare.cells import ComparableCell, compare_sessions, gc_paused
+from repro_nb.compare.checks import validation_report
 from repro_nb.notebook import code_cell_positions
 from repro_nb.render import TextRendering, cell_label
-from repro_nb.store import Store, baseline_session, latest_session, light_cells, list_runs
+from repro_nb.store import (
+    IMPORTED_KIND,
+    Store,
+    baseline_session,
+    latest_session,
+    light_cells,
+    list_runs,
+)
 
 __all__ = ["ChecklistItem", "NotebookStatus", "notebook_status"]
 
@@ -241,26 +249,30 @@ def notebook_status(
         checklist.append(ChecklistItem("data hashed", None, "no data files read"))
     checklist.append(_pins_status(path.parent if notebook_path or store.root else None))
     checklist.append(_order_status(cells, order))
-    status.summary = _summary_line(store, sid, status.baseline_id, cells, order)
+    status.summary = _summary_line(store, notebook, sid, status.baseline_id, cells, order)
     return status
 
 
 def _summary_line(
     store: Store,
+    notebook: str,
     sid: int,
     baseline: int | None,
     cells: Sequence[ComparableCell],
     order: dict[str, int],
 ) -> str:
-    checks = store.checks(session_id=sid)
-    failed = sum(1 for c in checks if c["passed"] is False)
-    passed = sum(1 for c in checks if c["passed"] is True)
-    check_text = f"checks {passed} pass, {failed} fail" if checks else "no checks"
+    # Compared again with the current baseline: one pinned after the run (a colleague's
+    # bundle, say) counts, not the verdicts recorded when the checks ran.
+    counts = validation_report(store, notebook, sid, with_stats=False).counts
+    passed, failed = counts["pass"], counts["fail"]
+    check_text = f"checks {passed} pass, {failed} fail" if any(counts.values()) else "no checks"
     if baseline is None or baseline == sid:
         return f"run {sid} is the baseline ({len(cells)} cells, {check_text})"
+    row = store.session(baseline) or {}
+    origin = f" ({row.get('label')})" if row.get("kind") == IMPORTED_KIND else ""
     comparison = compare_sessions(store, baseline, sid, order=order, actual_cells=cells)
     counts = comparison.counts()
     first = comparison.first_divergent
     where = f", first divergent: {cell_label(first.index)}" if first else ""
     parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no cells"
-    return f"run {sid} vs baseline run {baseline}: {parts}{where}; {check_text}"
+    return f"run {sid} vs baseline run {baseline}{origin}: {parts}{where}; {check_text}"

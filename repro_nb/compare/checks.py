@@ -17,7 +17,7 @@ from repro_nb.compare.results import CheckResult, ReportItem, ValidationReport
 from repro_nb.compare.run_stats import DEFAULT_THRESHOLD_CV, stats, values_per_run
 from repro_nb.compare.values import compare
 from repro_nb.errors import UsageProblem
-from repro_nb.store import baseline_session, latest_session
+from repro_nb.store import IMPORTED_KIND, baseline_session, latest_session
 
 __all__ = [
     "evaluate_check",
@@ -144,7 +144,7 @@ def record_check(
 def _latest_session(store: Any, notebook: str) -> int | None:
     sid = latest_session(store, notebook)
     if sid is None:  # runs that recorded checks but no cells (scripts) still count
-        runs = store.sessions(notebook)
+        runs = [r for r in store.sessions(notebook) if r["kind"] != IMPORTED_KIND]
         sid = runs[-1]["id"] if runs else None
     return sid
 
@@ -189,7 +189,12 @@ def validation_report(
     reference = (
         _last_per_name(store.checks(session_id=base)) if base is not None and base != sid else {}
     )
-    all_rows = store.checks(notebook=notebook) if with_stats else []
+    # Statistics are over this machine's runs: a run imported from a bundle is compared
+    # with, not counted among them.
+    all_rows: list[dict[str, Any]] = []
+    if with_stats:
+        imported = {r["id"] for r in store.sessions(notebook) if r["kind"] == IMPORTED_KIND}
+        all_rows = [r for r in store.checks(notebook=notebook) if r["session_id"] not in imported]
     for name, row in current.items():
         actual = check_row_value(row)
         ref = reference.get(name)

@@ -17,7 +17,7 @@ from repro_nb.capture.git import capture_git
 from repro_nb.compare.drift import DriftReport
 from repro_nb.compare.drift_items import diff_environments, file_changes
 from repro_nb.errors import UsageProblem
-from repro_nb.store import Store, baseline_session
+from repro_nb.store import IMPORTED_KIND, Store, baseline_session, describe_run
 
 __all__ = ["notebook_drift"]
 
@@ -124,6 +124,8 @@ def notebook_drift(
         changed_files=files,
         git_before=git_before,
         git_after=git_after,
-        before_label=f"baseline run {base}",
+        before_label=f"baseline {describe_run(base_row)}"
+        if base_row.get("kind") == IMPORTED_KIND
+        else f"baseline run {base}",
         after_label=label,
     )

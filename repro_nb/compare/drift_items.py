@@ -236,7 +236,14 @@ def _python_items(diff: _EnvironmentDiff) -> None:
             detail="another minor release" if major else "another patch release",
         )
     diff.compare("python", "implementation", ("python", "implementation"), "major")
-    diff.compare("python", "executable", ("python", "executable"), "info")
+    diff.compare(
+        "python",
+        "executable",
+        ("python", "executable"),
+        "info",
+        why="Another interpreter path is another environment (a venv, a conda env); what "
+        "differs in it is listed item by item.",
+    )
     hb, ha = _effective_hash_seed(diff.before), _effective_hash_seed(diff.after)
     if hb != ha and not (hb is None and ha is None):
         diff.add("hash_seed", "hash seed", hb, ha, "major")

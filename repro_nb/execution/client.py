@@ -40,7 +40,7 @@ from repro_nb.errors import ExecutionFailed
 from repro_nb.execution.kernels import KernelChoice
 from repro_nb.execution.spec import RunSpec
 from repro_nb.notebook import is_injected_source
-from repro_nb.store import Store, list_runs, run_cells
+from repro_nb.store import Store, local_runs, run_cells
 
 __all__ = [
     "CellIdNotebookClient",
@@ -372,9 +372,9 @@ def read_run_records(
     try:
         # The kernel keys its run as the store does: relative to the store's project folder
         # when the notebook lies inside it (a `repro-nb run` into the notebook's own store).
-        runs = list_runs(store, store.notebook_key(os.path.abspath(notebook)))
+        runs = local_runs(store, store.notebook_key(os.path.abspath(notebook)))
         if not runs:
-            runs = list_runs(store, None)  # type: ignore[arg-type]
+            runs = local_runs(store, None)  # type: ignore[arg-type]
         if not runs:
             return None, None, None
         run = max(runs, key=lambda r: r.started or 0)

@@ -292,16 +292,27 @@ class ReproMagics(Magics):
 
     # ------------------------------------------------------------------ %repro_baseline
     @magic_arguments()
-    @argument("action", nargs="?", default="show", help="show (default) | set RUN|latest | clear.")
-    @argument("run", nargs="?", default=None, help="Run id (see repro_nb.runs()) or latest.")
+    @argument(
+        "action", nargs="?", default="show", help="show (default) | set RUN|latest|BUNDLE | clear."
+    )
+    @argument(
+        "run",
+        nargs="?",
+        default=None,
+        help="Run id (see repro_nb.runs()), latest, or a bundle (.zip or folder).",
+    )
     @line_magic
     @_usage_errors
     def repro_baseline(self, line: str) -> Any:
-        """Show, pin (``set RUN|latest``) or clear the baseline run of this notebook."""
+        """Show, pin (``set RUN|latest|BUNDLE``) or clear the baseline run of this notebook.
+
+        ``%repro_baseline set colleague.zip`` imports the run a bundle recorded and pins it:
+        drift, checks and the panel then compare this kernel with that run.
+        """
         args = parse_argstring(self.repro_baseline, line)
         if args.action not in ("show", "set", "clear"):
             raise UsageProblem(
-                f"Unknown action {args.action!r}: use %repro_baseline show|set RUN|latest|clear."
+                f"Unknown action {args.action!r}: use %repro_baseline show|set RUN|latest|BUNDLE|clear."
             )
         if args.action != "set" and args.run is not None:
             raise UsageProblem(
@@ -334,12 +345,27 @@ class ReproMagics(Magics):
         default=None,
         help="Only this severity and above.",
     )
+    @argument(
+        "--against",
+        default=None,
+        help="Compare the baseline with: latest, a run id, a bundle, a notebook, or here "
+        "(default: this kernel now).",
+    )
+    @argument(
+        "--kernel",
+        default=None,
+        help="With --against here: a kernelspec name or interpreter path.",
+    )
     @line_magic
     @_usage_errors
     def repro_drift(self, line: str) -> Any:
-        """Environment drift: this notebook's baseline run vs now."""
+        """Environment drift: this notebook's baseline run vs this kernel now (or --against).
+
+        The same comparison as ``repro-nb drift NOTEBOOK``; the report's title names both sides.
+        """
         args = parse_argstring(self.repro_drift, line)
-        report = api.drift()
+        self.recorder.flush()
+        report = api.drift(against=args.against, kernel=args.kernel)
         if args.severity:
             report = report.filter(min_severity=args.severity)
         return report

@@ -19,13 +19,16 @@ from __future__ import annotations
 from repro_nb.store.database import Store, content_hash
 from repro_nb.store.paths import STORE_DIRNAME, STORE_ENV, STORE_FILENAME, resolve_store_path
 from repro_nb.store.runs import (
+    IMPORTED_KIND,
     RunInfo,
     baseline_session,
+    describe_run,
     find_run,
     iter_notebooks,
     latest_session,
     light_cells,
     list_runs,
+    local_runs,
     run_cells,
     run_config,
     run_kind_label,
@@ -35,6 +38,7 @@ from repro_nb.store.schema import MIGRATIONS, SCHEMA_VERSION, split_statements
 from repro_nb.store.signature import cell_signature, parse_signature
 
 __all__ = [
+    "IMPORTED_KIND",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "STORE_DIRNAME",
@@ -45,11 +49,13 @@ __all__ = [
     "baseline_session",
     "cell_signature",
     "content_hash",
+    "describe_run",
     "find_run",
     "iter_notebooks",
     "latest_session",
     "light_cells",
     "list_runs",
+    "local_runs",
     "parse_signature",
     "resolve_store_path",
     "run_cells",

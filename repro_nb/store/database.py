@@ -26,12 +26,16 @@ from repro_nb.store.connection import looks_corrupt, open_connection, replace_da
 from repro_nb.store.paths import STORE_DIRNAME, resolve_store_path
 from repro_nb.store.signature import cell_signature
 
-__all__ = ["Store", "content_hash"]
+__all__ = ["IMPORTED_KIND", "Store", "content_hash"]
 
 _CELL_COLUMNS = (
     "id, session_id, cell_id, cell_index, execution_count, source_hash, source, started, "
     "duration, status, error_name, error_value, rng, warnings"
 )
+#: The ``kind`` of a session imported from a bundle (another machine's recorded run, pinned as a
+#: baseline). Such a run is never this machine's latest or first run, nor a reference to export.
+IMPORTED_KIND = "bundle"
+
 _SESSION_COLUMNS = (
     "id, run_uuid, notebook, kind, started, ended, seed, capture, environment_id, git_id, "
     "hostname, label"
@@ -72,6 +76,149 @@ def _redact_data(value: Any) -> Any:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _insert_environment(conn: sqlite3.Connection, env: Mapping[str, Any]) -> int:
+    """Insert an environment unless one with the same content exists; return its id."""
+    env = _redact_data(dict(env))  # before hashing, so equal clean content dedups
+    stable = {k: v for k, v in env.items() if k not in ("captured_at", "imported")}
+    digest = content_hash(stable)
+    row = conn.execute("SELECT id FROM environments WHERE hash = ?", (digest,)).fetchone()
+    if row:
+        return int(row[0])
+    cur = conn.execute(
+        "INSERT INTO environments(hash, data, captured_at) VALUES (?, ?, ?)",
+        (digest, _dumps(dict(env)), env.get("captured_at", time.time())),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _insert_git_state(conn: sqlite3.Connection, git: Mapping[str, Any]) -> int:
+    """Insert a git state unless one with the same content exists; return its id."""
+    git = _redact_data(dict(git))  # a dirty diff or a remote URL may carry credentials
+    digest = content_hash(git)
+    row = conn.execute("SELECT id FROM git_states WHERE hash = ?", (digest,)).fetchone()
+    if row:
+        return int(row[0])
+    cur = conn.execute(
+        "INSERT INTO git_states(hash, data) VALUES (?, ?)", (digest, _dumps(dict(git)))
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _insert_cell(
+    conn: sqlite3.Connection,
+    session_id: int,
+    *,
+    source_hash: str,
+    started: float,
+    status: str,
+    cell_id: str | None,
+    cell_index: int | None,
+    execution_count: int | None,
+    source: str | None,
+    duration: float | None,
+    error_name: str | None,
+    error_value: str | None,
+    rng: Mapping[str, str] | None,
+    warnings: Sequence[str] | None,
+    values: Iterable[Mapping[str, Any]],
+    files: Iterable[Mapping[str, Any]],
+) -> int:
+    """Insert one cell with its values and files (see :meth:`Store.add_cell`); return its row."""
+    values, files = list(values), list(files)
+    rng_json = _dumps(dict(rng) if rng else None)
+    cur = conn.execute(
+        f"INSERT INTO cells({_CELL_COLUMNS.split(', ', 1)[1]}, signature) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            session_id,
+            cell_id,
+            cell_index,
+            execution_count,
+            source_hash,
+            _clean(source),
+            started,
+            duration,
+            status,
+            error_name,
+            _clean(error_value),
+            rng_json,
+            _dumps([_clean(w) for w in warnings] if warnings else None),
+            cell_signature(status, rng_json, values, files),
+        ),
+    )
+    row = int(cur.lastrowid or 0)
+    conn.executemany(
+        'INSERT INTO "values"(cell_row, name, type, shape, dtype, size, hash, partial, note) '
+        "VALUES (?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                row,
+                v["name"],
+                v.get("type"),
+                v.get("shape"),
+                v.get("dtype"),
+                v.get("size"),
+                v.get("hash"),
+                int(bool(v.get("partial"))),
+                _clean(v.get("note")),
+            )
+            for v in values
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO files(cell_row, path, mode, size, mtime_ns, sha256, abspath) "
+        "VALUES (?,?,?,?,?,?,?)",
+        [
+            (
+                row,
+                f["path"],
+                f.get("mode", "r"),
+                f.get("size"),
+                f.get("mtime_ns"),
+                f.get("sha256"),
+                f.get("abspath"),
+            )
+            for f in files
+        ],
+    )
+    return row
+
+
+def _insert_check(
+    conn: sqlite3.Connection,
+    session_id: int,
+    name: str,
+    *,
+    value: Any,
+    cell_row: int | None,
+    rtol: float | None,
+    atol: float | None,
+    equal_nan: bool,
+    passed: bool | None,
+    expected: Any,
+    detail: Any,
+) -> int:
+    """Insert one check (see :meth:`Store.add_check`); return its id."""
+    cur = conn.execute(
+        "INSERT INTO checks(session_id, cell_row, name, value, rtol, atol, equal_nan, passed, "
+        "expected, detail, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            session_id,
+            cell_row,
+            name,
+            _dumps(_redact_data(value)),  # previews of values a user printed
+            rtol,
+            atol,
+            int(equal_nan),
+            None if passed is None else int(passed),
+            _dumps(_redact_data(expected)),
+            _dumps(_redact_data(detail)),
+            time.time(),
+        ),
+    )
+    return int(cur.lastrowid or 0)
 
 
 class Store:
@@ -184,31 +331,13 @@ class Store:
     # ----------------------------------------------------------------- writes
     def add_environment(self, env: Mapping[str, Any]) -> int:
         """Store an environment (deduplicated by content) and return its id."""
-        env = _redact_data(dict(env))  # before hashing, so equal clean content dedups
-        stable = {k: v for k, v in env.items() if k not in ("captured_at", "imported")}
-        digest = content_hash(stable)
         with self.transaction() as conn:
-            row = conn.execute("SELECT id FROM environments WHERE hash = ?", (digest,)).fetchone()
-            if row:
-                return int(row[0])
-            cur = conn.execute(
-                "INSERT INTO environments(hash, data, captured_at) VALUES (?, ?, ?)",
-                (digest, _dumps(dict(env)), env.get("captured_at", time.time())),
-            )
-            return int(cur.lastrowid or 0)
+            return _insert_environment(conn, env)
 
     def add_git_state(self, git: Mapping[str, Any]) -> int:
         """Store a git state (deduplicated by content) and return its id."""
-        git = _redact_data(dict(git))  # a dirty diff or a remote URL may carry credentials
-        digest = content_hash(git)
         with self.transaction() as conn:
-            row = conn.execute("SELECT id FROM git_states WHERE hash = ?", (digest,)).fetchone()
-            if row:
-                return int(row[0])
-            cur = conn.execute(
-                "INSERT INTO git_states(hash, data) VALUES (?, ?)", (digest, _dumps(dict(git)))
-            )
-            return int(cur.lastrowid or 0)
+            return _insert_git_state(conn, git)
 
     def start_session(
         self,
@@ -288,65 +417,25 @@ class Store:
         ``values`` items carry the :class:`~repro_nb.capture.variables.ValueHash` fields plus
         ``name``; ``files`` items the :class:`~repro_nb.capture.files.FileRecord` fields.
         """
-        values, files = list(values), list(files)
-        rng_json = _dumps(dict(rng) if rng else None)
         with self.transaction() as conn:
-            cur = conn.execute(
-                f"INSERT INTO cells({_CELL_COLUMNS.split(', ', 1)[1]}, signature) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    session_id,
-                    cell_id,
-                    cell_index,
-                    execution_count,
-                    source_hash,
-                    _clean(source),
-                    started,
-                    duration,
-                    status,
-                    error_name,
-                    _clean(error_value),
-                    rng_json,
-                    _dumps([_clean(w) for w in warnings] if warnings else None),
-                    cell_signature(status, rng_json, values, files),
-                ),
+            return _insert_cell(
+                conn,
+                session_id,
+                source_hash=source_hash,
+                started=started,
+                status=status,
+                cell_id=cell_id,
+                cell_index=cell_index,
+                execution_count=execution_count,
+                source=source,
+                duration=duration,
+                error_name=error_name,
+                error_value=error_value,
+                rng=rng,
+                warnings=warnings,
+                values=values,
+                files=files,
             )
-            row = int(cur.lastrowid or 0)
-            conn.executemany(
-                'INSERT INTO "values"(cell_row, name, type, shape, dtype, size, hash, partial, note) '
-                "VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        row,
-                        v["name"],
-                        v.get("type"),
-                        v.get("shape"),
-                        v.get("dtype"),
-                        v.get("size"),
-                        v.get("hash"),
-                        int(bool(v.get("partial"))),
-                        _clean(v.get("note")),
-                    )
-                    for v in values
-                ],
-            )
-            conn.executemany(
-                "INSERT INTO files(cell_row, path, mode, size, mtime_ns, sha256, abspath) "
-                "VALUES (?,?,?,?,?,?,?)",
-                [
-                    (
-                        row,
-                        f["path"],
-                        f.get("mode", "r"),
-                        f.get("size"),
-                        f.get("mtime_ns"),
-                        f.get("sha256"),
-                        f.get("abspath"),
-                    )
-                    for f in files
-                ],
-            )
-            return row
 
     def add_check(
         self,
@@ -364,24 +453,19 @@ class Store:
     ) -> int:
         """Record a result check; ``value``/``expected``/``detail`` must be JSON-ready."""
         with self.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO checks(session_id, cell_row, name, value, rtol, atol, equal_nan, passed, "
-                "expected, detail, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    session_id,
-                    cell_row,
-                    name,
-                    _dumps(_redact_data(value)),  # previews of values a user printed
-                    rtol,
-                    atol,
-                    int(equal_nan),
-                    None if passed is None else int(passed),
-                    _dumps(_redact_data(expected)),
-                    _dumps(_redact_data(detail)),
-                    time.time(),
-                ),
+            return _insert_check(
+                conn,
+                session_id,
+                name,
+                value=value,
+                cell_row=cell_row,
+                rtol=rtol,
+                atol=atol,
+                equal_nan=equal_nan,
+                passed=passed,
+                expected=expected,
+                detail=detail,
             )
-            return int(cur.lastrowid or 0)
 
     def add_config(
         self, session_id: int, name: str, kind: str, data: Any, *, cell_row: int | None = None
@@ -436,6 +520,88 @@ class Store:
                     (notebook, session_id),
                 )
 
+    def add_imported_run(
+        self,
+        notebook: str,
+        *,
+        run_uuid: str,
+        started: float,
+        ended: float | None,
+        seed: Mapping[str, Any] | None,
+        hostname: str | None,
+        label: str,
+        environment: Mapping[str, Any] | None,
+        cells: Sequence[Mapping[str, Any]],
+        git: Mapping[str, Any] | None = None,
+        pin: bool = True,
+    ) -> tuple[int, bool]:
+        """Store another machine's recorded run as a session of kind :data:`IMPORTED_KIND`.
+
+        Everything (environment, git state, session, cells with their values, files and
+        checks, and the baseline pin) is written in one transaction: a failure leaves the store as it was.
+        Importing the same run again (same ``run_uuid``) writes nothing and reuses it.
+
+        Parameters
+        ----------
+        notebook
+            The notebook key the run is recorded under.
+        run_uuid
+            The session's unique id (the caller derives it from the bundle and the notebook).
+        started, ended, seed, hostname, label
+            The session's fields as the other machine recorded them (``label``: where from).
+        environment
+            The run's captured environment, or None.
+        git
+            The run's git state, or None.
+        cells
+            :meth:`add_cell` keyword arguments per cell, plus ``checks``: :meth:`add_check`
+            keyword arguments (with ``name``) of the checks recorded in that cell.
+        pin
+            Also pin the session as the notebook's baseline.
+
+        Returns
+        -------
+        tuple[int, bool]
+            The session id and whether it was created (False: it was imported before).
+        """
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM sessions WHERE run_uuid = ?", (run_uuid,)).fetchone()
+            created = row is None
+            if row is not None:
+                session_id = int(row[0])
+            else:
+                env_id = None if environment is None else _insert_environment(conn, environment)
+                git_id = None if git is None else _insert_git_state(conn, git)
+                cur = conn.execute(
+                    "INSERT INTO sessions(run_uuid, notebook, kind, started, ended, seed, capture, "
+                    "environment_id, git_id, hostname, label) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        run_uuid,
+                        notebook,
+                        IMPORTED_KIND,
+                        started,
+                        ended,
+                        _dumps(seed),
+                        1,
+                        env_id,
+                        git_id,
+                        hostname,
+                        label,
+                    ),
+                )
+                session_id = int(cur.lastrowid or 0)
+                for cell in cells:
+                    fields = {k: v for k, v in cell.items() if k != "checks"}
+                    cell_row = _insert_cell(conn, session_id, **fields)
+                    for check in cell.get("checks") or ():
+                        _insert_check(conn, session_id, cell_row=cell_row, **check)
+            if pin:
+                conn.execute(
+                    "INSERT OR REPLACE INTO baselines(notebook, session_id) VALUES (?, ?)",
+                    (notebook, session_id),
+                )
+            return session_id, created
+
     # ----------------------------------------------------------------- reads
     def notebooks(self) -> list[str]:
         """Names of the notebooks that have runs in this store."""
@@ -474,15 +640,19 @@ class Store:
 
     def recorded_session(self, notebook: str, *, latest: bool = False) -> int | None:
         """The first (or, with ``latest``, the most recent) run of ``notebook`` that recorded
-        something: cells, or checks or configs (a script, or checks made with capture off)."""
+        something: cells, or checks or configs (a script, or checks made with capture off).
+
+        Runs imported from bundles (:data:`IMPORTED_KIND`) are not counted: they were made
+        elsewhere, and count as a baseline only when pinned.
+        """
         order = "s.started DESC, s.id DESC" if latest else "s.started, s.id"
         rows = self.query(
-            "SELECT s.id FROM sessions s WHERE s.notebook = ? AND ("
+            "SELECT s.id FROM sessions s WHERE s.notebook = ? AND s.kind != ? AND ("
             "EXISTS (SELECT 1 FROM cells c WHERE c.session_id = s.id) OR "
             "EXISTS (SELECT 1 FROM checks k WHERE k.session_id = s.id) OR "
             "EXISTS (SELECT 1 FROM configs f WHERE f.session_id = s.id)) "
             f"ORDER BY {order} LIMIT 1",
-            (notebook,),
+            (notebook, IMPORTED_KIND),
         )
         return int(rows[0]["id"]) if rows else None
 

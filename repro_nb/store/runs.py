@@ -7,24 +7,28 @@ server routes, the CLI, export and verify.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from repro_nb.errors import UsageProblem
 from repro_nb.record import CellRecord, LightCell
 from repro_nb.render import TextRendering
-from repro_nb.store.database import Store
+from repro_nb.store.database import IMPORTED_KIND, Store
 
 __all__ = [
+    "IMPORTED_KIND",
     "RunInfo",
     "baseline_session",
+    "describe_run",
     "find_run",
     "iter_notebooks",
     "latest_session",
     "light_cells",
     "list_runs",
+    "local_runs",
     "run_cells",
     "run_config",
     "run_kind_label",
@@ -102,8 +106,45 @@ def list_runs(store: Store, notebook: str) -> list[RunInfo]:
     return runs
 
 
+def local_runs(store: Store, notebook: str) -> list[RunInfo]:
+    """Runs of ``notebook`` made with this store, oldest first: :func:`list_runs` without the
+    runs imported from bundles (another machine's, see :data:`IMPORTED_KIND`)."""
+    return [r for r in list_runs(store, notebook) if r.kind != IMPORTED_KIND]
+
+
+def describe_run(session: Mapping[str, Any]) -> str:
+    """How reports name a run: where and when it was recorded.
+
+    Parameters
+    ----------
+    session
+        A session row (:meth:`Store.session`).
+
+    Returns
+    -------
+    str
+        ``run 5 (this machine, 2026-12-01 14:03)``, ``run 5 (host gpu-2, ...)`` for a run
+        recorded elsewhere into a shared store, or ``bundle colleague.zip (run recorded
+        2026-11-30 09:12 on host lab-7)`` for a run imported from a bundle.
+    """
+    started = session.get("started")
+    when = (
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
+        if isinstance(started, (int, float))
+        else "at an unknown time"
+    )
+    host = session.get("hostname")
+    if session.get("kind") == IMPORTED_KIND:
+        where = f" on host {host}" if host else ""
+        return f"bundle {session.get('label') or '?'} (run recorded {when}{where})"
+    here = os.uname().nodename if hasattr(os, "uname") else None
+    where = "this machine" if not host or host == here else f"host {host}"
+    return f"run {session.get('id')} ({where}, {when})"
+
+
 def baseline_session(store: Store, notebook: str) -> int | None:
-    """The baseline run: the pinned one, else the first run that recorded cells."""
+    """The baseline run: the pinned one (perhaps imported from a bundle), else the first run
+    recorded here that recorded cells."""
     pinned = store.baseline(notebook)
     if pinned is not None and store.session(pinned) is not None:
         return pinned
@@ -111,7 +152,8 @@ def baseline_session(store: Store, notebook: str) -> int | None:
 
 
 def latest_session(store: Store, notebook: str) -> int | None:
-    """The most recent run of ``notebook`` that recorded cells."""
+    """The most recent run of ``notebook`` recorded here that recorded cells (never one
+    imported from a bundle)."""
     return store.recorded_session(notebook, latest=True)
 
 

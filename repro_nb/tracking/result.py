@@ -6,6 +6,8 @@ import html
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from repro_nb.render import TextRendering
+
 __all__ = ["LogResult"]
 
 
@@ -15,7 +17,7 @@ def _names(items: list[str], n: int = 6) -> str:
 
 
 @dataclass
-class LogResult:
+class LogResult(TextRendering):
     """The outcome of :func:`repro_nb.tracking.log_run`.
 
     Attributes
