@@ -90,7 +90,9 @@ def colleague(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             check=True,
         ).stdout.strip()
     )
-    (site / "this-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Everything this environment has, repro_nb included (an editable install's own .pth is
+    # not read from a folder a .pth adds), under the colleague's older sortedcontainers.
+    (site / "this-env.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n{ROOT}\n")
     pip = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), PIN],
         capture_output=True,
@@ -254,6 +256,9 @@ def test_against_here_captures_with_the_notebooks_kernel(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # The runs here were recorded by CLI subprocesses with the project on PYTHONPATH: "here"
+    # starts with the same variables, so only the interpreter differs.
+    monkeypatch.setenv("PYTHONPATH", run_env()["PYTHONPATH"])
     # The notebook names the kernelspec "colleague-env", whose argv[0] is the colleague's env.
     spec = tmp_path / "share" / "jupyter" / "kernels" / "colleague-env"
     spec.mkdir(parents=True)

@@ -122,5 +122,5 @@ def test_api_errors_are_the_whole_story(store_path: Path) -> None:
     frames = traceback.extract_tb(info.value.__traceback__)
     # This test's frame and the API's one-line re-raise; no frames inside repro_nb's core.
     assert [f.name for f in frames] == ["test_api_errors_are_the_whole_story", "wrapper"]
-    assert "use `latest` or a number" in str(info.value)
+    assert "is not a run id" in str(info.value) and "repro_nb.runs()" in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__

@@ -144,12 +144,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r, commit in zip(runs, commits, strict=True):
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started))
         seed = ((r.seed or {}).get("requested") or {}).get("seed")
-        say(
+        line = (
             f"{r.id:>4}  {started:16}  {run_kind_label(r.kind, r.label):11}  {r.n_cells:>5}  "
             f"{r.n_errors:>6}  {'-' if seed is None else seed!s:>6}  {commit:16}  "
             f"{'yes' if r.is_baseline else '':8}"
-            + (f"  {r.label}" if r.kind == IMPORTED_KIND and r.label else "")
         )
+        if r.kind == IMPORTED_KIND and r.label:
+            line += f"  {r.label}"
+        say(line.rstrip())
     return 0
 
 

@@ -470,24 +470,15 @@ class Store:
     def add_config(
         self, session_id: int, name: str, kind: str, data: Any, *, cell_row: int | None = None
     ) -> int:
-        """Record a configuration value (JSON-ready, already bounded) bound to ``name``.
-
-        The value is redacted here as well, so no reader can leak a secret a config held.
-        """
+        """Record a configuration value (JSON-ready, already bounded) bound to ``name``; it is
+        redacted here as well, so no reader can leak a secret a config held."""
         clean = _redact_data(data)
+        row = (session_id, cell_row, name, kind, _dumps(clean), content_hash(clean), time.time())
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO configs(session_id, cell_row, name, kind, data, hash, created) "
                 "VALUES (?,?,?,?,?,?,?)",
-                (
-                    session_id,
-                    cell_row,
-                    name,
-                    kind,
-                    _dumps(clean),
-                    content_hash(clean),
-                    time.time(),
-                ),
+                row,
             )
             return int(cur.lastrowid or 0)
 

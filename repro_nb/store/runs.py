@@ -78,7 +78,7 @@ class RunInfo(TextRendering):
 RUN_KIND_LABELS = {
     "interactive": "interactive",
     "run": "headless",
-    "export": "headless",
+    "export": "export",  # a headless run export made
     "verify": "verify",
     "seed": "seed run",
     "script": "script",
