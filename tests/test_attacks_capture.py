@@ -149,3 +149,25 @@ def test_files_are_recorded_relative_to_the_project_and_survive_a_move(
     project.rename(moved)
     [f] = normalize_files(_cells(store_path)[0]["files"], moved / "nb", moved)
     assert f["path"] == "../data/x.csv" and Path(f["abspath"]).read_text() == "1,2\n"
+
+
+@pytest.mark.parametrize("exc", ["SystemExit", "RuntimeError"])
+def test_a_config_that_raises_anything_is_contained(
+    ip, store_path: Path, capfd: pytest.CaptureFixture[str], exc: str
+) -> None:
+    """A value bound to a config name (``cfg``) is read as a config: it may raise anything."""
+    ip.run_line_magic("repro_snapshot", "on")
+    run(
+        ip,
+        f"class Evil:\n    def __getattribute__(self, name):\n        raise {exc}('boom')\n"
+        "cfg = Evil()\nparams = {'lr': 0.1}",
+    )
+    run(ip, "x = 1")
+    cells = _cells(store_path)
+    assert "x" in cells[-1]["values"]  # capture went on
+    recorder = active_recorder()
+    assert recorder is not None
+    configs = recorder.store.configs(recorder.session_id or 0)
+    assert [(c["name"], c["data"]) for c in configs] == [("params", {"lr": 0.1})]
+    err = capfd.readouterr().err
+    assert err.count("repro_nb: config capture") <= 1

@@ -38,6 +38,7 @@ __all__ = [
     "config_value",
     "flatten_config",
     "parameter_names",
+    "plain_value",
 ]
 
 #: Names recorded as configuration without being marked.
@@ -52,6 +53,7 @@ MAX_STR = 1_000
 _TRUNCATED = "…"
 
 _SCALARS = (bool, int, float, str, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 def _type_names(obj: Any) -> Iterable[tuple[str, str]]:
@@ -81,22 +83,33 @@ def _is_namespace(obj: Any) -> bool:
 
 
 def _scalar_tree(obj: Any, depth: int = 0) -> bool:
-    """Scalars, and dicts/lists/tuples of them (a plain dict config's shape)."""
-    if isinstance(obj, _SCALARS) or _numpy_scalar(obj):
+    """Scalars, and dicts/lists/tuples of them (a plain dict config's shape).
+
+    Exact ``type()`` tests, never ``isinstance``: that reads ``__class__`` through the
+    object's own ``__getattribute__``, which a user's object may make raise anything.
+    """
+    kind = type(obj)
+    if kind in _SCALAR_TYPES or _numpy_scalar(obj):
         return True
     if depth >= MAX_DEPTH:
         return False
-    if isinstance(obj, Mapping):
+    if kind is dict:
         return len(obj) <= MAX_ITEMS and all(
-            isinstance(k, (str, int)) and _scalar_tree(v, depth + 1) for k, v in obj.items()
+            type(k) in (str, int) and _scalar_tree(v, depth + 1) for k, v in obj.items()
         )
-    if isinstance(obj, (list, tuple)):
+    if kind in (list, tuple):
         return len(obj) <= 64 and all(_scalar_tree(v, depth + 1) for v in obj)
     return False
 
 
 def _numpy_scalar(obj: Any) -> bool:
-    return type(obj).__module__ == "numpy" and hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and issubclass(type(obj), numpy.generic)
+
+
+def plain_value(obj: Any) -> bool:
+    """Whether ``obj`` is a scalar or a small tree of them (safe to read: no user code runs)."""
+    return _scalar_tree(obj)
 
 
 def config_kind(obj: Any) -> str | None:
@@ -115,7 +128,7 @@ def config_kind(obj: Any) -> str | None:
         return "omegaconf"
     if _is_namespace(obj):
         return "namespace"
-    if isinstance(obj, dict) and obj and _scalar_tree(obj):
+    if type(obj) is dict and obj and _scalar_tree(obj):
         return "dict"
     return None
 

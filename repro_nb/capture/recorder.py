@@ -573,7 +573,13 @@ class Recorder:
         warnings = [*warnings, *self._tracking_warnings(result)]
         values = [{"name": name, **asdict(vh)} for name, vh in result.changed.items()]
         digest = digest or source_hash(source)
-        configs = self._configs(result.changed, source, digest)
+        try:
+            configs = self._configs(result.changed, source, digest)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a user object that raises anything: warn once, go on
+            self.report_error("config capture", exc)
+            configs = []
         rng = rng_fingerprints()
         drawn = generators_drawn(rng_before if rng_before is not None else self._rng_last, rng)
         self._rng_last = dict(rng)
@@ -661,7 +667,13 @@ class Recorder:
         wanted = (*DEFAULT_CONFIG_NAMES, *self.options.config)
         for name in changed:
             if name in wanted:
-                found = config_value(self.namespace.get(name))
+                try:
+                    found = config_value(self.namespace.get(name))
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # a user object that raises anything: skip it
+                    self.report_error("config capture", exc)
+                    continue
                 if found is not None:
                     out.append((name, *found))
         maybe = len(source) < 4000 and "=" in source
@@ -676,8 +688,11 @@ class Recorder:
             # which knows the notebook's tagged cells once the session is open.
             names = parameter_names(source)
             if names:
+                # Only plain values: a user's object is never touched for a parameters cell.
+                values = {n: self.namespace.get(n) for n in names if n in self.namespace}
                 found = config_value(
-                    {n: self.namespace.get(n) for n in names if n in self.namespace}, "dict"
+                    {n: v if _plain(v) else f"<{type(v).__name__}>" for n, v in values.items()},
+                    "dict",
                 )
                 if found is not None:
                     out.append((PARAMETERS, "candidate", found[1]))
@@ -727,6 +742,12 @@ class Recorder:
     def _emit_pending_warnings(self) -> None:
         while self._pending_warnings:
             _print_warning(self._pending_warnings.pop(0))
+
+
+def _plain(value: Any) -> bool:
+    from repro_nb.capture.config import plain_value
+
+    return plain_value(value)
 
 
 def _file_row(f: Any) -> dict[str, Any]:
