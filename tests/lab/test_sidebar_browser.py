@@ -385,3 +385,10 @@ def test_compare_two_runs_in_the_sidebar(
     page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget?.content?.activeCell?.model.id === 'c1'"
     )
+
+    # The command picks runs too (the palette's "Compare Notebook Runs…").
+    command(page, "repro-nb:compare", {"a": 1, "b": 2})
+    expect(result).to_have_attribute("data-b", "2", timeout=30_000)
+    expect(result).to_have_attribute("data-a", "1")
+    expect(picker_a).to_have_value("1")
+    expect(lr).to_have_text(["cfg.lr", "0.1", "0.01"])
