@@ -4,6 +4,7 @@ import { apiURL, requestAPI } from './request';
 import {
   ICellsReply,
   IChecksReply,
+  ICompareReply,
   IDriftReply,
   IJob,
   IJobStarted,
@@ -49,6 +50,14 @@ export class ReproAPI implements IReproAPI {
 
   checks(path: string): Promise<IChecksReply> {
     return requestAPI<IChecksReply>(`checks${query({ path })}`, {}, this._settings);
+  }
+
+  compare(
+    path: string,
+    a?: string | number | null,
+    b?: string | number | null
+  ): Promise<ICompareReply> {
+    return requestAPI<ICompareReply>(`compare${query({ path, a, b })}`, {}, this._settings);
   }
 
   startExport(path: string): Promise<IJobStarted> {

@@ -137,6 +137,22 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
         await model.startVerify(verifyRuns);
       }
     });
+    app.commands.addCommand(CommandIDs.compare, {
+      label: trans.__('Compare Notebook Runs…'),
+      caption: trans.__(
+        'Compare two recorded runs of the notebook: configuration, git, environment, checks and cells'
+      ),
+      isEnabled: hasNotebook,
+      execute: args => {
+        app.shell.activateById(sidebar.id);
+        const run = (value: unknown): number | null =>
+          typeof value === 'number' && Number.isInteger(value) ? value : null;
+        if (args.a !== undefined || args.b !== undefined) {
+          void model.compareRuns(run(args.a), run(args.b));
+        }
+        sidebar.showCompare();
+      }
+    });
     app.commands.addCommand(CommandIDs.restore, {
       label: trans.__('Restore Notebook Environment…'),
       isEnabled: hasNotebook,
@@ -152,6 +168,7 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
         CommandIDs.refresh,
         CommandIDs.exportBundle,
         CommandIDs.verify,
+        CommandIDs.compare,
         CommandIDs.restore
       ]) {
         palette.addItem({ command, category });

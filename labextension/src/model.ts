@@ -2,12 +2,30 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IJob, IReproAPI, IReproModel, IReproState, JobKind } from './tokens';
+import {
+  ICompareReply,
+  ICompareState,
+  IJob,
+  IReproAPI,
+  IReproModel,
+  IReproState,
+  JobKind
+} from './tokens';
 
 /** Cells of a run the sidebar loads (the server pages them; huge runs show a note). */
 export const CELLS_LOADED = 1000;
 
-type SectionName = 'cells' | 'drift' | 'checks';
+type SectionName = 'cells' | 'drift' | 'checks' | 'runs';
+
+/** The compare section before anything is picked or read. */
+export const EMPTY_COMPARE: ICompareState = Object.freeze({
+  open: false,
+  a: null,
+  b: null,
+  reply: null,
+  loading: false,
+  error: null
+}) as ICompareState;
 
 /** The state of a model that follows no notebook. */
 export const EMPTY_STATE: IReproState = Object.freeze({
@@ -18,6 +36,8 @@ export const EMPTY_STATE: IReproState = Object.freeze({
   cells: null,
   drift: null,
   checks: null,
+  runs: null,
+  compare: EMPTY_COMPARE,
   sectionErrors: {},
   jobs: {},
   jobErrors: {},
@@ -93,6 +113,8 @@ export class ReproModel implements IReproModel, IDisposable {
       ...EMPTY_STATE,
       path,
       phase: path === null ? 'idle' : 'loading',
+      // An open compare section stays open for the next notebook; the picks are per notebook.
+      compare: { ...EMPTY_COMPARE, open: this._state.compare.open },
       jobs: path === null ? {} : { ...(this._jobs.get(path) ?? {}) }
     });
     if (path !== null && this._active) {
@@ -167,6 +189,40 @@ export class ReproModel implements IReproModel, IDisposable {
    */
   startRestore(): Promise<void> {
     return this._startJob('restore', path => this._api.startRestore(path));
+  }
+
+  /**
+   * Whether the compare section is open. Opening it reads the notebook's runs
+   * and the comparison of the picked runs; while it is open, both are re-read
+   * whenever the record changes.
+   */
+  get compareOpen(): boolean {
+    return this._state.compare.open;
+  }
+  set compareOpen(open: boolean) {
+    if (open === this._state.compare.open) {
+      return;
+    }
+    this._setCompare({ open });
+    if (open) {
+      void this._refreshCompare();
+    }
+  }
+
+  /**
+   * Compare run `b` with run `a` and open the compare section.
+   *
+   * @param a - the run id for A; `null`: the baseline run
+   * @param b - the run id for B; `null`: the latest run
+   */
+  async compareRuns(a: number | null, b: number | null): Promise<void> {
+    const reopen = !this._state.compare.open;
+    this._setCompare({ a, b, open: true });
+    if (reopen || this._state.runs === null) {
+      await this._refreshCompare();
+    } else {
+      await this._loadCompare();
+    }
   }
 
   /** The URL of an export job's zip. */
@@ -276,6 +332,8 @@ export class ReproModel implements IReproModel, IDisposable {
         cells: null,
         drift: null,
         checks: null,
+        runs: null,
+        compare: { ...this._state.compare, reply: null, loading: false, error: null },
         sectionErrors: {},
         updated: Date.now()
       });
@@ -293,34 +351,84 @@ export class ReproModel implements IReproModel, IDisposable {
     // e.g. checks with long histories, never holds up the others).
     this._revision = status.revision;
     this._setState({ ...this._state, phase: 'ready', error: null, status, updated: Date.now() });
-    const section = async <K extends SectionName>(
-      name: K,
-      request: Promise<IReproState[K]>
-    ): Promise<void> => {
-      let value: IReproState[K] | null = null;
-      let failure: string | undefined;
-      try {
-        value = await request;
-      } catch (error) {
-        failure = messageOf(error);
-      }
-      if (stale()) {
-        return;
-      }
-      const sectionErrors = { ...this._state.sectionErrors };
-      if (failure === undefined) {
-        delete sectionErrors[name];
-      } else {
-        sectionErrors[name] = failure;
-      }
-      this._setState({ ...this._state, [name]: value, sectionErrors, updated: Date.now() });
-    };
+    const compare = this._state.compare.open
+      ? [this._loadSection('runs', this._api.runs(path), generation), this._loadCompare()]
+      : [];
     await Promise.all([
-      section('cells', this._api.cells(path, null, CELLS_LOADED)),
-      section('drift', this._api.drift(path)),
-      section('checks', this._api.checks(path))
+      this._loadSection('cells', this._api.cells(path, null, CELLS_LOADED), generation),
+      this._loadSection('drift', this._api.drift(path), generation),
+      this._loadSection('checks', this._api.checks(path), generation),
+      ...compare
     ]);
     return true;
+  }
+
+  /** Read one section; its reply or its error lands in the state unless the notebook changed. */
+  private async _loadSection<K extends SectionName>(
+    name: K,
+    request: Promise<IReproState[K]>,
+    generation: number
+  ): Promise<void> {
+    let value: IReproState[K] | null = null;
+    let failure: string | undefined;
+    try {
+      value = await request;
+    } catch (error) {
+      failure = messageOf(error);
+    }
+    if (generation !== this._generation || this._isDisposed) {
+      return;
+    }
+    const sectionErrors = { ...this._state.sectionErrors };
+    if (failure === undefined) {
+      delete sectionErrors[name];
+    } else {
+      sectionErrors[name] = failure;
+    }
+    this._setState({ ...this._state, [name]: value, sectionErrors, updated: Date.now() });
+  }
+
+  /** Read the runs and the comparison, when the compare section is open on a record. */
+  private async _refreshCompare(): Promise<void> {
+    const path = this._state.path;
+    if (path === null || !this._state.compare.open || this._state.phase !== 'ready') {
+      return;
+    }
+    await Promise.all([
+      this._loadSection('runs', this._api.runs(path), this._generation),
+      this._loadCompare()
+    ]);
+  }
+
+  /**
+   * Read the comparison of the picked runs (baseline vs latest by default).
+   * Only the reply to the latest request is kept, so quick re-picks never show
+   * an older pair.
+   */
+  private async _loadCompare(): Promise<void> {
+    const path = this._state.path;
+    if (path === null || this._isDisposed || this._state.phase !== 'ready') {
+      return;
+    }
+    const generation = this._generation;
+    const request = ++this._compareRequest;
+    const { a, b } = this._state.compare;
+    this._setCompare({ loading: true });
+    let reply: ICompareReply | null = null;
+    let error: string | null = null;
+    try {
+      reply = await this._api.compare(path, a ?? 'baseline', b ?? 'latest');
+    } catch (failure) {
+      error = messageOf(failure);
+    }
+    if (generation !== this._generation || request !== this._compareRequest || this._isDisposed) {
+      return;
+    }
+    this._setCompare({ reply, error, loading: false });
+  }
+
+  private _setCompare(change: Partial<ICompareState>): void {
+    this._setState({ ...this._state, compare: { ...this._state.compare, ...change } });
   }
 
   private async _startJob(
@@ -421,6 +529,7 @@ export class ReproModel implements IReproModel, IDisposable {
   private _api: IReproAPI;
   private _active = false;
   private _again = false;
+  private _compareRequest = 0;
   private _generation = 0;
   private _interval: number;
   private _isDisposed = false;

@@ -206,6 +206,98 @@ export interface IChecksReply extends INotebookReply {
   report: IValidationReport | null;
 }
 
+/** One side of a comparison: compare.side_by_side.RunSide.to_dict(). */
+export interface IRunSide {
+  id: number;
+  /** `run 5 · 2026-12-01 10:02 · headless` */
+  title: string;
+  kind: string;
+  started: number;
+  label: string | null;
+  seed: unknown;
+  commit: string | null;
+  branch: string | null;
+  dirty: boolean | null;
+  python: string | null;
+  host: string | null;
+}
+
+/** How a configuration key changed from run A to run B. */
+export type ConfigState = 'changed' | 'added' | 'removed' | 'same';
+
+/** One configuration key that differs: compare.side_by_side.ConfigChange. */
+export interface IConfigChange {
+  /** Dotted, e.g. `cfg.optim.lr`. */
+  key: string;
+  before: unknown;
+  after: unknown;
+  state: ConfigState;
+}
+
+/** A file changed between the runs' commits. */
+export interface IGitFile {
+  path: string;
+  added: number | null;
+  deleted: number | null;
+}
+
+/** The runs' commits and what changed: compare.side_by_side.GitChange. */
+export interface IGitChange {
+  before: string | null;
+  after: string | null;
+  dirty_before: boolean | null;
+  dirty_after: boolean | null;
+  /** Same commit and neither side dirty. */
+  same: boolean;
+  /** Commits between them, when both are in the repository here. */
+  commits: number | null;
+  files: IGitFile[];
+  note: string | null;
+  /** One line: `ab12cd3 → 9f8e7d6: 2 commits, 3 files (+10 −4)`. */
+  summary: string;
+}
+
+/**
+ * One check in both runs: compare.side_by_side.CheckPair. `verdict` is
+ * `within tolerance`, `outside tolerance`, `only in A` or `only in B`.
+ */
+export interface ICheckPair {
+  name: string;
+  before: unknown;
+  after: unknown;
+  rtol: number | null;
+  atol: number | null;
+  verdict: string;
+  /** Why it is outside tolerance. */
+  reason: string | null;
+}
+
+/** A cell of run B that differs from run A, with its label and one-line reason. */
+export interface ICompareCell extends ICellDiff {
+  /** `cell 3`: its recorded place (1-based). */
+  label: string;
+  reason: string;
+}
+
+/** GET compare?path=NB&a=RUN&b=RUN: compare.side_by_side.SideBySide.to_dict(). */
+export interface ICompareReply extends INotebookReply {
+  notebook: string;
+  /** One line: `run 3 vs run 5: differ in 2 config values, 1 check`. */
+  summary: string;
+  a: IRunSide;
+  b: IRunSide;
+  config: IConfigChange[];
+  /** How many configuration keys are equal. */
+  config_same: number;
+  git: IGitChange;
+  drift: IDriftReport;
+  checks: ICheckPair[];
+  /** Only the cells that differ. */
+  cells: ICompareCell[];
+  /** Cells per state, all cells of the comparison. */
+  cell_counts: Partial<Record<CellState, number>>;
+}
+
 /** Job kinds the server runs off its event loop. */
 export type JobKind = 'export' | 'verify' | 'restore';
 export type JobState = 'queued' | 'running' | 'done' | 'failed';
@@ -240,6 +332,15 @@ export interface IReproAPI {
   cells(path: string, run?: number | null, limit?: number): Promise<ICellsReply>;
   drift(path: string): Promise<IDriftReply>;
   checks(path: string): Promise<IChecksReply>;
+  /**
+   * Run `b` against run `a`; each is a run id or `latest`, `previous`,
+   * `baseline`, `-N` (default: baseline vs latest).
+   */
+  compare(
+    path: string,
+    a?: string | number | null,
+    b?: string | number | null
+  ): Promise<ICompareReply>;
   startExport(path: string): Promise<IJobStarted>;
   startVerify(path: string, runs?: number): Promise<IJobStarted>;
   startRestore(path: string): Promise<IJobStarted>;
@@ -250,6 +351,23 @@ export interface IReproAPI {
 /** What the sidebar shows: loading, nothing recorded, the record, or an error. */
 export type Phase = 'idle' | 'loading' | 'empty' | 'ready' | 'error';
 
+/**
+ * The "Compare runs" section: which two runs, and their comparison. It reads
+ * the runs and the comparison only while it is open.
+ */
+export interface ICompareState {
+  open: boolean;
+  /** The run picked as A; `null`: the baseline. */
+  a: number | null;
+  /** The run picked as B; `null`: the latest run. */
+  b: number | null;
+  /** The comparison of the runs last asked for (kept while the next one loads). */
+  reply: ICompareReply | null;
+  loading: boolean;
+  /** Why the comparison failed (a run that is gone, a store error). */
+  error: string | null;
+}
+
 /** The sidebar model's state (immutable snapshots). */
 export interface IReproState {
   path: string | null;
@@ -259,8 +377,11 @@ export interface IReproState {
   cells: ICellsReply | null;
   drift: IDriftReply | null;
   checks: IChecksReply | null;
+  /** The notebook's runs (read while the compare section is open). */
+  runs: IRunsReply | null;
+  compare: ICompareState;
   /** Errors of single sections (the others still render). */
-  sectionErrors: Partial<Record<'cells' | 'drift' | 'checks', string>>;
+  sectionErrors: Partial<Record<'cells' | 'drift' | 'checks' | 'runs', string>>;
   jobs: Partial<Record<JobKind, IJob>>;
   /** Why a job could not start (the request itself failed). */
   jobErrors: Partial<Record<JobKind, string>>;
@@ -276,6 +397,13 @@ export interface IReproModel {
   startExport(): Promise<void>;
   startVerify(runs?: number): Promise<void>;
   startRestore(): Promise<void>;
+  /** Open or close the compare section (it reads runs and the comparison while open). */
+  compareOpen: boolean;
+  /**
+   * Compare run `b` with run `a` (ids; `null`: the baseline for A, the latest
+   * run for B) and open the compare section.
+   */
+  compareRuns(a: number | null, b: number | null): Promise<void>;
 }
 
 /** The token other extensions can require to read or refresh the record. */
@@ -291,6 +419,7 @@ export namespace CommandIDs {
   export const exportBundle = 'repro-nb:export';
   export const verify = 'repro-nb:verify';
   export const restore = 'repro-nb:restore';
+  export const compare = 'repro-nb:compare';
 }
 
 /** The sidebar widget id (also the tab's data-id). */

@@ -14,6 +14,7 @@ Endpoints (``path`` is the notebook path relative to the server root, as the fil
 ``GET  cells?path=NB&run=`` cells of a run (default latest) vs the baseline (paged)
 ``GET  drift?path=NB``      environment drift, baseline run vs latest run
 ``GET  checks?path=NB``     validation report of the latest run, stats over runs
+``GET  compare?path=NB``    run ``b`` against run ``a`` (default baseline, latest), side by side
 ``POST export {path}``      start an export job -> ``{"job": id}``
 ``POST verify {path,runs}`` start a verify job -> ``{"job": id}``
 ``GET  jobs/ID``            job state, progress, message, result
@@ -49,6 +50,7 @@ from repro_nb.server.reader import (
     display_path,
     read_cells,
     read_checks,
+    read_compare,
     read_drift,
     read_runs,
     read_status,
@@ -293,6 +295,36 @@ class ChecksHandler(ReproHandler):
         self.reply({"path": ref.path, "revision": got.revision, **(got.value or empty)})
 
 
+class CompareHandler(ReproHandler):
+    """``GET compare?path=NB[&a=RUN][&b=RUN]``: run ``b`` against run ``a``, side by side.
+
+    A run is an id, ``latest``, ``previous``, ``baseline`` or ``-N`` (default: ``a=baseline``,
+    ``b=latest``). One that names no run of the notebook is a 400 with the one-line message.
+    """
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ref = self.notebook(self.get_query_argument("path", None))
+        a = self._run_arg("a", "baseline")
+        b = self._run_arg("b", "latest")
+        got = await self.read(ref, "compare", read_compare, a, b, str(ref.file))
+        if got.value is None:
+            raise RouteError(
+                404,
+                f"{ref.path} has no recorded runs to compare; run its cells with capture on "
+                "(%load_ext repro_nb) or `repro-nb run NOTEBOOK` first.",
+            )
+        self.reply({"path": ref.path, "revision": got.revision, **got.value})
+
+    def _run_arg(self, name: str, default: str) -> str:
+        text = (self.get_query_argument(name, None) or "").strip()
+        if len(text) > 64:
+            raise RouteError(
+                400, f"{name}= is not a run: pass an id, latest, previous, baseline or -N."
+            )
+        return text or default
+
+
 class _StartJobHandler(ReproHandler):
     kind = ""
 
@@ -405,6 +437,7 @@ def setup_route_handlers(web_app: Any) -> None:
         (url("cells"), CellsHandler),
         (url("drift"), DriftHandler),
         (url("checks"), ChecksHandler),
+        (url("compare"), CompareHandler),
         (url("export"), ExportHandler),
         (url("verify"), VerifyHandler),
         (url("restore"), RestoreHandler),

@@ -1,5 +1,5 @@
 """What the sidebar's GET endpoints answer: notebook paths under the server root, and the JSON
-bodies of ``status``, ``runs``, ``cells``, ``drift`` and ``checks``.
+bodies of ``status``, ``runs``, ``cells``, ``drift``, ``checks`` and ``compare``.
 
 Each ``read_*`` function takes an open store and a notebook key and returns a JSON-ready dict;
 :class:`repro_nb.store.cached.RecordReader` runs it on one snapshot and caches it. Which run
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.compare.overview import overview
+from repro_nb.compare.side_by_side import side_by_side
 from repro_nb.errors import UsageProblem
 from repro_nb.store import RunInfo, Store, resolve_store_path
 
@@ -25,6 +26,7 @@ __all__ = [
     "display_path",
     "read_cells",
     "read_checks",
+    "read_compare",
     "read_drift",
     "read_runs",
     "read_status",
@@ -234,3 +236,14 @@ def read_checks(store: Store, key: str) -> dict[str, Any]:
     """The ``checks`` reply body: the latest run's checks vs the baseline, with stats over runs."""
     view = overview(store, key)
     return {"run": view.run_id, "report": view.checks.to_dict()}
+
+
+def read_compare(store: Store, key: str, a: str, b: str, repo_hint: str | None) -> dict[str, Any]:
+    """The ``compare`` reply body: run ``b`` against run ``a``, side by side.
+
+    ``a`` and ``b`` are run references (an id, ``latest``, ``previous``, ``baseline`` or
+    ``-N``); a reference that names no run raises :class:`~repro_nb.errors.UsageProblem`, which
+    the handler answers with 400 and its one-line message. ``repo_hint`` (the notebook file)
+    finds the repository for the files changed between the runs' commits.
+    """
+    return side_by_side(store, key, a, b, repo_hint=repo_hint).to_dict()

@@ -1,8 +1,9 @@
 """The sidebar's contract with the server: every reply keeps the shape the TypeScript side reads.
 
 This test fetches each endpoint the sidebar calls on a realistic recorded store (two runs, seeded,
-with checks, an environment change, a divergent and a failing cell; plus a notebook with nothing
-recorded, whose replies are mostly ``null``) and compares the replies by SHAPE (keys and JSON
+with checks, configuration, two commits of a small git repository, an environment change, a
+divergent and a failing cell; plus a notebook with nothing recorded, whose replies are mostly
+``null``) and compares the replies by SHAPE (keys and JSON
 types, recursively; values may differ) with the committed fixture
 ``labextension/src/__tests__/fixtures/replies.json``. The jest test ``contract.spec.ts`` loads the
 same fixture, assigns each reply to its reply type of ``src/tokens.ts`` (so tsc checks it) and
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -144,6 +146,28 @@ def seed_record() -> dict[str, Any]:
     return report.to_dict()
 
 
+def git_commits(repo: Path) -> list[str]:
+    """A small repository with two commits (a file changed, one added); their shas."""
+    repo.mkdir(parents=True, exist_ok=True)
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+            cwd=repo, check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+
+    git("init", "-q", "-b", "main")
+    (repo / "train.py").write_text("lr = 0.1\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    first = git("rev-parse", "HEAD")
+    (repo / "train.py").write_text("lr = 0.01\nepochs = 3\n")
+    (repo / "data.txt").write_text("1\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "two")
+    return [first, git("rev-parse", "HEAD")]
+
+
 @pytest.fixture
 def fake_jobs(install_fake_jobs: Callable[[str], JobManager]) -> JobManager:
     """Export and verify jobs run a stand-in script speaking the job protocol."""
@@ -170,38 +194,55 @@ async def finished_job(jp_fetch: Any, kind: str, body: dict[str, Any]) -> tuple[
 
 
 async def sidebar_replies(
-    jp_fetch: Any, recorded: Any, root_dir: Path, store_path: Path
+    jp_fetch: Any, recorded: Any, root_dir: Path, store_path: Path, repo: Path
 ) -> dict[str, Any]:
     """Every reply the sidebar reads, keyed by the name contract.spec.ts gives its reply type."""
     nb, store = recorded(NOTEBOOK, SOURCES)
+    commits = git_commits(repo)
     checks_base = {"mean": (0.0598, None, None), "loss": (0.5, None, None)}
     checks_run = {"mean": (0.0598, 0.0598, True), "loss": (0.7, 0.5, False)}
-    record_run(store, nb, SOURCES, env=ENV_BEFORE, seed=seed_record(), checks=checks_base)
-    record_run(
+    base = record_run(store, nb, SOURCES, env=ENV_BEFORE, seed=seed_record(), checks=checks_base)
+    store.add_config(base, "cfg", "dict", {"lr": 0.1, "epochs": 3, "optim": "adam"})
+    git_base = {"repo_root": str(repo), "commit": commits[0], "branch": "main", "dirty": False}
+    store.update_session(base, git_id=store.add_git_state(git_base))
+    run = record_run(
         store, nb, SOURCES, values={1: "changed"}, error_at=3, env=env_after(),
         seed=seed_record(), checks=checks_run,
     )  # fmt: skip
+    store.add_config(run, "cfg", "dict", {"lr": 0.01, "epochs": 3, "batch": 32})
+    git_run = {**git_base, "commit": commits[1], "dirty": True}
+    store.update_session(run, git_id=store.add_git_state(git_run))
     recorded("work/fresh.ipynb")  # a notebook with nothing recorded
     replies: dict[str, Any] = {}
     for endpoint in ("status", "runs", "cells", "drift", "checks"):
         replies[endpoint] = await get_json(jp_fetch, endpoint, path=NOTEBOOK)
         replies[f"{endpoint}_empty"] = await get_json(jp_fetch, endpoint, path="work/fresh.ipynb")
+    replies["compare"] = await get_json(jp_fetch, "compare", path=NOTEBOOK)
     replies["job_started"], replies["job_export"] = await finished_job(
         jp_fetch, "export", {"path": NOTEBOOK}
     )
     _, replies["job_verify"] = await finished_job(jp_fetch, "verify", {"path": NOTEBOOK, "runs": 1})
     # Machine-specific paths would make every regenerated fixture differ; strings stay strings.
     text = json.dumps(replies, indent=2, sort_keys=True)
-    for path, name in ((store_path, "<store>"), (root_dir, "<root>")):
+    for path, name in ((store_path, "<store>"), (root_dir, "<root>"), (repo, "<repo>")):
         text = text.replace(str(path.resolve()), name).replace(str(path), name)
     return json.loads(text)
 
 
 async def test_replies_keep_the_shape_the_sidebar_reads(
-    jp_fetch: Any, recorded: Any, jp_root_dir: Path, store_path: Path, fake_jobs: JobManager
+    jp_fetch: Any,
+    recorded: Any,
+    jp_root_dir: Path,
+    store_path: Path,
+    fake_jobs: JobManager,
+    tmp_path: Path,
 ) -> None:
-    replies = await sidebar_replies(jp_fetch, recorded, jp_root_dir, store_path)
+    replies = await sidebar_replies(jp_fetch, recorded, jp_root_dir, store_path, tmp_path / "repo")
     assert replies["cells"]["first_divergent"] is not None and replies["drift"]["report"]["items"]
+    assert {c["state"] for c in replies["compare"]["config"]} == {"changed", "added", "removed"}
+    assert (
+        replies["compare"]["git"]["commits"] == 1 and len(replies["compare"]["git"]["files"]) == 2
+    )
     assert replies["job_export"]["download"] and replies["job_verify"]["result"]["verdict"]
     if os.environ.get(UPDATE_VARIABLE):
         FIXTURE.parent.mkdir(parents=True, exist_ok=True)

@@ -83,6 +83,7 @@ async def test_every_endpoint_requires_auth(jp_fetch: Any) -> None:
         ("cells", "GET", None),
         ("drift", "GET", None),
         ("checks", "GET", None),
+        ("compare", "GET", None),
         ("export", "POST", "{}"),
         ("verify", "POST", "{}"),
         ("jobs/" + "0" * 32, "GET", None),
@@ -223,6 +224,93 @@ async def test_checks_report_pass_fail_and_stats(jp_fetch: Any, recorded: Any) -
     assert report["counts"]["pass"] == 1 and report["counts"]["fail"] == 1
     assert by_name["loss"]["stats"]["n"] == 2
     assert by_name["loss"]["stats"]["mean"] == pytest.approx(0.6)
+
+
+async def test_compare_two_runs_side_by_side(jp_fetch: Any, recorded: Any) -> None:
+    """``compare``: config, checks, environment and cells of run b against run a."""
+    nb, store = recorded("nb.ipynb", SOURCES)
+    first = record_run(
+        store, nb, SOURCES, checks={"acc": (0.9, None, None), "loss": (0.5, None, None)}
+    )
+    store.add_config(first, "cfg", "dict", {"lr": 0.1, "epochs": 3, "optim": {"name": "adam"}})
+    second = record_run(
+        store, nb, SOURCES, values={1: "changed"}, env=env_after(),
+        checks={"acc": (0.9, 0.9, True), "loss": (0.7, 0.5, False)},
+    )  # fmt: skip
+    store.add_config(second, "cfg", "dict", {"lr": 0.01, "epochs": 3, "optim": {"name": "sgd"}})
+
+    body = await get_json(jp_fetch, "compare", path="nb.ipynb")  # baseline vs latest
+    assert body["path"] == "nb.ipynb" and body["revision"]
+    assert body["notebook"].endswith("nb.ipynb")
+    assert (body["a"]["id"], body["b"]["id"]) == (first, second)
+    assert body["a"]["title"].startswith(f"run {first} · ")
+    assert body["summary"] == (
+        f"run {first} vs run {second}: differ in 2 config values, 1 environment item, "
+        "1 check, 1 cell"
+    )
+    assert body["config"] == [
+        {"key": "cfg.lr", "before": 0.1, "after": 0.01, "state": "changed"},
+        {"key": "cfg.optim.name", "before": "adam", "after": "sgd", "state": "changed"},
+    ]
+    assert body["config_same"] == 1
+    checks = {c["name"]: c for c in body["checks"]}
+    assert checks["acc"]["verdict"] == "within tolerance" and checks["acc"]["reason"] is None
+    assert checks["loss"]["verdict"] == "outside tolerance" and checks["loss"]["reason"]
+    assert (checks["loss"]["before"], checks["loss"]["after"]) == (0.5, 0.7)
+    assert checks["loss"]["rtol"] == 1e-6
+    drift = body["drift"]
+    assert drift["counts"]["major"] == 1
+    numpy_item = next(i for i in drift["items"] if i["name"] == "numpy")
+    assert (numpy_item["before"], numpy_item["after"]) == ("1.26.4", "2.0.0")
+    assert body["git"]["before"] is None and body["git"]["same"] is True
+    assert body["git"]["summary"] == "neither run was in a git repository"
+    [cell] = body["cells"]
+    assert cell["cell_id"] == "c1" and cell["label"] == "cell 2"
+    assert cell["state"] == "different" and cell["reason"] == "values differ: x"
+    assert body["cell_counts"] == {"same": 2, "different": 1}
+
+    # The same two runs, named the other ways; and the other way round.
+    for a, b in ((str(first), str(second)), ("previous", "latest"), ("-2", "-1")):
+        other = await get_json(jp_fetch, "compare", path="nb.ipynb", a=a, b=b)
+        assert (other["a"]["id"], other["b"]["id"]) == (first, second), (a, b)
+        assert other["config"] == body["config"]
+    swapped = await get_json(jp_fetch, "compare", path="nb.ipynb", a="latest", b="baseline")
+    assert swapped["config"][0] == {
+        "key": "cfg.lr", "before": 0.01, "after": 0.1, "state": "changed"
+    }  # fmt: skip
+    same = await get_json(jp_fetch, "compare", path="nb.ipynb", a="latest", b="latest")
+    assert same["summary"] == f"run {second} vs run {second}: no differences"
+    assert same["cells"] == [] and same["config"] == []
+
+
+async def test_compare_bad_run_references_are_400_with_one_line(
+    jp_fetch: Any, recorded: Any
+) -> None:
+    nb, store = recorded("nb.ipynb", SOURCES)
+    run = record_run(store, nb, SOURCES)
+    code, message = await get_error(
+        jp_fetch, "compare", params={"path": "nb.ipynb", "a": "yesterday"}
+    )
+    assert code == 400
+    assert message == (
+        f"Run 'yesterday' is not a run: use an id ({run}), latest, previous, baseline, "
+        "or -N (N-th from the latest)."
+    )
+    code, message = await get_error(jp_fetch, "compare", params={"path": "nb.ipynb", "b": "999"})
+    assert code == 400 and message.startswith("Run 999 is not a run of ")
+    assert "\n" not in message
+    code, message = await get_error(
+        jp_fetch, "compare", params={"path": "nb.ipynb", "a": "previous"}
+    )
+    assert code == 400 and "only one recorded run" in message
+    code, message = await get_error(jp_fetch, "compare", params={"path": "nb.ipynb", "a": "9" * 80})
+    assert code == 400 and "is not a run" in message
+
+    recorded("fresh.ipynb")  # the file exists; nothing recorded
+    code, message = await get_error(jp_fetch, "compare", params={"path": "fresh.ipynb"})
+    assert code == 404 and "no recorded runs" in message
+    code, message = await get_error(jp_fetch, "compare", params={"path": "nope.ipynb"})
+    assert code == 404 and "nope.ipynb" in message
 
 
 async def test_store_reads_do_not_block_the_event_loop(

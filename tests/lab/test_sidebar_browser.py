@@ -9,17 +9,19 @@ opens the sidebar by its tab and asserts what the sections show. Waits are on UI
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.labserver import LabServer
+from bench.labserver import LabServer, running_lab
 
 from .records import write_notebook
 
@@ -29,6 +31,7 @@ expect = playwright_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
+BUILT_SIDEBAR = REPO / "repro_nb" / "labextension"  # `jlpm build` in labextension/ writes it
 DEMO = REPO / "notebooks" / "demo.ipynb"
 SIDEBAR = "#repro-nb-sidebar"
 KERNEL_START = 120_000  # ms: a cold kernel importing torch on a 2-core machine
@@ -246,3 +249,146 @@ def test_error_state_when_the_store_is_unreadable(
     expect(error).to_contain_text("could not read the record")
     expect(error.locator(".jp-repro-error-message")).to_contain_text("repro.sqlite")
     page.screenshot(path=str(artefacts / "error-state.png"))
+
+
+# ----------------------------------------------------------------------------- compare runs
+def checkout_env(workdir: Path) -> dict[str, str]:
+    """Environment of a server (and its kernels and CLI runs) that uses this checkout.
+
+    ``PYTHONPATH`` puts this checkout's ``repro_nb`` first (the server's routes), and
+    ``JUPYTER_PATH`` serves a copy of its sidebar build ahead of the installed one, as
+    tests/test_notebook7_browser.py does: JupyterLab takes the first ``repro-nb`` labextension it
+    finds, and ``JUPYTER_PATH`` comes first.
+    """
+    path = workdir / "jupyter-path"
+    shutil.copytree(BUILT_SIDEBAR, path / "labextensions" / "repro-nb")
+    python_path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return {"JUPYTER_PATH": str(path), "PYTHONPATH": python_path}
+
+
+@pytest.fixture
+def checkout_lab(tmp_path: Path) -> Iterator[LabServer]:
+    """JupyterLab serving this checkout's sidebar build and server routes (not the installed
+    copy, which the session ``lab_server`` serves)."""
+    if not (BUILT_SIDEBAR / "package.json").is_file():
+        pytest.skip("needs this checkout's sidebar build: run `jlpm build` in labextension/")
+    root = tmp_path / "root"
+    root.mkdir()
+    env = {"IPYTHONDIR": str(tmp_path / "ipython"), **checkout_env(tmp_path)}
+    args = ["--LabApp.expose_app_in_browser=True"]
+    with running_lab(root, tmp_path / "lab", env=env, args=args) as server:
+        yield server
+
+
+TRAIN = [
+    "import repro_nb\ncfg = {'lr': 0.1, 'epochs': 3}",
+    "score = round(1 / (1 + cfg['lr']), 4)\nrepro_nb.check('score', score)\n"
+    "repro_nb.check('epochs', cfg['epochs'])",
+]
+
+
+def record_headless_runs(nb: Path, learning_rates: list[str]) -> None:
+    """``repro-nb run`` the notebook once per learning rate, editing ``cfg`` in between."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPRO_NB_", "JPY_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    for lr in learning_rates:
+        nb.write_text(nb.read_text().replace("'lr': 0.1,", f"'lr': {lr},", 1))
+        done = subprocess.run(
+            [sys.executable, "-m", "repro_nb.cli", "run", str(nb)],
+            capture_output=True, text=True, env=env, cwd=nb.parent, timeout=KERNEL_START / 1000,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        nb.write_text(nb.read_text().replace(f"'lr': {lr},", "'lr': 0.1,", 1))
+
+
+def test_compare_two_runs_in_the_sidebar(
+    page: Any, checkout_lab: LabServer, artefacts: Path
+) -> None:
+    """Three headless runs with three learning rates: the section compares the baseline with
+    the latest, then the two runs picked in its dropdowns; a differing cell selects the cell."""
+    nb = write_notebook(checkout_lab.root / "compare" / "train.ipynb", TRAIN)
+    record_headless_runs(nb, ["0.1", "0.01", "0.001"])
+    page.set_viewport_size({"width": 1400, "height": 900})
+    open_notebook(page, checkout_lab, "compare/train.ipynb")
+    sidebar = open_sidebar(page)
+    expect(sidebar.locator(".jp-repro-status .jp-repro-runs")).to_contain_text("3 recorded")
+
+    section = sidebar.locator(".jp-repro-compare")
+    toggle = section.locator(".jp-repro-section-toggle")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    # Default: the baseline (run 1) against the latest run (run 3).
+    result = section.locator(".jp-repro-compare-result")
+    expect(result).to_have_attribute("data-a", "1", timeout=30_000)
+    expect(result).to_have_attribute("data-b", "3")
+    picker_a = section.locator("select.jp-repro-compare-a")
+    picker_b = section.locator("select.jp-repro-compare-b")
+    expect(picker_a).to_have_value("1")
+    expect(picker_b).to_have_value("3")
+    expect(picker_a.locator("option")).to_have_count(3)
+    expect(picker_a.locator("option").first).to_have_text(
+        re.compile(r"^run 1 · \d{4}-\d\d-\d\d \d\d:\d\d · headless · baseline$")
+    )
+    lr = section.locator('.jp-repro-config-row[data-key="cfg.lr"] td')
+    expect(lr).to_have_text(["cfg.lr", "0.1", "0.001"])
+
+    # Pick run 2 as B, then run 2 as A and run 3 as B.
+    picker_b.select_option("2")
+    expect(result).to_have_attribute("data-b", "2", timeout=30_000)
+    expect(lr).to_have_text(["cfg.lr", "0.1", "0.01"])
+
+    picker_a.select_option("2")
+    picker_b.select_option("3")
+    expect(result).to_have_attribute("data-a", "2", timeout=30_000)
+    expect(result).to_have_attribute("data-b", "3")
+    expect(section.locator(".jp-repro-compare-summary")).to_have_text(
+        "run 2 vs run 3: differ in 1 config value, 1 check, 2 cells"
+    )
+    expect(lr).to_have_text(["cfg.lr", "0.01", "0.001"])
+    expect(section.locator(".jp-repro-compare-config .jp-repro-count")).to_have_text(
+        "1 differ, 1 same"
+    )
+    score = section.locator('.jp-repro-compare-check[data-name="score"]')
+    expect(score).to_have_attribute("data-verdict", "outside tolerance")
+    expect(score.locator(".jp-repro-compare-values")).to_have_text("0.9901 → 0.999")
+    expect(score.locator(".jp-repro-compare-verdict")).to_contain_text(
+        "outside tolerance: 0.9901 expected, got 0.999"
+    )
+    epochs = section.locator('.jp-repro-compare-check[data-name="epochs"]')
+    expect(epochs.locator(".jp-repro-compare-verdict")).to_have_text("within tolerance")
+    cells = section.locator(".jp-repro-compare-cell")
+    expect(cells).to_have_count(2)
+    expect(cells.nth(1).locator(".jp-repro-compare-reason")).to_have_text("values differ: score")
+    # For the screenshot: every section loaded, the sidebar dragged wider, the comparison in view.
+    expect(sidebar.locator(".jp-repro-section-loading")).to_have_count(0, timeout=30_000)
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    box = handle.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => document.querySelector('#repro-nb-sidebar').getBoundingClientRect().width > 400"
+    )
+    section.scroll_into_view_if_needed()
+    page.screenshot(path=str(artefacts / "compare-runs.png"))
+    # The same in the dark theme: the section only uses JupyterLab's CSS variables.
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    expect(page.locator('body[data-jp-theme-light="false"]')).to_have_count(1, timeout=30_000)
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
+    section.scroll_into_view_if_needed()
+    page.screenshot(path=str(artefacts / "compare-runs-dark.png"))
+
+    # A differing cell selects that cell in the notebook.
+    cells.nth(1).click()
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget?.content?.activeCell?.model.id === 'c1'"
+    )
+
+    # The command picks runs too (the palette's "Compare Notebook Runs…").
+    command(page, "repro-nb:compare", {"a": 1, "b": 2})
+    expect(result).to_have_attribute("data-b", "2", timeout=30_000)
+    expect(result).to_have_attribute("data-a", "1")
+    expect(picker_a).to_have_value("1")
+    expect(lr).to_have_text(["cfg.lr", "0.1", "0.01"])

@@ -11,19 +11,27 @@
  */
 import {
   CellState,
+  ConfigState,
   ICellDiff,
   ICellsReply,
   IChecklistItem,
   IChecksReply,
+  ICheckPair,
   ICheckStats,
+  ICompareCell,
+  ICompareReply,
+  IConfigChange,
   IDriftItem,
   IDriftReply,
   IDriftReport,
+  IGitChange,
+  IGitFile,
   IJob,
   IJobStarted,
   INotebookStatus,
   IReportItem,
   IRunInfo,
+  IRunSide,
   IRunsReply,
   IStatusReply,
   IValidationReport,
@@ -53,6 +61,7 @@ const TYPED: { [name in keyof typeof replies]: unknown } = {
   drift_empty: replies.drift_empty satisfies Decoded<IDriftReply>,
   checks: replies.checks satisfies Decoded<IChecksReply>,
   checks_empty: replies.checks_empty satisfies Decoded<IChecksReply>,
+  compare: replies.compare satisfies Decoded<ICompareReply>,
   job_started: replies.job_started satisfies Decoded<IJobStarted>,
   job_export: replies.job_export satisfies Decoded<IJob>,
   job_verify: replies.job_verify satisfies Decoded<IJob>
@@ -291,6 +300,80 @@ const CHECKS_REPLY: Spec<IChecksReply> = {
   }
 };
 
+const CONFIG_STATES: readonly ConfigState[] = ['changed', 'added', 'removed', 'same'];
+
+const RUN_SIDE: Spec<IRunSide> = {
+  object: {
+    id: 'number',
+    title: 'string',
+    kind: 'string',
+    started: 'number',
+    label: { nullable: 'string' },
+    seed: 'any',
+    commit: { nullable: 'string' },
+    branch: { nullable: 'string' },
+    dirty: { nullable: 'boolean' },
+    python: { nullable: 'string' },
+    host: { nullable: 'string' }
+  }
+};
+
+const CONFIG_CHANGE: Spec<IConfigChange> = {
+  object: { key: 'string', before: 'any', after: 'any', state: { oneOf: CONFIG_STATES } }
+};
+
+const GIT_FILE: Spec<IGitFile> = {
+  object: { path: 'string', added: { nullable: 'number' }, deleted: { nullable: 'number' } }
+};
+
+const GIT_CHANGE: Spec<IGitChange> = {
+  object: {
+    before: { nullable: 'string' },
+    after: { nullable: 'string' },
+    dirty_before: { nullable: 'boolean' },
+    dirty_after: { nullable: 'boolean' },
+    same: 'boolean',
+    commits: { nullable: 'number' },
+    files: { array: GIT_FILE },
+    note: { nullable: 'string' },
+    summary: 'string'
+  }
+};
+
+const CHECK_PAIR: Spec<ICheckPair> = {
+  object: {
+    name: 'string',
+    before: 'any',
+    after: 'any',
+    rtol: { nullable: 'number' },
+    atol: { nullable: 'number' },
+    verdict: 'string',
+    reason: { nullable: 'string' }
+  }
+};
+
+const COMPARE_CELL: Spec<ICompareCell> = {
+  object: { ...CELL_DIFF.object, label: 'string', reason: 'string' }
+};
+
+const COMPARE_REPLY: Spec<ICompareReply> = {
+  object: {
+    path: 'string',
+    revision: 'string',
+    notebook: 'string',
+    summary: 'string',
+    a: RUN_SIDE,
+    b: RUN_SIDE,
+    config: { array: CONFIG_CHANGE },
+    config_same: 'number',
+    git: GIT_CHANGE,
+    drift: DRIFT_REPORT,
+    checks: { array: CHECK_PAIR },
+    cells: { array: COMPARE_CELL },
+    cell_counts: { object: {} }
+  }
+};
+
 const JOB: Spec<IJob> = {
   object: {
     id: 'string',
@@ -320,6 +403,7 @@ const SCHEMAS: { [name in keyof typeof replies]: JsonSpec } = {
   drift_empty: DRIFT_REPLY,
   checks: CHECKS_REPLY,
   checks_empty: CHECKS_REPLY,
+  compare: COMPARE_REPLY,
   job_started: JOB_STARTED,
   job_export: JOB,
   job_verify: JOB
@@ -341,6 +425,13 @@ const INTERFACE_OF = new Map<JsonSpec, string>([
   [REPORT_ITEM, 'IReportItem'],
   [VALIDATION_REPORT, 'IValidationReport'],
   [CHECKS_REPLY, 'IChecksReply'],
+  [RUN_SIDE, 'IRunSide'],
+  [CONFIG_CHANGE, 'IConfigChange'],
+  [GIT_FILE, 'IGitFile'],
+  [GIT_CHANGE, 'IGitChange'],
+  [CHECK_PAIR, 'ICheckPair'],
+  [COMPARE_CELL, 'ICompareCell'],
+  [COMPARE_REPLY, 'ICompareReply'],
   [JOB, 'IJob'],
   [JOB_STARTED, 'IJobStarted']
 ]);
@@ -458,9 +549,10 @@ function declaredKeys(spec: JsonSpec, key: string, into: Set<string>): Set<strin
 
 /**
  * Interface keys no reply of the fixture fills (always null, or only in empty
- * arrays), so only tsc checks them. The recorded store has no git repository,
- * no run labels, and no cell whose RNG, files or set of values changed. A key
- * that newly lands here means the server stopped filling it.
+ * arrays), so only tsc checks them. The recorded store has no run labels, no
+ * cell whose RNG, files or set of values changed, and both runs' commits are
+ * in the repository (so the comparison has no git note). A key that newly
+ * lands here means the server stopped filling it.
  */
 const NEVER_FILLED = [
   'ICellDiff.files_differ[]',
@@ -469,8 +561,15 @@ const NEVER_FILLED = [
   'ICellDiff.rng_drawn[]',
   'ICellDiff.values_missing[]',
   'ICellDiff.values_new[]',
-  'IRunInfo.git_id',
-  'IRunInfo.label'
+  'ICompareCell.files_differ[]',
+  'ICompareCell.generators_differ[]',
+  'ICompareCell.rng_differs[]',
+  'ICompareCell.rng_drawn[]',
+  'ICompareCell.values_missing[]',
+  'ICompareCell.values_new[]',
+  'IGitChange.note',
+  'IRunInfo.label',
+  'IRunSide.label'
 ];
 
 describe('the server replies recorded by tests/lab/test_contract.py', () => {

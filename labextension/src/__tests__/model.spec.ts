@@ -2,6 +2,7 @@ import { ReproModel } from '../model';
 import {
   ICellsReply,
   IChecksReply,
+  ICompareReply,
   IDriftReply,
   IJob,
   IJobStarted,
@@ -18,6 +19,9 @@ class FakeAPI implements IReproAPI {
   failStatus: string | null = null;
   failCells: string | null = null;
   failStart: string | null = null;
+  failCompare: string | null = null;
+  /** Each compare call waits for the next gate, when there is one. */
+  compareGates: Promise<void>[] = [];
   calls: string[] = [];
   jobStates: IJob['state'][] = ['running', 'done'];
   statusGate: Promise<void> | null = null;
@@ -45,7 +49,79 @@ class FakeAPI implements IReproAPI {
   }
 
   async runs(path: string): Promise<IRunsReply> {
-    return { path, revision: this.revision, runs: [], baseline: null };
+    this.calls.push(`runs:${path}`);
+    const run = (id: number): IRunsReply['runs'][number] => ({
+      id,
+      run_uuid: `u${id}`,
+      notebook: path,
+      kind: 'run',
+      started: 1_700_000_000 + id,
+      ended: null,
+      n_cells: 3,
+      n_errors: 0,
+      seed: null,
+      capture: true,
+      environment_id: null,
+      git_id: null,
+      label: null,
+      is_baseline: id === 1
+    });
+    return { path, revision: this.revision, runs: [run(1), run(2), run(3)], baseline: 1 };
+  }
+
+  async compare(
+    path: string,
+    a?: string | number | null,
+    b?: string | number | null
+  ): Promise<ICompareReply> {
+    this.calls.push(`compare:${path}:${a}:${b}`);
+    if (this.compareGates.length > 0) {
+      await this.compareGates.shift();
+    }
+    if (this.failCompare) {
+      throw new Error(this.failCompare);
+    }
+    const id = (ref: string | number | null | undefined, fallback: number): number =>
+      typeof ref === 'number' ? ref : fallback;
+    const side = (n: number): ICompareReply['a'] => ({
+      id: n,
+      title: `run ${n}`,
+      kind: 'run',
+      started: 0,
+      label: null,
+      seed: null,
+      commit: null,
+      branch: null,
+      dirty: null,
+      python: '3.12.0',
+      host: null
+    });
+    const [ia, ib] = [id(a, 1), id(b, 3)];
+    return {
+      path,
+      revision: this.revision,
+      notebook: path,
+      summary: `run ${ia} vs run ${ib}: differ in 1 config value`,
+      a: side(ia),
+      b: side(ib),
+      config: [{ key: 'cfg.lr', before: 0.1, after: 0.01, state: 'changed' }],
+      config_same: 2,
+      git: {
+        before: null,
+        after: null,
+        dirty_before: null,
+        dirty_after: null,
+        same: true,
+        commits: null,
+        files: [],
+        note: null,
+        summary: 'neither run was in a git repository'
+      },
+      drift: { before: 'a', after: 'b', counts: {}, summary: 'no drift', items: [] },
+      checks: [],
+      cells: [],
+      cell_counts: { same: 3 }
+    };
   }
 
   async cells(path: string): Promise<ICellsReply> {
@@ -327,6 +403,79 @@ describe('ReproModel', () => {
     const state = await waitFor(model, s => s.jobs.restore?.state === 'done');
     expect(state.jobs.restore?.result?.kernel_name).toBe('restored-a');
     expect(state.jobs.export).toBeUndefined();
+  });
+
+  it('reads runs and the comparison only while the compare section is open', async () => {
+    model.path = 'a.ipynb';
+    await waitFor(model, s => s.phase === 'ready' && s.checks !== null);
+    expect(api.calls.filter(c => c.startsWith('compare:') || c.startsWith('runs:'))).toEqual([]);
+    expect(model.state.compare.open).toBe(false);
+
+    model.compareOpen = true;
+    const state = await waitFor(model, s => s.compare.reply !== null && s.runs !== null);
+    expect(api.calls).toContain('compare:a.ipynb:baseline:latest');
+    expect(state.compare.loading).toBe(false);
+    expect(state.compare.reply?.a.id).toBe(1);
+    expect(state.compare.reply?.b.id).toBe(3);
+    expect(state.runs?.runs.map(r => r.id)).toEqual([1, 2, 3]);
+
+    // The record changed: both are read again while the section is open ...
+    const compareCalls = (): number => api.calls.filter(c => c.startsWith('compare:')).length;
+    api.revision = 'r2';
+    await until(() => !model.isLoading);
+    await model.refresh(false);
+    expect(compareCalls()).toBe(2);
+    // ... and not once it is closed.
+    model.compareOpen = false;
+    api.revision = 'r3';
+    await model.refresh(false);
+    expect(compareCalls()).toBe(2);
+  });
+
+  it('compares the picked runs and keeps only the latest reply', async () => {
+    model.path = 'a.ipynb';
+    await waitFor(model, s => s.phase === 'ready');
+    await model.compareRuns(null, null);
+    expect(model.state.compare.open).toBe(true);
+    let first: () => void = () => undefined;
+    let second: () => void = () => undefined;
+    api.compareGates = [
+      new Promise(resolve => (first = resolve)),
+      new Promise(resolve => (second = resolve))
+    ];
+    const slow = model.compareRuns(2, 3);
+    const fast = model.compareRuns(1, 2);
+    expect(model.state.compare).toMatchObject({ a: 1, b: 2, loading: true });
+    second();
+    await fast;
+    first();
+    await slow;
+    expect(api.calls).toEqual(
+      expect.arrayContaining(['compare:a.ipynb:2:3', 'compare:a.ipynb:1:2'])
+    );
+    expect(model.state.compare.loading).toBe(false);
+    expect(model.state.compare.reply?.a.id).toBe(1);
+    expect(model.state.compare.reply?.b.id).toBe(2);
+  });
+
+  it('shows why a comparison failed and clears the picks for another notebook', async () => {
+    model.path = 'a.ipynb';
+    await waitFor(model, s => s.phase === 'ready');
+    api.failCompare = 'Run 9 is not a run of a.ipynb. Its runs: 1, 2, 3.';
+    await model.compareRuns(9, null);
+    expect(model.state.compare.error).toBe('Run 9 is not a run of a.ipynb. Its runs: 1, 2, 3.');
+    expect(model.state.compare.reply).toBeNull();
+    api.failCompare = null;
+    await model.compareRuns(1, 2);
+    expect(model.state.compare.error).toBeNull();
+    expect(model.state.compare.reply?.b.id).toBe(2);
+
+    model.path = 'b.ipynb';
+    expect(model.state.compare).toMatchObject({ open: true, a: null, b: null, reply: null });
+    expect(model.state.runs).toBeNull();
+    const state = await waitFor(model, s => s.compare.reply !== null);
+    expect(state.compare.reply?.notebook).toBe('b.ipynb');
+    expect(api.calls).toContain('compare:b.ipynb:baseline:latest');
   });
 
   it('does nothing without a notebook and stops after dispose', async () => {

@@ -10,6 +10,7 @@ import {
   ActionsSection,
   CellsSection,
   ChecksSection,
+  CompareSection,
   DriftSection,
   StatusSection
 } from './sections';
@@ -22,6 +23,8 @@ function Body(props: {
   onStart: (kind: JobKind) => void;
   downloadURL: ReproModel['downloadURL'];
   onSwitchKernel?: (name: string) => void;
+  onCompareToggle: (open: boolean) => void;
+  onComparePick: (a: number | null, b: number | null) => void;
 }): JSX.Element {
   const { state, trans } = props;
   switch (state.phase) {
@@ -73,6 +76,16 @@ function Body(props: {
             onReveal={props.onReveal}
             cellLabel={props.cellLabel}
           />
+          <CompareSection
+            trans={trans}
+            compare={state.compare}
+            runs={state.runs}
+            runsError={state.sectionErrors.runs}
+            onToggle={props.onCompareToggle}
+            onPick={props.onComparePick}
+            onReveal={props.onReveal}
+            cellLabel={props.cellLabel}
+          />
           <ActionsSection
             trans={trans}
             state={state}
@@ -105,6 +118,15 @@ export class ReproSidebar extends ReactWidget {
   }
 
   readonly model: ReproModel;
+
+  /** Open the compare section and scroll it into view (the "Compare Runs…" command). */
+  showCompare(): void {
+    this.model.compareOpen = true;
+    // React renders the opened section on its next pass.
+    requestAnimationFrame(() => {
+      this.node.querySelector('.jp-repro-compare')?.scrollIntoView({ block: 'start' });
+    });
+  }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
@@ -154,6 +176,8 @@ export class ReproSidebar extends ReactWidget {
                 }
                 downloadURL={job => this.model.downloadURL(job)}
                 onSwitchKernel={this._onSwitchKernel}
+                onCompareToggle={open => (this.model.compareOpen = open)}
+                onComparePick={(a, b) => void this.model.compareRuns(a, b)}
               />
             </div>
           );

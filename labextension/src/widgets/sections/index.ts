@@ -4,6 +4,7 @@
 export { ActionsSection } from './actions';
 export { CellsSection } from './cells';
 export { ChecksSection } from './checks';
+export { CompareSection } from './compare';
 export { DriftSection } from './drift';
 export { JobView } from './job';
 export { Mark, Section } from './section';
