@@ -312,7 +312,7 @@ def test_repro_nb_run(tmp_path: Path) -> None:
     ids = notebook_ids(nb)
     assert [(i, cid) for i, cid, _ in runs[0][1]] == [(i, ids[i]) for i in (1, 2, 4, 5, 6, 7, 8)]
     shown = repro_nb_cli("runs", str(nb), cwd=tmp_path)
-    assert " run " in shown.stdout and "yes" in shown.stdout
+    assert " headless " in shown.stdout and "yes" in shown.stdout
 
     # --output writes the executed notebook; a cell that raises gives exit 1.
     write_notebook(tmp_path / "bad.ipynb", [*CELLS[:6], ("code", "1 / 0"), *CELLS[6:]])

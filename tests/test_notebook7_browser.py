@@ -185,7 +185,7 @@ def test_panel_routes_and_sidebar_in_notebook7(
     expect(header).to_contain_text("run 1 (baseline)")
     expect(header).to_contain_text("2 new")
     tabs = panel.locator(".lm-TabBar-tab")
-    expect(tabs).to_have_text(["Overview", "Drift", "Validation", "Cells"])
+    expect(tabs).to_have_text(["Overview", "Drift", "Validation", "Cells", "Compare"])
     expect(panel.locator(".repro-nb-panel-overview")).to_contain_text("Reproducibility checklist")
     panel.scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "nb7-panel-overview.png"))

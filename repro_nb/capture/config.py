@@ -24,7 +24,7 @@ import datetime
 import enum
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_CONFIG_NAMES",
     "MAX_CONFIG_CHARS",
     "PARAMETERS",
+    "ConfigCapture",
     "config_kind",
     "config_value",
     "flatten_config",
@@ -295,3 +296,100 @@ def parameter_names(source: str) -> list[str] | None:
             if target.id not in names:
                 names.append(target.id)
     return names or None
+
+
+class ConfigCapture:
+    """The recorder's configuration capture for one run.
+
+    After each cell (:meth:`after_cell`, the cell's thread) it reads the configuration values
+    the cell set; in the writer thread (:meth:`to_write`) it decides which candidate is the
+    parameters cell, once the notebook's tagged cells are known (:meth:`session_opened`).
+    Nothing here raises into a cell: a value that raises anything is skipped with one warning.
+
+    Parameters
+    ----------
+    marked
+        Returns the names marked with ``--config`` now (later marks count).
+    report_error
+        ``(what, exception)``: the recorder's warn-once.
+    """
+
+    def __init__(
+        self,
+        marked: Callable[[], Sequence[str]],
+        report_error: Callable[[str, BaseException], None],
+    ) -> None:
+        self.marked = marked
+        self.report_error = report_error
+        # Source hashes of the notebook's `parameters`-tagged cells (read in the writer thread
+        # when the session opens, so the read is never a cell's data file).
+        self.digests: frozenset[str] = frozenset()
+        self.parameters: dict[str, Any] = {}
+
+    def session_opened(self, notebook_file: str | None) -> None:
+        """Read the notebook's tagged parameters cells (writer thread)."""
+        from repro_nb.notebook import parameters_digests
+
+        self.digests = frozenset(parameters_digests(notebook_file))
+
+    def after_cell(
+        self,
+        namespace: Mapping[str, Any],
+        changed: Iterable[str],
+        source: str,
+        digest: str,
+        session_open: bool,
+    ) -> list[tuple[str, str, Any]]:
+        """``(name, kind, data)`` of the configuration values a cell set (kind ``candidate``
+        for a cell that may be the parameters cell)."""
+        out: list[tuple[str, str, Any]] = []
+        wanted = (*DEFAULT_CONFIG_NAMES, *self.marked())
+        for name in changed:
+            if name in wanted:
+                try:
+                    found = config_value(namespace.get(name))
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # a user object that raises anything: skip it
+                    self.report_error("config capture", exc)
+                    continue
+                if found is not None:
+                    out.append((name, *found))
+        maybe = len(source) < 4000 and "=" in source
+        if maybe and session_open:
+            # The tagged cells are known once the session is open: only they, and the cells
+            # papermill or verify inject, are parsed.
+            maybe = self.is_parameters(source, digest)
+        names = parameter_names(source) if maybe else None
+        if names:
+            # Only plain values: a user's object is never touched for a parameters cell.
+            values = {n: namespace.get(n) for n in names if n in namespace}
+            found = config_value(
+                {n: v if plain_value(v) else f"<{type(v).__name__}>" for n, v in values.items()},
+                "dict",
+            )
+            if found is not None:
+                out.append((PARAMETERS, "candidate", found[1]))
+        return out
+
+    def is_parameters(self, source: str, digest: str) -> bool:
+        """The notebook's tagged cell, or one papermill or verify injected."""
+        from repro_nb.notebook import is_parameters_source
+
+        return digest in self.digests or is_parameters_source(source)
+
+    def to_write(
+        self, configs: Iterable[tuple[str, str, Any]], source: str, digest: str
+    ) -> list[tuple[str, str, Any]]:
+        """The rows to store (writer thread): a candidate only when it is the parameters
+        cell, merged over the earlier parameters (papermill's injected cell overrides some of
+        the tagged cell's defaults: the run's parameters are both, in execution order)."""
+        out = []
+        for name, kind, data in configs:
+            if kind == "candidate":
+                if not self.is_parameters(source, digest):
+                    continue
+                self.parameters = {**self.parameters, **data}
+                kind, data = "parameters", dict(self.parameters)
+            out.append((name, kind, data))
+        return out

@@ -33,6 +33,7 @@ from repro_nb.render import shorten
 from repro_nb.store import Store, resolve_store_path
 
 if TYPE_CHECKING:
+    from repro_nb.capture.config import ConfigCapture
     from repro_nb.capture.environment import EnvironmentWatcher
     from repro_nb.capture.files import FileTracker
     from repro_nb.capture.headless import CellPositions
@@ -197,10 +198,7 @@ class Recorder:
         # draws are known without fingerprinting twice per cell (see generators_drawn).
         self._rng_last: dict[str, str] | None = None
         self._cell_checks: list[int] = []  # check rows made by the cell being executed
-        # Source hashes of the notebook's `parameters`-tagged cells (read in the writer thread
-        # when the session opens, so the read is never a cell's data file).
-        self._parameter_digests: frozenset[str] = frozenset()
-        self._parameters: dict[str, Any] = {}
+        self._config: ConfigCapture | None = None  # made on first use (not for %load_ext)
         self.last_cell: dict[str, Any] | None = None
         atexit.register(self._at_exit)
 
@@ -323,14 +321,13 @@ class Recorder:
         if self.session_id is not None:
             return
         store = self.store
-        from repro_nb.notebook import parameters_digests
         from repro_nb.seeding import current_config, current_report
 
         # The same shape update_seed() stores (requested vs effective), so every reader of a
         # run's seed finds it, also for a script seeded before repro_nb.start().
         seed = current_report() if current_config() is not None else None
 
-        self._parameter_digests = frozenset(parameters_digests(self.notebook_file))
+        self._config_capture().session_opened(self.notebook_file)
         self.session_id = store.start_session(
             self.notebook,
             kind=self.kind,
@@ -574,7 +571,9 @@ class Recorder:
         values = [{"name": name, **asdict(vh)} for name, vh in result.changed.items()]
         digest = digest or source_hash(source)
         try:
-            configs = self._configs(result.changed, source, digest)
+            configs = self._config_capture().after_cell(
+                self.namespace, result.changed, source, digest, self.session_id is not None
+            )
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a user object that raises anything: warn once, go on
@@ -636,67 +635,19 @@ class Recorder:
             if self._cell_checks:
                 self.store.attach_checks(row, self._cell_checks)
                 self._cell_checks.clear()
-            for name, kind, data in configs:
-                if kind == "candidate":
-                    from repro_nb.notebook import is_parameters_source
-
-                    if digest not in self._parameter_digests and not is_parameters_source(source):
-                        continue
-                    # papermill's injected cell overrides some of the tagged cell's defaults:
-                    # the run's parameters are both, merged in execution order.
-                    self._parameters = {**self._parameters, **data}
-                    kind, data = "parameters", dict(self._parameters)
+            for name, kind, data in self._config_capture().to_write(configs, source, digest):
                 self.store.add_config(self._sid(), name, kind, data, cell_row=row)
 
         self._writer.submit(write)
         _notify_listeners(self)
         return record
 
-    def _configs(
-        self, changed: Mapping[str, Any], source: str, digest: str
-    ) -> list[tuple[str, str, Any]]:
-        """Configuration values a cell set: marked or default names, and a parameters cell."""
-        from repro_nb.capture.config import (
-            DEFAULT_CONFIG_NAMES,
-            PARAMETERS,
-            config_value,
-            parameter_names,
-        )
+    def _config_capture(self) -> ConfigCapture:
+        if self._config is None:
+            from repro_nb.capture.config import ConfigCapture
 
-        out: list[tuple[str, str, Any]] = []
-        wanted = (*DEFAULT_CONFIG_NAMES, *self.options.config)
-        for name in changed:
-            if name in wanted:
-                try:
-                    found = config_value(self.namespace.get(name))
-                except KeyboardInterrupt:
-                    raise
-                except BaseException as exc:  # a user object that raises anything: skip it
-                    self.report_error("config capture", exc)
-                    continue
-                if found is not None:
-                    out.append((name, *found))
-        maybe = len(source) < 4000 and "=" in source
-        if maybe and self.session_id is not None:
-            # The notebook's tagged cells are known once the session is open: only they, and
-            # the cells papermill or verify inject, are parsed.
-            from repro_nb.notebook import is_parameters_source
-
-            maybe = digest in self._parameter_digests or is_parameters_source(source)
-        if maybe:
-            # Maybe the parameters cell: whether it is one is decided in the writer thread,
-            # which knows the notebook's tagged cells once the session is open.
-            names = parameter_names(source)
-            if names:
-                # Only plain values: a user's object is never touched for a parameters cell.
-                values = {n: self.namespace.get(n) for n in names if n in self.namespace}
-                found = config_value(
-                    {n: v if _plain(v) else f"<{type(v).__name__}>" for n, v in values.items()},
-                    "dict",
-                )
-                if found is not None:
-                    out.append((PARAMETERS, "candidate", found[1]))
-        return out
+            self._config = ConfigCapture(lambda: self.options.config, self.report_error)
+        return self._config
 
     def _tracking_warnings(self, result: TrackResult) -> list[str]:
         """Warn once per cause of a tracking problem; return the lines the record keeps."""
@@ -742,12 +693,6 @@ class Recorder:
     def _emit_pending_warnings(self) -> None:
         while self._pending_warnings:
             _print_warning(self._pending_warnings.pop(0))
-
-
-def _plain(value: Any) -> bool:
-    from repro_nb.capture.config import plain_value
-
-    return plain_value(value)
 
 
 def _file_row(f: Any) -> dict[str, Any]:
