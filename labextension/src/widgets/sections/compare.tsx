@@ -10,7 +10,8 @@ import {
   IRunInfo,
   IRunsReply
 } from '../../tokens';
-import { formatValue, severityClass } from '../format';
+import { formatValue } from '../format';
+import { DriftList } from './drift';
 import { ISectionProps, Mark } from './section';
 
 /** Differing cells listed before a "show all" button. */
@@ -188,50 +189,11 @@ function Comparison(props: {
         {view.drift.length === 0 && (
           <p className="jp-repro-none">{trans.__('No major or minor drift.')}</p>
         )}
-        {view.drift.length > 0 && (
-          <ul className="jp-repro-drift-list">
-            {view.drift.map((item, i) => (
-              <li
-                key={`${item.kind}-${item.name}-${i}`}
-                className={`jp-repro-drift-item ${severityClass(item.severity)}`}
-                data-name={item.name}
-                data-severity={item.severity}
-                title={item.detail ? `${item.detail}. ${item.why}` : item.why}
-              >
-                <span className="jp-repro-badge">{item.severity}</span>{' '}
-                <span className="jp-repro-drift-name">
-                  {item.kind === 'package' ? item.name : `${item.kind}: ${item.name}`}
-                </span>
-                <span className="jp-repro-drift-change">
-                  {' '}
-                  {formatValue(item.before, 30)} → {formatValue(item.after, 30)}
-                </span>
-              </li>
-            ))}
-          </ul>
-        )}
+        {view.drift.length > 0 && <DriftList items={view.drift} trans={trans} />}
         {view.driftInfo.length > 0 && (
           <details className="jp-repro-compare-info">
             <summary>{trans.__('%1 info-level items', view.driftInfo.length)}</summary>
-            <ul className="jp-repro-drift-list">
-              {view.driftInfo.map((item, i) => (
-                <li
-                  key={`${item.kind}-${item.name}-${i}`}
-                  className={`jp-repro-drift-item ${severityClass(item.severity)}`}
-                  data-name={item.name}
-                  data-severity={item.severity}
-                  title={item.why}
-                >
-                  <span className="jp-repro-drift-name">
-                    {item.kind === 'package' ? item.name : `${item.kind}: ${item.name}`}
-                  </span>
-                  <span className="jp-repro-drift-change">
-                    {' '}
-                    {formatValue(item.before, 30)} → {formatValue(item.after, 30)}
-                  </span>
-                </li>
-              ))}
-            </ul>
+            <DriftList items={view.driftInfo} trans={trans} plain />
           </details>
         )}
       </Part>

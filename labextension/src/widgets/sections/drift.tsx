@@ -1,8 +1,50 @@
 import * as React from 'react';
 
+import { TranslationBundle } from '@jupyterlab/translation';
+
 import { IDriftItem, IDriftReply } from '../../tokens';
 import { formatValue, severityClass, severityRank } from '../format';
 import { ISectionProps, Section } from './section';
+
+/**
+ * Drift items, one line each: severity badge (unless `plain`), name, and the
+ * change. Shared by the Drift section and the Compare section.
+ */
+export function DriftList(props: {
+  items: IDriftItem[];
+  trans: TranslationBundle;
+  /** Info-level lists: no badge and the reason alone as the tooltip. */
+  plain?: boolean;
+}): JSX.Element {
+  const { trans, plain } = props;
+  return (
+    <ul className="jp-repro-drift-list">
+      {props.items.map((item, i) => (
+        <li
+          key={`${item.kind}-${item.name}-${i}`}
+          className={`jp-repro-drift-item ${severityClass(item.severity)}`}
+          data-name={item.name}
+          data-severity={item.severity}
+          title={!plain && item.detail ? `${item.detail}. ${item.why}` : item.why}
+        >
+          {!plain && (
+            <>
+              <span className="jp-repro-badge">{item.severity}</span>{' '}
+            </>
+          )}
+          <span className="jp-repro-drift-name">
+            {item.kind === 'package' ? item.name : `${item.kind}: ${item.name}`}
+          </span>
+          {item.imported && <span className="jp-repro-imported"> {trans.__('imported')}</span>}
+          <span className="jp-repro-drift-change">
+            {' '}
+            {formatValue(item.before, 30)} → {formatValue(item.after, 30)}
+          </span>
+        </li>
+      ))}
+    </ul>
+  );
+}
 
 /** Environment drift, imported packages first, coloured by severity. */
 export function DriftSection(
@@ -53,29 +95,7 @@ export function DriftSection(
                 </span>
               ))}
           </div>
-          <ul className="jp-repro-drift-list">
-            {items.map((item, i) => (
-              <li
-                key={`${item.kind}-${item.name}-${i}`}
-                className={`jp-repro-drift-item ${severityClass(item.severity)}`}
-                data-name={item.name}
-                data-severity={item.severity}
-                title={item.detail ? `${item.detail}. ${item.why}` : item.why}
-              >
-                <span className="jp-repro-badge">{item.severity}</span>{' '}
-                <span className="jp-repro-drift-name">
-                  {item.kind === 'package' ? item.name : `${item.kind}: ${item.name}`}
-                </span>
-                {item.imported && (
-                  <span className="jp-repro-imported"> {trans.__('imported')}</span>
-                )}
-                <span className="jp-repro-drift-change">
-                  {' '}
-                  {formatValue(item.before, 30)} → {formatValue(item.after, 30)}
-                </span>
-              </li>
-            ))}
-          </ul>
+          <DriftList items={items} trans={trans} />
         </>
       )}
     </Section>
