@@ -198,10 +198,11 @@ def _pins_status(folder: Path | None) -> ChecklistItem:
 
 def _passes(positions: Sequence[int], top: int) -> list[list[int]]:
     """Split executed positions into passes over the notebook: running its first cell again
-    (Run All, or running from the top by hand) starts a new pass."""
+    after a pass that started there (Run All twice, or from the top by hand) starts a new
+    pass; going back to it from a pass that started lower down is out of order."""
     passes: list[list[int]] = [[]]
     for pos in positions:
-        if pos == top and passes[-1]:
+        if pos == top and passes[-1] and passes[-1][0] == top:
             passes.append([])
         passes[-1].append(pos)
     return passes
@@ -290,7 +291,13 @@ def _determinism(seed: dict[str, Any]) -> tuple[dict[str, Any], list[ChecklistIt
         fixed = not effective.get("hash_randomization", True) or (
             effective.get("hash_seed") not in (None, "random")
         )
-        if hash_warnings or not fixed:
+        if (
+            not hash_warnings
+            and "hash_seed" not in effective
+            and "hash_randomization" not in effective
+        ):
+            rows.append(ChecklistItem("hash seed fixed", None, "not recorded with this run's seed"))
+        elif hash_warnings or not fixed:
             text = hash_warnings[0] if hash_warnings else "PYTHONHASHSEED is random"
             rows.append(ChecklistItem("hash seed fixed", False, text))
         else:

@@ -51,8 +51,9 @@ def _usage_errors(method: MagicMethod) -> MagicMethod:
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        files = sys.modules.get("repro_nb.capture.files")  # not imported: nothing records
-        scope = files.own_reads() if own_reads and files is not None else contextlib.nullcontext()
+        # Not imported yet (or half-imported by the writer thread): no tracker records.
+        own = getattr(sys.modules.get("repro_nb.capture.files"), "own_reads", None)
+        scope = own() if own_reads and own is not None else contextlib.nullcontext()
         try:
             with scope:
                 return method(*args, **kwargs)
