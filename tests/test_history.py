@@ -173,7 +173,11 @@ def test_status_checklist(tmp_path: Path) -> None:
         items["dependencies pinned"].ok is False and "pandas" in items["dependencies pinned"].detail
     )
     assert items["git clean"].ok is None
-    assert status.score == (3, 5)
+    # Every row counts: the hash seed (not recorded here) and git are unknown.
+    assert items["hash seed fixed"].ok is None
+    assert status.score.to_dict() == {"passed": 3, "failed": 2, "unknown": 2, "total": 7}
+    assert str(status.score) == "3/7 (2 unknown)"
+    assert "reproducibility checklist 3/7 (2 unknown):" in status.to_text()
     assert "baseline" in status.summary
     empty = notebook_status(store, "other.ipynb")
     assert not empty.has_record and "no record yet" in empty.summary

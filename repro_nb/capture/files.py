@@ -20,6 +20,7 @@ directories, and files that no longer exist after the cell.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import hashlib
@@ -31,6 +32,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -42,6 +44,7 @@ __all__ = [
     "hook_installed",
     "ignore_this_thread",
     "install_audit_hook",
+    "own_reads",
     "project_root",
     "sha256_cache_clear",
     "sha256_cache_info",
@@ -51,6 +54,8 @@ __all__ = [
 _STATE_ATTR = "_repro_nb_file_audit"
 _CHUNK = 2**20
 _CODE_EXT = (".py", ".pyc", ".pyo", ".pyd", ".so")
+#: Name prefixes of the threads repro_nb starts (the writer, the panel's refresh).
+_OWN_THREADS = ("repro-nb", "repro_nb")
 
 
 @dataclass
@@ -108,6 +113,9 @@ def _hook(event: str, args: tuple[Any, ...], state: dict[str, Any] = _AUDIT_STAT
         return
     tls = state["tls"]
     if getattr(tls, "busy", False):
+        return
+    if threading.current_thread().name.startswith(_OWN_THREADS):
+        tls.busy = True  # repro_nb's own thread (the panel's refresh): never the cell's data
         return
     tls.busy = True
     try:
@@ -169,6 +177,23 @@ def ignore_this_thread() -> None:
     ``.git/HEAD``, dist-info metadata and the like, which are not the cell's data.
     """
     _AUDIT_STATE["tls"].busy = True
+
+
+@contextlib.contextmanager
+def own_reads() -> Iterator[None]:
+    """Files opened in the block, by the calling thread, are repro_nb's own, not a cell's data.
+
+    The magics run inside the user's cell, while the cell's tracker records: ``%repro_panel``,
+    ``%repro_drift`` and the like read the notebook file, the store and bundles, which must
+    never show up as files the cell read. Nestable; other threads are unaffected.
+    """
+    tls = _AUDIT_STATE["tls"]
+    busy = getattr(tls, "busy", False)
+    tls.busy = True
+    try:
+        yield
+    finally:
+        tls.busy = busy
 
 
 def deactivate() -> None:
@@ -379,6 +404,9 @@ class FileTracker:
         Files larger than this are recorded with ``sha256=None`` and a note instead of being
         hashed. Default None: hash everything (the stat cache makes unchanged files free
         after the first time; a new multi-GB file costs about 0.5 s per GB once).
+    skip
+        Files never recorded, whoever opens them: the notebook being recorded (its own file
+        is never its data; JupyterLab saves it while cells run).
 
     Notes
     -----
@@ -393,8 +421,10 @@ class FileTracker:
         ignore: tuple[str, ...] | list[str] = (),
         max_hash_bytes: int | None = None,
         project: str | os.PathLike[str] | None = None,
+        skip: tuple[str, ...] | list[str] = (),
     ) -> None:
         self.root = os.path.abspath(os.fspath(root)) if root is not None else os.getcwd()
+        self.skip = frozenset(os.path.normpath(os.path.abspath(p)) for p in skip)
         self.project = os.path.abspath(os.fspath(project)) if project is not None else self.root
         self.ignore = tuple(ignore)
         self.max_hash_bytes = max_hash_bytes
@@ -458,7 +488,7 @@ class FileTracker:
         module_files: set[str] | None = None
         for path, mode in modes.items():
             p = os.path.normpath(path)
-            if p.startswith(noise) or repro_dir in p + os.sep:
+            if p.startswith(noise) or repro_dir in p + os.sep or p in self.skip:
                 continue
             if self.ignore and any(fnmatch.fnmatch(p, pat) for pat in self.ignore):
                 continue

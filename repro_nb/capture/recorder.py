@@ -316,6 +316,7 @@ class Recorder:
 
             self._files.root = self._notebook_dir()
             self._files.project = project_root(self._files.root)
+            self._files.skip = frozenset(self._own_files())
 
     def _open_session(self) -> None:
         if self.session_id is not None:
@@ -364,6 +365,11 @@ class Recorder:
             return os.path.dirname(os.path.abspath(nb))
         return os.getcwd()
 
+    def _own_files(self) -> list[str]:
+        """The notebook file itself: never a cell's data (the panel and Lab read and save it)."""
+        nb = self.notebook_file
+        return [os.path.normpath(os.path.abspath(nb))] if nb and not nb.startswith("<") else []
+
     def _prime_tracker(self) -> None:
         """Take the namespace as it is now as the baseline: only later changes are recorded."""
         if self._tracker is None:
@@ -388,7 +394,10 @@ class Recorder:
 
                 root = self._notebook_dir()
                 self._files = FileTracker(
-                    root=root, project=project_root(root), ignore=[str(self.store_path.parent)]
+                    root=root,
+                    project=project_root(root),
+                    ignore=[str(self.store_path.parent)],
+                    skip=self._own_files(),
                 )
             except Exception as exc:
                 self.options.files = False  # carry on without file tracking

@@ -4,6 +4,12 @@ Cells of two runs are matched by nbformat cell id when both have one, else by so
 order), so a baseline recorded in JupyterLab (ids, no index) matches a verify run (ids and index)
 and old notebooks without ids still match by content. Core module: no IPython, tornado or
 ipywidgets.
+
+Cells that only drive repro_nb (``%load_ext repro_nb``, ``%repro_*`` lines, cells verify
+injected: :func:`repro_nb.notebook.is_repro_only`) are dropped here, in :func:`compare_runs`,
+the one place every comparison goes through: whether such a cell was recorded depends on where
+the run happened (a headless run records the ``%load_ext`` cell, JupyterLab starts recording
+inside it), not on the notebook. Their checks are compared by :mod:`.checks`.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from repro_nb.notebook import is_repro_only
 from repro_nb.record import (
     RNG_VALUE_PREFIX,
     CellRecord,
@@ -30,6 +37,7 @@ __all__ = [
     "CellDiff",
     "ComparableCell",
     "RunComparison",
+    "comparable",
     "compare_runs",
     "compare_sessions",
     "gc_paused",
@@ -183,12 +191,22 @@ class RunComparison(TextRendering):
         )
 
 
+def comparable(rec: ComparableCell) -> bool:
+    """Whether a recorded cell takes part in comparisons: not a snapshot, and not a cell that
+    only drives repro_nb (:func:`repro_nb.notebook.is_repro_only`)."""
+    if rec.status == "snapshot":
+        return False
+    source = rec.source or ""
+    # Fast path: a repro-only cell starts with a magic or a comment (the injected mark).
+    return source.lstrip()[:1] not in ("%", "#") or not is_repro_only(source)
+
+
 def _latest_per_cell(cells: Sequence[ComparableCell]) -> list[ComparableCell]:
-    """Keep the last execution of each cell, in order of first execution."""
+    """Keep the last execution of each comparable cell, in order of first execution."""
     order: dict[str, int] = {}
     latest: dict[str, ComparableCell] = {}
     for rec in cells:
-        if rec.status == "snapshot":
+        if not comparable(rec):
             continue
         # record.cell_key and LightCell.excerpt read a LightCell too; their hints say CellRecord.
         key = cell_key(rec)
@@ -287,7 +305,8 @@ def compare_runs(
 ) -> RunComparison:
     """Compare the cells of ``actual`` with those of ``reference``.
 
-    Each cell's latest execution is compared. A cell differs when the content hash of a
+    Each cell's latest execution is compared; cells that only drive repro_nb are left out
+    (:func:`comparable`), on both sides. A cell differs when the content hash of a
     variable both runs recorded, or the hash of a file it read differ; a cell that raised
     where the reference did not is an ``error``. RNG states are compared too, as evidence of
     the cause (:class:`CellDiff`), never as a difference.

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from repro_nb.compare.cells import RunComparison, compare_sessions
@@ -21,6 +22,7 @@ from repro_nb.compare.checks import validation_report
 from repro_nb.compare.drift import DriftReport
 from repro_nb.compare.drift_baseline import notebook_drift
 from repro_nb.compare.results import ValidationReport
+from repro_nb.notebook import code_cell_positions
 from repro_nb.store import RunInfo, Store, baseline_session, latest_session, list_runs
 
 __all__ = ["Overview", "overview"]
@@ -84,7 +86,9 @@ class Overview:
         if self.run_id is None:
             return None
         reference = self.baseline_id if self.baseline_id is not None else self.run_id
-        return compare_sessions(self.store, reference, self.run_id)
+        # Positions from the notebook file: JupyterLab records cell ids, not positions.
+        order = code_cell_positions(Path(self.notebook_path)) if self.notebook_path else None
+        return compare_sessions(self.store, reference, self.run_id, order=order)
 
     @cached_property
     def drift(self) -> DriftReport:

@@ -24,13 +24,11 @@ from repro_nb.compare.kinds import DEFAULT_ATOL
 from repro_nb.compare.preview import preview_value
 from repro_nb.compare.values import compare
 from repro_nb.errors import UsageProblem
-from repro_nb.notebook import is_repro_only
 from repro_nb.render import cell_label, markdown_table, md_escape, shorten
 from repro_nb.store import (
     RunInfo,
     Store,
     baseline_session,
-    light_cells,
     list_runs,
     run_config,
     run_kind_label,
@@ -616,14 +614,6 @@ def side_by_side(
         git=_git_change(store, ra, rb, repo_hint),
         drift=drift,
         checks=_check_pairs(store, ia, ib),
-        # Cells that only drive repro_nb (%repro_compare, %repro_panel) are not the notebook.
-        cells=compare_sessions(
-            store,
-            ia,
-            ib,
-            reference_cells=[
-                c for c in light_cells(store, ia) if not is_repro_only(c.source or "")
-            ],
-            actual_cells=[c for c in light_cells(store, ib) if not is_repro_only(c.source or "")],
-        ),
+        # Cells that only drive repro_nb (%repro_compare, %repro_panel) are left out there.
+        cells=compare_sessions(store, ia, ib),
     )

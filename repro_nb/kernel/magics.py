@@ -39,13 +39,24 @@ __all__ = ["ReproMagics", "load_capture", "load_extension", "unload_extension"]
 MagicMethod = TypeVar("MagicMethod", bound=Callable[..., Any])
 
 
+#: Magics that run the user's code (a cell body, a check's expression): what they open is the
+#: cell's data. Every other magic's reads (the notebook, the store, bundles) are repro_nb's own.
+_RUN_USER_CODE = frozenset({"repro_snapshot", "repro_check"})
+
+
 def _usage_errors(method: MagicMethod) -> MagicMethod:
-    """Turn errors from the API (bad arguments and the like) into IPython's one-line ``UsageError``."""
+    """Turn errors from the API (bad arguments and the like) into IPython's one-line
+    ``UsageError``; files the magic opens are not the cell's data (unless it runs user code)."""
+    own_reads = method.__name__ not in _RUN_USER_CODE
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Not imported yet (or half-imported by the writer thread): no tracker records.
+        own = getattr(sys.modules.get("repro_nb.capture.files"), "own_reads", None)
+        scope = own() if own_reads and own is not None else contextlib.nullcontext()
         try:
-            return method(*args, **kwargs)
+            with scope:
+                return method(*args, **kwargs)
         except ReproError as exc:  # UsageProblem included
             raise UsageError(str(exc)) from None
 

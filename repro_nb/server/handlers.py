@@ -312,7 +312,7 @@ class CompareHandler(ReproHandler):
             raise RouteError(
                 404,
                 f"{ref.path} has no recorded runs to compare; run its cells with capture on "
-                "(%load_ext repro_nb) or `repro-nb run NOTEBOOK` first.",
+                "(%load_ext repro_nb, then %repro_snapshot on) or `repro-nb run NOTEBOOK` first.",
             )
         self.reply({"path": ref.path, "revision": got.revision, **got.value})
 

@@ -54,6 +54,9 @@ class RunInfo(TextRendering):
     git_id: int | None
     label: str | None
     is_baseline: bool = False
+    #: This notebook's run number (1 = its oldest run); ``id`` is store-wide, shared by every
+    #: notebook of the store, and is what commands take.
+    number: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -99,9 +102,11 @@ def list_runs(store: Store, notebook: str) -> list[RunInfo]:
     baseline = baseline_session(store, notebook)
     fields = set(RunInfo.__dataclass_fields__)
     runs = []
-    for row in store.sessions(notebook):
-        info = RunInfo(**{k: v for k, v in row.items() if k in fields and k != "is_baseline"})
+    skip = {"is_baseline", "number"}
+    for number, row in enumerate(store.sessions(notebook), start=1):
+        info = RunInfo(**{k: v for k, v in row.items() if k in fields and k not in skip})
         info.is_baseline = info.id == baseline
+        info.number = number
         runs.append(info)
     return runs
 
