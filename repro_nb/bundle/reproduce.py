@@ -445,7 +445,7 @@ def _nondeterminism(ctx: ReproduceContext) -> str:
     cuda = cuda_nondeterministic_cells(ctx.notebook)
     lines += [f"- {md_escape(u.line)}" for u in cuda]
     if cuda:
-        lines.append(f"- {CUDA_ADVICE[0].upper()}{CUDA_ADVICE[1:]}.")
+        lines.append(f"- {CUDA_ADVICE}")
     if "PYTHONHASHSEED" not in ctx.kernel_env:
         lines.append(
             "- PYTHONHASHSEED was random: the iteration order of sets of strings can change between runs."

@@ -130,7 +130,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         say(f"nondeterministic on CUDA: {n} cell{'s' if n != 1 else ''}")
         for u in cuda:
             say(f"  {u.line}")
-        say(f"  ({CUDA_ADVICE})")
+        say(f"  {CUDA_ADVICE}")
     return 0
 
 

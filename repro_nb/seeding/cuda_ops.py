@@ -28,9 +28,10 @@ __all__ = [
 
 #: What to do about them, said once under the list (verify, ``show``, REPRODUCE.md).
 CUDA_ADVICE = (
-    "these run the same on a CPU, so a run here can reproduce while one on a GPU diverges: "
-    "`%repro_seed` turns on deterministic mode (ops with a deterministic CUDA kernel then use "
-    "it, the others warn), and `repro-nb verify` on the GPU tells"
+    "These give the same result every run on a CPU, so a run here can reproduce while one on "
+    "a GPU diverges. `%repro_seed` turns on deterministic mode (ops with a deterministic CUDA "
+    "kernel then use it; the others warn); `repro-nb verify` on the GPU shows whether it "
+    "reproduces there."
 )
 
 #: Why, for ops whose CUDA kernel adds with atomics (deterministic mode picks another kernel).
