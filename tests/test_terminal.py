@@ -107,24 +107,21 @@ def _sources() -> list[tuple[Path, str]]:
     return [(p, p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))]
 
 
-def _registered_magics() -> tuple[set[str], set[str]]:
-    from IPython.core.interactiveshell import InteractiveShell
-
+def _registered_magics(shell: object) -> tuple[set[str], set[str]]:
     from repro_nb.kernel.magics import ReproMagics
 
-    shell = InteractiveShell.instance()
     magics = ReproMagics(shell).magics
     return set(magics["line"]), set(magics["cell"])
 
 
-def test_every_name_a_message_tells_the_user_to_call_exists() -> None:
+def test_every_name_a_message_tells_the_user_to_call_exists(_shell: object) -> None:
     sources = _sources()
     api = {m.group(1) for _, text in sources for m in re.finditer(r"repro_nb\.([a-z_]+)\(", text)}
     assert "write_kernelspec_env" in api  # the seed warning's advice
     missing = sorted(name for name in api if not hasattr(repro_nb, name))
     assert not missing, f"messages name repro_nb.X() that the package lacks: {missing}"
 
-    line, cell = _registered_magics()
+    line, cell = _registered_magics(_shell)
     for path, text in sources:
         for m in re.finditer(r"(?<![%\w])(%%?)(repro_[a-z_]+)", text):
             percent, name = m.groups()
