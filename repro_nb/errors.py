@@ -6,6 +6,8 @@ their data as attributes and pickle cleanly (verify moves them across processes)
 
 from __future__ import annotations
 
+from repro_nb.render import cell_label
+
 __all__ = [
     "BundleError",
     "BundleIntegrityError",
@@ -116,7 +118,8 @@ class ExecutionFailed(ReproError):
     Parameters
     ----------
     cell_index
-        Index of the cell (among all cells) where it stopped, or ``None`` before any cell.
+        0-based index of the cell (among all cells) where it stopped, or ``None`` before any
+        cell; the message says ``cell N``, 1-based.
     reason
         One-line cause.
     """
@@ -127,7 +130,11 @@ class ExecutionFailed(ReproError):
         self.reason = reason
 
     def __str__(self) -> str:
-        where = "before the first cell" if self.cell_index is None else f"at cell {self.cell_index}"
+        where = (
+            "before the first cell"
+            if self.cell_index is None
+            else f"at {cell_label(self.cell_index)}"
+        )
         return f"Could not run {where}: {self.reason}"
 
 

@@ -31,12 +31,29 @@ __all__ = [
 GREEN, RED, AMBER, GREY, BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#0969da"
 
 
-def cell_label(index: int | None, code_cell: int | None = None) -> str:
-    """``cell 5 (code cell 3)`` from a 0-based index among all cells and a 1-based code-cell
-    number; the one way cells are named to people (CLI, reports, panel, sidebar)."""
+def cell_label(
+    index: int | None, code_cell: int | None = None, *, prompt: int | None = None
+) -> str:
+    """The one way cells are named to people (CLI, reports, REPRODUCE.md, panel, sidebar).
+
+    Parameters
+    ----------
+    index
+        0-based index among all cells of the notebook, markdown included (``None``: unknown).
+    code_cell
+        1-based number among the code cells: ``cell 5 (code cell 3)``.
+    prompt
+        The execution count Jupyter shows as ``In [3]:``: ``cell 5 · In [3]``.
+
+    Returns
+    -------
+    str
+        ``cell 5`` counts every cell, 1-based, as a person counts the notebook's cells.
+    """
     if index is None:
         return "cell ?"
-    return f"cell {index + 1}" + (f" (code cell {code_cell})" if code_cell else "")
+    label = f"cell {index + 1}" + (f" (code cell {code_cell})" if code_cell else "")
+    return label + (f" · In [{prompt}]" if prompt is not None else "")
 
 
 def md_escape(text: Any) -> str:

@@ -271,7 +271,7 @@ def test_run_problems_out_of_order_edited_missing_errors() -> None:
     edited = [_rec(0, "x = 1", "a"), _rec(1, "y = x + 10", "b"), _rec(2, "z = y * 2", "c")]
     assert any("edited" in p for p in run_problems(NB, edited))
     partial = [_rec(0, "x = 1", "a")]
-    assert any("never ran" in p and "cell 2" in p for p in run_problems(NB, partial))
+    assert any("never ran" in p and "first: cell 3)" in p for p in run_problems(NB, partial))
     error = [_rec(0, "x = 1", "a"), _rec(1, "y = x + 1", "b", "error"), _rec(2, "z = y * 2", "c")]
     assert any("raised ValueError" in p for p in run_problems(NB, error))
     # old notebooks: no ids, matched by source

@@ -89,9 +89,10 @@ def test_export_verify_json_report_and_history_commands(
     shutil.copy(NOTEBOOKS / "seeded.ipynb", tmp_path)
     shutil.copytree(NOTEBOOKS / "data", tmp_path / "data")
     nb = str(tmp_path / "seeded.ipynb")
-    with pytest.warns(Warning, match="executed seeded.ipynb"):
-        assert main(["export", nb, "-o", str(tmp_path / "b.zip")]) == 0
-    assert "Bundle written" in capsys.readouterr().out
+    assert main(["export", nb, "-o", str(tmp_path / "b.zip")]) == 0
+    out, err = capsys.readouterr()
+    assert "Bundle written" in out
+    assert err.startswith("repro-nb: warning: executed seeded.ipynb"), err
     report = tmp_path / "report.md"
     assert main(["verify", str(tmp_path / "b.zip"), "--json", "--report", str(report)]) == 0
     data = json.loads(capsys.readouterr().out)

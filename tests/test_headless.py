@@ -318,7 +318,7 @@ def test_repro_nb_run(tmp_path: Path) -> None:
     write_notebook(tmp_path / "bad.ipynb", [*CELLS[:6], ("code", "1 / 0"), *CELLS[6:]])
     proc = repro_nb_cli("run", "bad.ipynb", "--output", "out/bad.ipynb", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "1 error (cell 6: ZeroDivisionError" in proc.stdout
+    assert "1 error (cell 7: ZeroDivisionError" in proc.stdout  # cells[6], 1-based
     assert "outputs written to out/bad.ipynb" in proc.stdout
     executed = nbformat.read(tmp_path / "out" / "bad.ipynb", as_version=4)
     assert executed.cells[6].outputs[0]["ename"] == "ZeroDivisionError"

@@ -122,7 +122,7 @@ def test_reproduce_md_is_for_people(csv_bundle: Path) -> None:
     for machinery in ("msgpack", "psutil", "xxhash", "numpy", "ipykernel"):
         assert f"`{machinery}==" not in imported
     assert "src:" not in guide  # cells are named by number and first line
-    assert "cell 3 `import pandas as pd`" in guide
+    assert "cell 3 (code cell 2) `import pandas as pd`" in guide
     assert guide.index("repro-nb rebuild . --into env --verify") < guide.index("### pip")
     assert guide.count("PYTHONHASHSEED was random") <= 1
 

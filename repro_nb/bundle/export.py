@@ -82,7 +82,7 @@ from repro_nb.errors import BundleError, ReproWarning, SecretFoundError
 from repro_nb.execution import DEFAULT_TIMEOUT, RunSpec, run_notebook
 from repro_nb.execution.client import fixed_kernel_env
 from repro_nb.notebook import code_cells, imported_modules, needs_repro_nb, read_notebook_json
-from repro_nb.render import TextRendering, human_size
+from repro_nb.render import TextRendering, cell_label, human_size
 from repro_nb.secrets import check_files, scan_file
 from repro_nb.store import IMPORTED_KIND, Store, latest_session, run_cells, run_config
 
@@ -399,7 +399,8 @@ def _execute_for_export(
         err = result.error or {}
         where = err.get("cell_index")
         raise BundleError(
-            f"Running {nb_path.name} for export failed at cell {where}: {err.get('reason')}. "
+            f"Running {nb_path.name} for export failed at {cell_label(where)}: "
+            f"{err.get('reason')}. "
             "Fix the notebook and export again."
         )
     run_uuid = (result.session or {}).get("run_uuid")
@@ -516,6 +517,7 @@ def _build_files(
         env_name=env_name,
         docker_base=docker_base,
         config=config,
+        notebook=nb,
     )
     files[REPRODUCE_MD] = reproduce_md(ctx).encode()
     return files, {"notes": notes, "data": data}

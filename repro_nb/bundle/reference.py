@@ -14,6 +14,7 @@ from typing import Any
 
 from repro_nb.notebook import NotebookCell, code_cells, is_repro_only
 from repro_nb.record import CellRecord
+from repro_nb.render import cell_label
 from repro_nb.store import Store, local_runs, run_cells
 
 __all__ = ["ReferenceRun", "find_clean_run", "load_reference", "run_problems"]
@@ -68,14 +69,14 @@ def run_problems(nb: Mapping[str, Any], records: Sequence[CellRecord]) -> list[s
         seen.add(cell.code_index)
         positions.append(cell.code_index)
         if rec.status == "error":
-            problems.append(f"cell {cell.index} raised {rec.error_name}: {rec.error_value}")
+            problems.append(f"{cell_label(cell.index)} raised {rec.error_name}: {rec.error_value}")
     backwards = sum(1 for a, b in itertools.pairwise(positions) if b < a)
     missing = [c for c in cells if c.code_index not in seen and not is_repro_only(c.source)]
     if edited:
         problems.append(f"{edited} cell(s) were edited after they ran")
     if missing:
         problems.append(
-            f"{len(missing)} code cell(s) never ran in that kernel (first: cell {missing[0].index})"
+            f"{len(missing)} code cell(s) never ran in that kernel (first: {cell_label(missing[0].index)})"
         )
     if backwards or rerun:
         problems.append(f"cells ran out of order ({backwards} step(s) back, {rerun} re-run(s))")

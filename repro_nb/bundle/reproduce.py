@@ -15,7 +15,8 @@ from repro_nb.bundle.layout import DATA_FILES
 from repro_nb.capture.config import flatten_config
 from repro_nb.compare.preview import stored_value_text
 from repro_nb.environments.lock import Lock
-from repro_nb.render import human_size, markdown_table, md_escape, shorten
+from repro_nb.render import cell_label, human_size, markdown_table, md_escape, shorten
+from repro_nb.seeding.cuda_ops import CUDA_ADVICE, cuda_nondeterministic_cells
 
 __all__ = ["ReproduceContext", "reproduce_md"]
 
@@ -60,6 +61,9 @@ class ReproduceContext:
         The conda environment / image name and the Dockerfile's base image.
     config
         The run's configuration values (:func:`repro_nb.store.run_config`).
+    notebook
+        The notebook as executed (cells are named by it: ``cell 5 (code cell 3)``, and the
+        cells calling ops nondeterministic only on CUDA are found in it).
     """
 
     notebook_name: str
@@ -85,6 +89,7 @@ class ReproduceContext:
     env_name: str
     docker_base: str
     config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    notebook: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _what_ran(ctx: ReproduceContext) -> str:
@@ -288,12 +293,24 @@ def _source_code(ctx: ReproduceContext) -> str:
     return source_code
 
 
+def _code_numbers(ctx: ReproduceContext) -> dict[int, int]:
+    """Cell index -> 1-based code-cell number, from the notebook."""
+    cells = ctx.notebook.get("cells", [])
+    code = [i for i, c in enumerate(cells) if c.get("cell_type") == "code"]
+    return {i: n + 1 for n, i in enumerate(code)}
+
+
 def _cell_names(ctx: ReproduceContext) -> dict[str, str]:
-    """Cell key -> ``cell 3 `first line…``` (1-based position among all cells)."""
+    """Cell key -> ``cell 5 (code cell 3) `first line…``` (1-based among all cells)."""
+    numbers = _code_numbers(ctx)
     out = {}
     for c in ctx.cells:
         idx = c.get("cell_index")
-        label = f"cell {idx + 1}" if isinstance(idx, int) else "a cell no longer in the notebook"
+        label = (
+            cell_label(idx, numbers.get(idx))
+            if isinstance(idx, int)
+            else "a cell no longer in the notebook"
+        )
         if c.get("excerpt"):
             label += f" `{c['excerpt']}`"
         out[str(c.get("key"))] = label
@@ -301,7 +318,7 @@ def _cell_names(ctx: ReproduceContext) -> dict[str, str]:
 
 
 def _cell_name(ctx: ReproduceContext, index: Any, excerpt_text: str | None = None) -> str:
-    label = f"cell {index + 1}" if isinstance(index, int) else "cell ?"
+    label = cell_label(index if isinstance(index, int) else None, _code_numbers(ctx).get(index))
     return label + (f" `{excerpt_text}`" if excerpt_text else "")
 
 
@@ -425,6 +442,10 @@ def _nondeterminism(ctx: ReproduceContext) -> str:
     ops = sorted({w for c in ctx.cells for w in c.get("warnings") or []})
     for op in ops:
         lines.append(f"- deterministic mode warned about a nondeterministic operation: {op}")
+    cuda = cuda_nondeterministic_cells(ctx.notebook)
+    lines += [f"- {md_escape(u.line)}" for u in cuda]
+    if cuda:
+        lines.append(f"- {CUDA_ADVICE}")
     if "PYTHONHASHSEED" not in ctx.kernel_env:
         lines.append(
             "- PYTHONHASHSEED was random: the iteration order of sets of strings can change between runs."

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.bundle import export_bundle
+from repro_nb.cli.messages import HelpFormatter, command_epilog, warnings_as_lines
 from repro_nb.cli.progress import JsonProgress, ProgressBar, StepBar
 from repro_nb.cli.records import add_compare_parser, cmd_runs, cmd_show
 from repro_nb.cli.records import json_text as _json_text
@@ -29,17 +30,17 @@ from repro_nb.errors import ReproError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, run_notebook
 from repro_nb.execution.client import fixed_kernel_env
 from repro_nb.notebook import read_notebook_json
+from repro_nb.render import cell_label
 from repro_nb.store import resolve_store_path
 from repro_nb.verification import fix_notebook, parse_seeds, verify
 
 __all__ = ["build_parser", "main"]
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0  reproduced (every cell matches, or every check is within its tolerance)
-  1  diverged (the report names the first divergent cell and why)
-  2  could not run (bad arguments, a changed or unsafe bundle, a kernel that died or
-     timed out, a notebook that could not be read or exported)
+TOP_EPILOG = """\
+exit codes: `repro-nb COMMAND --help` lists each command's own. Every command exits 2 when a
+problem stops it (one line on stderr says what and how to fix it) and 130 when interrupted;
+1 means: verify, rebuild --verify and demo found a divergence, run had a cell that raised,
+restore left library failures.
 """
 
 
@@ -226,7 +227,7 @@ def _run_line(nb: Path, run: RunResult, saved: str) -> str:
     what = f"run {sid}" if sid is not None else "run (nothing recorded)"
     line = f"{nb.name}: {what}, {len(cells)} cells, {errors} error{'s' if errors != 1 else ''}"
     if run.error:
-        line += f" (cell {run.error.get('cell_index')}: {run.error.get('reason')})"
+        line += f" ({cell_label(run.error.get('cell_index'))}: {run.error.get('reason')})"
     return f"{line}; {saved}"
 
 
@@ -284,7 +285,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if run.status != "ok":
         err = run.error or {}
         print(
-            f"repro-nb: the demo notebook failed at cell {err.get('cell_index')}: {err.get('reason')}",
+            f"repro-nb demo: the demo notebook failed at {cell_label(err.get('cell_index'))}: "
+            f"{err.get('reason')}",
             file=sys.stderr,
         )
         return 2
@@ -355,8 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repro-nb",
         description="Make Jupyter notebooks reproducible: export bundles, verify them, fix notebooks.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=TOP_EPILOG,
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -366,12 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a notebook top to bottom in a fresh kernel and record the run in its store",
         description=(
             "Run the notebook top to bottom in a fresh kernel with capture on (no need for "
-            "%%load_ext repro_nb in it) and record the run in the notebook's own store, under "
+            "%load_ext repro_nb in it) and record the run in the notebook's own store, under "
             "its path, with cell ids and positions: `repro-nb runs`, `verify` and `export` then "
             "use it like a run recorded in Jupyter. The notebook file is left as it is unless "
             "--inplace; --output writes the executed notebook elsewhere. Prints one line (run "
-            "id, cells, errors). Exit 0 when every cell ran, 1 when a cell raised, 2 when the "
-            "notebook could not run (kernel died, timed out, did not start)."
+            "id, cells, errors)."
         ),
     )
     p.add_argument("notebook", help="the .ipynb file")
@@ -396,8 +397,6 @@ def build_parser() -> argparse.ArgumentParser:
             "executed in a fresh kernel with capture on, unless --no-execute. Files are scanned "
             "for secrets first: export refuses, or redacts with --redact."
         ),
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("notebook", help="the .ipynb file")
     p.add_argument(
@@ -428,8 +427,6 @@ def build_parser() -> argparse.ArgumentParser:
             "streams, value hashes, files read, and checks within tolerance. Given a notebook, "
             "run it and compare with its recorded run (and the runs with each other)."
         ),
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", help="bundle folder, bundle .zip, or .ipynb notebook")
     p.add_argument(
@@ -506,8 +503,6 @@ def build_parser() -> argparse.ArgumentParser:
             "--verify verify the bundle in that kernel. Prints the interpreter used and what "
             "could not be pinned."
         ),
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("bundle", help="bundle folder or .zip")
     p.add_argument("--into", required=True, metavar="DIR", help="a new or empty folder")
@@ -548,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
             "the notebook there and compare with its saved outputs, and repair from errors a "
             "library change explains, one explained change per try. Keeps the best environment "
             "(most cells run, then most saved outputs matched), registers a kernel for it in "
-            "DIR, and reports what packages cannot fix. Exit 0: restored; 1: library failures remain."
+            "DIR, and reports what packages cannot fix."
         ),
     )
     p.add_argument("notebook", help="the .ipynb file")
@@ -582,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fix",
         help="seed a notebook with %%repro_seed and fix its hash order (PYTHONHASHSEED)",
         description=(
-            "Add %%repro_seed SEED after the notebook's %%load_ext repro_nb (or both in a new "
+            "Add %repro_seed SEED after the notebook's %load_ext repro_nb (or both in a new "
             "first code cell), unless the notebook already seeds every generator it draws from "
             "(it says where); write SEED as the notebook's hash seed (metadata "
             "repro_nb.hash_seed), which verify, export and pytest --repro start kernels with. "
@@ -622,8 +617,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="run notebooks/demo.ipynb with capture, export its bundle, verify it, print the report",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--notebook",
@@ -637,6 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
     p.set_defaults(func=_cmd_demo)
+    for name, command in sub.choices.items():
+        command.formatter_class = HelpFormatter
+        command.epilog = command_epilog(name, command.epilog)
     return parser
 
 
@@ -654,9 +650,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "progress", None) == "json":
-            return _run_followed(args)
-        return int(args.func(args))
+        with warnings_as_lines():
+            if getattr(args, "progress", None) == "json":
+                return _run_followed(args)
+            return int(args.func(args))
     except ReproError as exc:
         print(f"repro-nb {args.command}: {exc}", file=sys.stderr)
         return 2

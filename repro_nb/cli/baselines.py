@@ -146,7 +146,6 @@ def _drift_parser(sub: Any) -> None:
             "The baseline is the pinned run (`repro-nb baseline set`, perhaps a colleague's\n"
             "bundle), else the first run recorded here."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", help="the .ipynb file, or a bundle folder or .zip")
     p.add_argument(

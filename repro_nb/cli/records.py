@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.compare.overview import Overview, overview
-from repro_nb.errors import StoreError, UsageProblem
+from repro_nb.errors import ReproError, StoreError, UsageProblem
+from repro_nb.notebook import read_notebook_json
 from repro_nb.secrets import redact_data, redact_secrets
+from repro_nb.seeding.cuda_ops import CUDA_ADVICE, CudaOpUse, cuda_nondeterministic_cells
 from repro_nb.store import (
     IMPORTED_KIND,
     Store,
@@ -88,14 +90,33 @@ def recorded(notebook: str) -> Iterator[Overview]:
 
 
 # --------------------------------------------------------------------- the reading commands
+def _cuda_cells(notebook: str) -> list[CudaOpUse]:
+    """Cells of the notebook as saved that call ops nondeterministic only on CUDA: its cell
+    numbers and ``In [n]`` are the ones the user sees (none for a script)."""
+    if not notebook.endswith(".ipynb"):
+        return []
+    try:
+        return cuda_nondeterministic_cells(read_notebook_json(notebook))
+    except ReproError:
+        return []
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     """``repro-nb show``: seed, checklist, the latest run vs the baseline, its checks."""
     with recorded(args.notebook) as view:
         status, checks = view.status, view.checks
         base = view.store.session(view.baseline_id) if view.baseline_id is not None else None
     baseline = describe_run(base) if base else None
+    cuda = _cuda_cells(args.notebook)
     if args.json:
-        print_json({**status.to_dict(), "baseline": baseline, "checks": checks.to_dict()})
+        print_json(
+            {
+                **status.to_dict(),
+                "baseline": baseline,
+                "checks": checks.to_dict(),
+                "cuda_nondeterminism": [u.to_dict() for u in cuda],
+            }
+        )
         return 0
     say(status.to_text())
     say(f"baseline: {baseline or 'none'}")
@@ -104,6 +125,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         for item in checks.items:
             if item.status in ("fail", "missing"):
                 say(f"  {item.status.upper()} {item.name}: {item.reason or ''}".rstrip())
+    if cuda:
+        n = len({u.cell_index for u in cuda})
+        say(f"nondeterministic on CUDA: {n} cell{'s' if n != 1 else ''}")
+        for u in cuda:
+            say(f"  {u.line}")
+        say(f"  {CUDA_ADVICE}")
     return 0
 
 

@@ -18,14 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from repro_nb.render import AMBER, GREEN, RED, cell_label, md_escape, shorten
 from repro_nb.secrets import REDACTED, redact_secrets
+from repro_nb.seeding.cuda_ops import CUDA_ADVICE
 
 if TYPE_CHECKING:
+    from repro_nb.seeding.cuda_ops import CudaOpUse
     from repro_nb.verification.result import CheckOutcome, Divergence, VerifyResult
 
 __all__ = [
     "Section",
     "cell_label",
     "check_level",
+    "cuda_section",
     "report_html",
     "report_markdown",
     "report_notebook_html",
@@ -283,6 +286,8 @@ def sections(res: VerifyResult) -> list[Section]:
         )
     if res.seed_stats or res.equivalence:
         out.append(_seeds_section(res))
+    if res.cuda_nondeterminism:
+        out.append(cuda_section(res.cuda_nondeterminism))
     if res.runs:
         rows = [
             [
@@ -458,6 +463,16 @@ def _seeds_section(res: VerifyResult) -> Section:
             "equivalent when p ≥ 0.05 (no significant difference)"
         )
     return sec
+
+
+def cuda_section(uses: Sequence[CudaOpUse]) -> Section:
+    """The cells that call ops nondeterministic only on CUDA: one line each, with the op."""
+    n = len({u.cell_index for u in uses})
+    return Section(
+        f"nondeterministic on CUDA: {n} cell{'s' if n != 1 else ''}",
+        [u.line for u in uses],
+        after=[CUDA_ADVICE],
+    )
 
 
 def _integrity_line(integrity: Mapping[str, Any]) -> str:

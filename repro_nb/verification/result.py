@@ -10,6 +10,7 @@ from typing import Any
 
 from repro_nb.render import TextRendering
 from repro_nb.secrets import redact_data
+from repro_nb.seeding.cuda_ops import CudaOpUse
 from repro_nb.verification.report import (
     cell_label,
     report_html,
@@ -337,6 +338,9 @@ class VerifyResult(TextRendering):
         Per check, statistics over ``--seeds`` (``RunStats.to_dict()``).
     notes
         Further things the reader should know.
+    cuda_nondeterminism
+        Cells that call ops which are nondeterministic only on CUDA (read from the notebook's
+        sources): the same on a CPU, possibly different run to run on a GPU.
     seconds
         Wall time of the whole verification.
     """
@@ -362,6 +366,7 @@ class VerifyResult(TextRendering):
     ignored: list[dict[str, Any]] = field(default_factory=list)
     equivalence: dict[str, dict[str, Any]] | None = None
     not_as_published: Divergence | None = None
+    cuda_nondeterminism: list[CudaOpUse] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -410,6 +415,7 @@ class VerifyResult(TextRendering):
                 else [d.to_dict() for d in self.determinism],
                 "seed_stats": self.seed_stats,
                 "notes": list(self.notes),
+                "cuda_nondeterminism": [u.to_dict() for u in self.cuda_nondeterminism],
                 "seconds": self.seconds,
             }
         )

@@ -60,6 +60,7 @@ from repro_nb.errors import BundleError, BundleIntegrityError, UsageProblem
 from repro_nb.execution import DEFAULT_TIMEOUT, RunResult, RunSpec, fixed_seed_notes, run_many
 from repro_nb.notebook import read_notebook_json
 from repro_nb.record import CellRecord, records_from_dicts
+from repro_nb.seeding.cuda_ops import cuda_nondeterministic_cells
 from repro_nb.seeding.kernelspec import with_notebook_hash_seed
 from repro_nb.store import Store, list_runs, resolve_store_path, run_cells
 from repro_nb.verification.assess import assess_runs
@@ -349,6 +350,7 @@ def _verify_bundle(
         )
         if plan.seeds is not None:
             res.notes.extend(fixed_seed_notes(saved))
+        res.cuda_nondeterminism = cuda_nondeterministic_cells(saved)
         return res
 
 
@@ -416,4 +418,5 @@ def _verify_notebook(path: Path, plan: _Runs) -> VerifyResult:
     res.notes = notes + res.notes
     if plan.seeds is not None:
         res.notes.extend(fixed_seed_notes(nb))
+    res.cuda_nondeterminism = cuda_nondeterministic_cells(nb)
     return res
