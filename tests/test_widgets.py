@@ -11,7 +11,10 @@ import pytest
 
 from repro_nb.capture import recorder as rec
 from repro_nb.compare.run_stats import stats
-from repro_nb.kernel import widgets
+from repro_nb.kernel import panel_html, widgets
+
+#: Characters that need an emoji font (they show as empty boxes without one).
+EMOJI = re.compile("[\U0001f000-\U0001ffff\u2600-\u26ff\u2b00-\u2bff\ufe0f\u2705\u274c\u2796]")
 
 
 def text(html: str) -> str:
@@ -82,25 +85,41 @@ def test_panel_tabs_over_two_runs_with_changed_data(ip, tmp_path, cleanup_panels
 
     new_run(ip)
     second = run_notebook(ip, data, "a\n1\n4\n")
-    # Overview: seed requested vs effective, checklist with a score, run vs baseline
+    # Overview: the verdict first, naming what was compared with what; then the checklist,
+    # whose score counts every item shown; then the seed requested vs effective
     overview = text(second.overview_html.value)
-    assert "run 2 vs baseline run 1" in overview
-    assert "Seed and determinism" in overview and "Reproducibility checklist" in overview
-    assert re.search(r"\d/\d", text(second.overview_html.value.split("checklist")[1]))
-    # Drift: the data file changed, major
+    assert overview.startswith("✗ Differs from the baseline: first at cell ")
+    assert "Compared baseline run 1 vs run 2 (this kernel)" in overview
+    assert overview.index("Differs") < overview.index("Reproducibility checklist")
+    assert "Seed and determinism" in overview
+    score = re.search(r"<span class='repro-nb-score[^>]*>(\d+)/(\d+)<", second.overview_html.value)
+    rows = second.overview_html.value.count("data-item=")
+    assert score and int(score.group(2)) == rows > 0
+    # Drift: the header names both sides; the data file changed, major, its reason visible
     drift = second.drift_html.value
-    assert "repro-nb-drift-major" in drift and " data.csv " in text(drift)  # project-relative
-    assert "content changed" in text(drift)
+    assert "Drift: baseline run 1 vs this kernel, live" in text(drift)
+    major = re.search(r"<div class='repro-nb-row repro-nb-drift-major'.*?</div>", drift)
+    assert major and "data.csv" in text(major.group(0))  # project-relative
+    assert "<span class='repro-nb-reason'>content changed" in major.group(0)
     # Validation: mean fails with its numbers, label passes
     val = second.validation_html.value
+    assert "Checks: run 2 (this kernel) vs baseline run 1" in text(val)
     assert "<tr class='repro-nb-check-fail' data-check='mean'>" in val
     assert "<tr class='repro-nb-check-pass' data-check='label'>" in val
     assert "1.5 expected, got 2.5" in text(val)
-    # Cells: the cell reading the data is the first divergent, naming the variables
+    # Cells: the header names both runs; the cell reading the data is the first divergent,
+    # naming the variables, the file and the cause
     cells = second.cells_html.value
-    first_row = re.search(r"<tr class='repro-nb-cell-different repro-nb-cell-first'.*?</tr>", cells)
+    assert "Cells: baseline run 1 vs run 2 (this kernel)" in text(cells)
+    first_row = re.search(
+        r"<div class='repro-nb-row repro-nb-cell-different repro-nb-cell-first'.*?</div>", cells
+    )
     assert first_row and "values differ: m, x" in text(first_row.group(0))
     assert "files differ" in text(first_row.group(0))
+    assert "cause: data changed" in text(first_row.group(0))
+    assert re.search(r">cell \d+<", first_row.group(0))  # 1-based, never bare brackets
+    for html_text in (second.overview_html.value, drift, cells, second.header.value):
+        assert not EMOJI.findall(html_text), EMOJI.findall(html_text)
     # the drift filter re-renders without reading the store again
     updates = second.updates
     second.drift_text.value = "no-such-thing"
@@ -167,7 +186,7 @@ def test_spread_plot_leaves_pyplot_alone():
 
 
 def test_seed_rows_mark_requested_vs_effective_differences():
-    rows = widgets._seed_rows(
+    rows = panel_html.seed_rows(
         {
             "requested": {"seed": 0, "deterministic": True, "per_cell": False},
             "effective": {
@@ -186,7 +205,7 @@ def test_seed_rows_mark_requested_vs_effective_differences():
     differs = {name for name, _req, _eff, d in rows if d}
     assert differs == {"deterministic algorithms", "cuBLAS workspace", "hash seed"}
     assert ("seed", "0", "0", False) in rows
-    assert widgets._seed_rows(None) == [] and widgets._seed_rows({"requested": None}) == []
+    assert panel_html.seed_rows(None) == [] and panel_html.seed_rows({"requested": None}) == []
 
 
 def test_refresh_all_is_a_no_op_without_panels():
