@@ -212,3 +212,148 @@ def test_refresh_all_is_a_no_op_without_panels():
     assert not widgets.displayed_panels()
     widgets.refresh_all()  # returns at once
     assert stats([1.0]).n == 1
+
+
+# --------------------------------------------------------------------------- the tabs' HTML
+
+
+def _drift_item(kind, name, before, after, severity, *, imported=False, detail=None, why="why"):
+    from repro_nb.compare.drift import DriftItem
+
+    return DriftItem(kind, name, before, after, severity, why, imported, detail=detail)
+
+
+def test_drift_tab_names_both_sides_shows_reasons_and_collapses_info():
+    from repro_nb.compare.drift import DriftReport
+
+    venv = "/home/ana/projects/demo/.venv/lib/python3.11/site-packages/numpy/__init__.py"
+    report = DriftReport(
+        [
+            _drift_item("data", "data.csv", "ab12", "cd34", "major", detail="content changed"),
+            _drift_item(
+                "package",
+                "numpy",
+                "1.26.4",
+                "2.0.1",
+                "major",
+                imported=True,
+                detail="major version 1 -> 2",
+                why="Another version can change it.",
+            ),
+            _drift_item(
+                "python",
+                "executable",
+                venv,
+                venv.replace("3.11", "3.12"),
+                "info",
+                why="Recorded for context.",
+            ),
+            *(
+                _drift_item("package", f"unused{i}", "1.0", "1.1", "info", detail="minor")
+                for i in range(38)
+            ),
+            _drift_item("package", "unused-major", "1.0", "2.0", "minor"),
+        ]
+    )
+    sides = panel_html.Sides("baseline run 1", "this kernel, live")
+    out = panel_html.render_drift(report, sides)
+    assert "Drift: baseline run 1 vs this kernel, live" in text(out)
+    # major and minor rows first, open; each reason is visible text, not only a tooltip
+    top = out.split("<details")[0]
+    assert top.count("repro-nb-row repro-nb-drift-major") == 2
+    assert "<span class='repro-nb-reason'>major version 1 -&gt; 2. Another version" in top
+    assert "<span class='repro-nb-reason'>content changed. why</span>" in top
+    # the 39 packages the notebook does not import: one collapsed row, the worst badge first
+    grouped = re.search(r"<details class='repro-nb-drift-unimported'>(.*?)</summary>", out)
+    assert grouped and "39 package(s) the notebook does not import" in text(grouped.group(1))
+    assert "repro-nb-sev-minor" in grouped.group(1)
+    assert "unused7" not in top
+    # info items collapsed (a <details> without open)
+    info = re.search(r"<details class='repro-nb-drift-info'>(.*?)</details>", out, re.S)
+    assert info and "1 info item(s)" in text(info.group(1))
+    # a long path shows the part that differs
+    assert "python3.11" in info.group(1) and "python3.12" in info.group(1)
+    assert "…" in info.group(1)
+    assert not EMOJI.findall(out)
+    empty = panel_html.render_drift(DriftReport([]), sides)
+    assert "No drift" in text(empty)
+
+
+def test_cells_tab_labels_match_the_notebook_and_show_the_cause(tmp_path):
+    import json
+
+    from repro_nb.compare.cells import CellDiff, RunComparison
+
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {"cell_type": "markdown", "id": "m0", "metadata": {}, "source": "# title"},
+            *(
+                {
+                    "cell_type": "code",
+                    "id": f"c{i}",
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                    "source": f"x{i} = {i}",
+                }
+                for i in range(1, 4)
+            ),
+        ],
+    }
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    numbers = panel_html.cell_numbers(path)
+    assert numbers.order == {"c1": 1, "c2": 2, "c3": 3}
+    assert numbers.label(3) == "cell 4 (code cell 3)"
+    drew = CellDiff(
+        "k3",
+        3,
+        "c3",
+        "y = np.random.rand(3)",
+        "different",
+        rng_differs=["numpy"],
+        rng_drawn=["numpy"],
+        values_differ=["y"],
+    )
+    same = [CellDiff(f"k{i}", i, f"c{i}", f"x{i} = {i}", "same") for i in (2, 1)]
+    comparison = RunComparison([*same, drew], 1, 3)
+    sides = panel_html.Sides("baseline run 1", "run 3 (this kernel)")
+    out = panel_html.render_cells(comparison, sides, numbers)
+    assert "Cells: baseline run 1 vs run 3 (this kernel)" in text(out)
+    labels = re.findall(r"<span class='repro-nb-name'>(.*?)</span>", out)
+    assert labels == ["cell 2 (code cell 1)", "cell 3 (code cell 2)", "cell 4 (code cell 3)"]
+    first = re.search(r"<div class='repro-nb-row[^']*repro-nb-cell-first'.*?</div>", out)
+    assert first and "cell 4 (code cell 3)" in first.group(0)
+    assert "cause: unseeded randomness (drew from numpy)" in text(first.group(0))
+    assert "[" not in text(out) and not EMOJI.findall(out)
+    verdict = panel_html.render_verdict(comparison, sides, numbers, run_id=3, run_is_baseline=False)
+    assert text(verdict).startswith("✗ Differs from the baseline: first at cell 4 (code cell 3).")
+    assert "Compared baseline run 1 vs run 3 (this kernel): 1 different, 2 same." in text(verdict)
+    ok = RunComparison(same, 1, 3)
+    verdict = panel_html.render_verdict(ok, sides, numbers, run_id=3, run_is_baseline=False)
+    assert "✓ Reproduces: all 2 cells match." in text(verdict)
+
+
+def test_checklist_score_counts_every_item_shown():
+    from repro_nb.compare.checklist import ChecklistItem
+
+    items = [
+        ChecklistItem("seeded", True, "seed 0"),
+        ChecklistItem("deterministic", False, "not requested"),
+        ChecklistItem("git clean", None, "not in a git repository"),
+        ChecklistItem("data hashed", None, "no data files read"),
+    ]
+    assert panel_html.checklist_score(items) == (1, 4, 2)
+    out = panel_html.render_checklist(items)
+    assert "Reproducibility checklist 1/4 · 2 unknown" in text(out)
+    assert out.count("data-item=") == 4
+    assert [m for m in re.findall(r"aria-label='(\w+)'>(.)<", out)] == [
+        ("yes", "✓"),
+        ("no", "✗"),
+        ("unknown", "?"),
+        ("unknown", "?"),
+    ]
+    assert not EMOJI.findall(out)

@@ -15,6 +15,7 @@ cells from 1 (:func:`repro_nb.render.cell_label`).
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,12 +173,12 @@ class CellNumbers:
         return cell_label(index, self.code_number.get(index) if index is not None else None)
 
 
-def cell_numbers(path: str | Path | None) -> CellNumbers:
+def cell_numbers(path: str | os.PathLike[str] | None) -> CellNumbers:
     """Read the cell positions of a notebook file (empty when it cannot be read)."""
     if path is None or not Path(path).is_file():
         return CellNumbers()
     try:
-        nb = read_notebook_json(path)
+        nb = read_notebook_json(Path(path))
     except ReproError:
         return CellNumbers()
     out = CellNumbers()
