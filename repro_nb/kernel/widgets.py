@@ -205,8 +205,9 @@ class Panel:
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
-        full = {"width": "100%", "min_width": "0"}
-        wrap = {"flex_flow": "row wrap", "width": "100%", "min_width": "0"}
+        # auto, not 100%: a widget's own margin would make 100% overflow its box
+        full = {"width": "auto", "align_self": "stretch", "min_width": "0"}
+        wrap = {"flex_flow": "row wrap", **full}
         self.style = w.HTML(PANEL_CSS, layout=w.Layout(display="none"))
         self.header = w.HTML(layout=w.Layout(flex="1 1 240px", min_width="0"))
         self.refresh_button = w.Button(
