@@ -115,8 +115,7 @@ def test_panel_tabs_over_two_runs_with_changed_data(ip, tmp_path, cleanup_panels
         r"<div class='repro-nb-row repro-nb-cell-different repro-nb-cell-first'.*?</div>", cells
     )
     assert first_row and "values differ: m, x" in text(first_row.group(0))
-    assert "files differ" in text(first_row.group(0))
-    assert "cause: data changed" in text(first_row.group(0))
+    assert "cause: data changed (data.csv)" in text(first_row.group(0))
     assert re.search(r">cell \d+<", first_row.group(0))  # 1-based, never bare brackets
     for html_text in (second.overview_html.value, drift, cells, second.header.value):
         assert not EMOJI.findall(html_text), EMOJI.findall(html_text)

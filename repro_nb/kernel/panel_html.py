@@ -61,6 +61,7 @@ PANEL_CSS = """<style>
   max-width: 100%; min-width: 0;
 }
 .repro-nb-panel .widget-html, .repro-nb-panel .jupyter-widget-html { min-width: 0; }
+.repro-nb-panel .lm-TabBar-tab { flex: 0 1 auto; min-width: 0; }
 .repro-nb-panel .widget-html-content, .repro-nb-panel .jupyter-widget-html-content {
   line-height: 1.45; white-space: normal; min-width: 0; }
 .repro-nb-view { color: var(--rnb-text); font-size: var(--jp-ui-font-size1, 13px);
@@ -285,18 +286,29 @@ def _cause(c: CellDiff) -> str:
 
 
 def cell_reason(c: CellDiff) -> str:
-    """Why a cell is not the same, with its likely cause; empty for a same cell."""
+    """Why a cell is not the same, ending with its likely cause; empty for a same cell."""
     if c.state == "same":
         return ""
-    parts = [c.reason]
     cause = _cause(c)
+    parts = [f"error: {c.error}"] if c.error else []
+    if c.values_differ:
+        parts.append("values differ: " + ", ".join(c.values_differ))
+    if c.generators_differ:
+        parts.append("generators differ: " + ", ".join(c.generators_differ))
+    if c.files_differ and not cause.startswith("cause: data"):
+        parts.append("files differ: " + ", ".join(c.files_differ))
+    if c.state == "new":
+        parts.append("not in the baseline run")
+    elif c.state == "missing":
+        parts.append("not run in this run")
+    else:
+        if c.values_new:
+            parts.append("new values: " + ", ".join(c.values_new))
+        if c.values_missing:
+            parts.append("values not recorded: " + ", ".join(c.values_missing))
     if cause:
         parts.append(cause)
-    if c.values_new and c.state not in ("new", "missing"):
-        parts.append("new values: " + ", ".join(c.values_new))
-    if c.values_missing and c.state not in ("new", "missing"):
-        parts.append("values not recorded: " + ", ".join(c.values_missing))
-    return "; ".join(parts)
+    return "; ".join(parts) or c.reason
 
 
 def render_verdict(
@@ -492,7 +504,7 @@ def _cell_row(c: CellDiff, numbers: CellNumbers, first: bool) -> str:
         f"{_STATE_MARK.get(c.state, '?')}"
         f"<span class='repro-nb-name'>{_esc(numbers.label(c.index))}</span>"
         f"<span class='repro-nb-state'>{_esc(c.state)}"
-        f"{' (first divergent)' if first else ''}</span>"
+        f"{', first' if first else ''}</span>"
         f"<code>{_esc(shorten(c.excerpt, 80))}</code>"
         + (f"<span class='repro-nb-reason'>{_esc(reason)}</span>" if reason else "")
         + "</div>"
