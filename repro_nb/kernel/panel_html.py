@@ -61,7 +61,8 @@ PANEL_CSS = """<style>
   max-width: 100%; min-width: 0;
 }
 .repro-nb-panel .widget-html, .repro-nb-panel .jupyter-widget-html { min-width: 0; }
-.repro-nb-panel .lm-TabBar-tab { flex: 0 1 auto; min-width: 0; }
+.repro-nb-panel .jupyter-widget-tab > .lm-TabBar .lm-TabBar-tab,
+.repro-nb-panel .widget-tab > .lm-TabBar .lm-TabBar-tab { flex: 0 1 auto; min-width: 0; }
 .repro-nb-panel .widget-html-content, .repro-nb-panel .jupyter-widget-html-content {
   line-height: 1.45; white-space: normal; min-width: 0; }
 .repro-nb-view { color: var(--rnb-text); font-size: var(--jp-ui-font-size1, 13px);

@@ -13,6 +13,9 @@ off when the last one is closed. A displayed panel's :meth:`Panel.refresh` only 
 updates the widgets, at most every ``min_interval`` seconds, so cells are never slowed by it.
 Widget traits set from that thread are sent on ipykernel's thread-safe IOPub channel.
 
+What each tab shows is rendered by :mod:`repro_nb.kernel.panel_html` (the verdict first, rows
+with visible reasons, headers naming both sides, cells numbered as the notebook counts them).
+
 The plot is drawn with ``matplotlib.figure.Figure`` on an Agg canvas, so the user's pyplot
 state and backend are never touched.
 """
