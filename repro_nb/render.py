@@ -24,6 +24,8 @@ __all__ = [
     "markdown_to_text",
     "md_escape",
     "shorten",
+    "shorten_around",
+    "shorten_middle",
     "show",
 ]
 
@@ -86,6 +88,66 @@ def html_table(title: str | None, rows: Sequence[Sequence[str]], header: Sequenc
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shorten_middle(text: str, limit: int) -> str:
+    """``text`` cut in its middle to at most ``limit`` characters, keeping its start and its
+    end (a path's root and its file name)."""
+    if len(text) <= limit:
+        return text
+    head = (max(limit, 2) - 1) // 2
+    return text[:head] + "…" + text[len(text) - (max(limit, 2) - 1 - head) :]
+
+
+def _window(text: str, start: int, end: int, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters around ``text[start:end]``, an ellipsis
+    marking each cut side; context is added on both sides in turn while it fits."""
+    n = len(text)
+    if n <= limit:
+        return text
+    limit = max(limit, 3)
+    hi = min(end, start + limit - 2)  # at most the difference's first limit-2 characters
+    lo = start
+    if hi <= lo:  # an insertion point: show the character beside it
+        lo, hi = (start, start + 1) if start < n else (n - 1, n)
+
+    def size(a: int, b: int) -> int:
+        return (b - a) + (a > 0) + (b < n)
+
+    left = True
+    while True:
+        if left and lo > 0 and size(lo - 1, hi) <= limit:
+            lo -= 1
+        elif hi < n and size(lo, hi + 1) <= limit:
+            hi += 1
+        elif lo > 0 and size(lo - 1, hi) <= limit:
+            lo -= 1
+        else:
+            break
+        left = not left
+    return ("…" if lo > 0 else "") + text[lo:hi] + ("…" if hi < n else "")
+
+
+def shorten_around(before: Any, after: Any, limit: int) -> tuple[str, str]:
+    """Two values, each cut to at most ``limit`` characters around the part where they differ.
+
+    A long path keeps its differing folder and some context on both sides, with an ellipsis
+    where it was cut: ``/home/ana/.venv/lib/python3.11/site-packages/x`` vs ``…/python3.12/…``
+    shows ``…/python3.11/site-pa…`` and ``…/python3.12/site-pa…`` rather than two identical
+    beginnings. Values that fit are returned whole; ``None`` reads ``–`` (see :func:`show`).
+    """
+    a, b = show(before), show(after)
+    if len(a) <= limit and len(b) <= limit:
+        return a, b
+    if a == b:
+        return shorten_middle(a, limit), shorten_middle(b, limit)
+    p = 0
+    while p < min(len(a), len(b)) and a[p] == b[p]:
+        p += 1
+    s = 0
+    while s < min(len(a), len(b)) - p and a[-1 - s] == b[-1 - s]:
+        s += 1
+    return _window(a, p, len(a) - s, limit), _window(b, p, len(b) - s, limit)
 
 
 def show(value: Any) -> str:

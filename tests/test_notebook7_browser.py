@@ -181,7 +181,7 @@ def test_panel_routes_and_sidebar_in_notebook7(
 
     # The ipywidgets panel: four tabs, the first run as the baseline, both checks.
     panel = page.locator(".repro-nb-panel")
-    header = panel.locator(".widget-html-content").first
+    header = panel.locator(".repro-nb-panel-header")
     expect(header).to_contain_text("run 1 (baseline)")
     expect(header).to_contain_text("2 new")
     tabs = panel.locator(".lm-TabBar-tab")

@@ -13,6 +13,9 @@ off when the last one is closed. A displayed panel's :meth:`Panel.refresh` only 
 updates the widgets, at most every ``min_interval`` seconds, so cells are never slowed by it.
 Widget traits set from that thread are sent on ipykernel's thread-safe IOPub channel.
 
+What each tab shows is rendered by :mod:`repro_nb.kernel.panel_html` (the verdict first, rows
+with visible reasons, headers naming both sides, cells numbered as the notebook counts them).
+
 The plot is drawn with ``matplotlib.figure.Figure`` on an Agg canvas, so the user's pyplot
 state and backend are never touched.
 """
@@ -32,14 +35,23 @@ from typing import Any
 import ipywidgets as w
 
 from repro_nb.capture.recorder import add_listener, remove_listener
-from repro_nb.compare.cells import RunComparison
-from repro_nb.compare.checklist import NotebookStatus
-from repro_nb.compare.drift import DriftReport, render_html
-from repro_nb.compare.overview import overview
+from repro_nb.compare.cells import RunComparison, compare_sessions
+from repro_nb.compare.drift import DriftReport
+from repro_nb.compare.overview import Overview, overview
 from repro_nb.compare.results import ValidationReport
 from repro_nb.compare.run_stats import RunStats
 from repro_nb.errors import UsageProblem
-from repro_nb.render import AMBER, BLUE, GREEN, GREY, RED, cell_label
+from repro_nb.kernel.panel_html import (
+    PANEL_CSS,
+    CellNumbers,
+    Sides,
+    cell_numbers,
+    render_cells,
+    render_drift,
+    render_overview,
+    render_verdict,
+)
+from repro_nb.render import BLUE, GREEN, RED
 from repro_nb.store import Store, latest_session, run_cells
 
 __all__ = ["Panel", "displayed_panels", "panel", "refresh_all", "spread_png"]
@@ -49,8 +61,6 @@ _DISPLAYED: weakref.WeakSet[Panel] = weakref.WeakSet()
 _LISTENING = False
 _LOCK = threading.Lock()
 
-_STATE_COLOUR = {"same": GREEN, "different": RED, "error": RED, "new": BLUE, "missing": AMBER}
-_MAX_DRIFT_ROWS = 300
 _MAX_PLOTS = 6
 
 
@@ -90,172 +100,6 @@ def _listen(on: bool) -> None:
 
 def _esc(x: Any) -> str:
     return html.escape("–" if x is None else str(x))
-
-
-def _yes(x: Any) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, bool):
-        return "on" if x else "off"
-    return str(x)
-
-
-def _seed_rows(seed: dict[str, Any] | None) -> list[tuple[str, str, str, bool]]:
-    """(setting, requested, effective, differs) rows from a stored SeedReport dict."""
-    if not seed:
-        return []
-    req = seed.get("requested") or {}
-    eff = seed.get("effective") or {}
-    if not req and not eff:
-        return []
-    det = req.get("deterministic")
-    rows: list[tuple[str, str, str, bool]] = []
-
-    def row(name: str, want: Any, have: Any, differs: bool | None = None) -> None:
-        if differs is None:
-            differs = want is not None and have is not None and want != have
-        rows.append((name, _yes(want), _yes(have), bool(differs)))
-
-    row("seed", req.get("seed"), eff.get("seed"))
-    dalg = eff.get("deterministic_algorithms")
-    row(
-        "deterministic algorithms",
-        det,
-        "pending (applied when torch is imported)" if det and dalg is None else dalg,
-        bool(det) and dalg is False,
-    )
-    row(
-        "cuDNN deterministic",
-        det,
-        eff.get("cudnn_deterministic"),
-        bool(det) and eff.get("cudnn_deterministic") is False,
-    )
-    row(
-        "cuDNN benchmark",
-        False if det else None,
-        eff.get("cudnn_benchmark"),
-        bool(det) and eff.get("cudnn_benchmark") is True,
-    )
-    cublas = eff.get("cublas_workspace_config")
-    note = eff.get("cublas_note")
-    row(
-        "cuBLAS workspace",
-        ":4096:8" if det else None,
-        f"{cublas or '–'}" + (f" ({note})" if note else ""),
-        bool(det) and eff.get("cublas_deterministic") is False,
-    )
-    hs = eff.get("hash_seed")
-    row("hash seed", "fixed" if req else None, hs, bool(req) and hs == "random")
-    row("per-cell reseeding", req.get("per_cell"), eff.get("per_cell"))
-    return rows
-
-
-def render_overview(status: NotebookStatus, live_capture: bool | None = None) -> str:
-    """HTML of the Overview tab from a :class:`repro_nb.compare.checklist.NotebookStatus`."""
-    parts = [f"<div class='repro-nb-overview'><div><b>{_esc(status.notebook)}</b></div>"]
-    capture = live_capture if live_capture is not None else status.capture
-    cap_txt = {True: "on", False: "off (%repro_snapshot on)", None: "no run yet"}[capture]
-    parts.append(
-        f"<div class='repro-nb-capture'>Capture: <b>{_esc(cap_txt)}</b> · "
-        f"{status.n_runs} run(s) · store <code>{_esc(status.store)}</code></div>"
-    )
-    parts.append(f"<div class='repro-nb-summary' style='margin:4px 0'>{_esc(status.summary)}</div>")
-    rows = _seed_rows(status.seed)
-    if rows:
-        body = "".join(
-            f"<tr{' class=repro-nb-seed-differs' if d else ''}>"
-            f"<td style='text-align:left'>{_esc(n)}</td><td style='text-align:left'>{_esc(r)}</td>"
-            f"<td style='text-align:left;{'color:' + RED + ';font-weight:bold' if d else ''}'>"
-            f"{_esc(e)}</td></tr>"
-            for n, r, e, d in rows
-        )
-        parts.append(
-            "<div style='margin-top:6px'><b>Seed and determinism</b></div><table>"
-            "<thead><tr><th style='text-align:left'>setting</th><th style='text-align:left'>"
-            "requested</th><th style='text-align:left'>effective</th></tr></thead>"
-            f"<tbody>{body}</tbody></table>"
-        )
-    else:
-        parts.append(
-            "<div style='margin-top:6px'><b>Seed</b>: not set: run "
-            "<code>%repro_seed 0</code> (or <code>repro_nb.seed(0)</code>).</div>"
-        )
-    for warning in status.seed_warnings:
-        parts.append(
-            f"<div style='color:{AMBER}' class='repro-nb-seed-warning'>⚠ {_esc(warning)}</div>"
-        )
-    if status.checklist:
-        passed, total = status.score
-        items = "".join(
-            f"<li class='repro-nb-check-{'ok' if c.ok else 'na' if c.ok is None else 'no'}'>"
-            f"{'✅' if c.ok else ('➖' if c.ok is None else '❌')} <b>{_esc(c.name)}</b>: "
-            f"{_esc(c.detail)}</li>"
-            for c in status.checklist
-        )
-        colour = GREEN if passed == total else AMBER if passed >= total / 2 else RED
-        parts.append(
-            f"<div style='margin-top:6px'><b>Reproducibility checklist</b> "
-            f"<span class='repro-nb-score' style='color:{colour};font-weight:bold'>"
-            f"{passed}/{total}</span></div><ul style='margin:2px 0'>{items}</ul>"
-        )
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def render_validation(report: ValidationReport) -> str:
-    """HTML of the Validation tab (rows classed ``repro-nb-check-<status>``)."""
-    return report._repr_html_()
-
-
-def render_cells(comparison: RunComparison) -> str:
-    """HTML of the Cells tab from a :class:`repro_nb.compare.cells.RunComparison`."""
-    first = comparison.first_divergent
-    counts = comparison.counts()
-    head = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no cells recorded"
-    title = (
-        f"<div><b>Run {_esc(comparison.actual_session)} vs baseline run "
-        f"{_esc(comparison.reference_session)}</b>: {_esc(head)}"
-        + (
-            f"; first divergent: {_esc(cell_label(first.index))} <code>{_esc(first.excerpt)}</code>"
-            if first
-            else ""
-        )
-        + "</div>"
-    )
-    rows = []
-    for c in comparison.cells:
-        colour = _STATE_COLOUR.get(c.state, GREY)
-        is_first = first is not None and c is first
-        style = "background:rgba(207,34,46,.12);" if is_first else ""
-        details = []
-        if c.values_differ:
-            details.append("values differ: " + ", ".join(c.values_differ))
-        if c.rng_differs:
-            details.append("RNG differs: " + ", ".join(c.rng_differs))
-        if c.files_differ:
-            details.append("files differ: " + ", ".join(c.files_differ))
-        if c.values_new:
-            details.append("new values: " + ", ".join(c.values_new))
-        if c.values_missing:
-            details.append("values not recorded: " + ", ".join(c.values_missing))
-        if c.error:
-            details.append(c.error)
-        if c.state in ("new", "missing") and not details:
-            details.append(c.reason)
-        rows.append(
-            f"<tr class='repro-nb-cell-{_esc(c.state)}{' repro-nb-cell-first' if is_first else ''}'"
-            f" style='{style}'><td style='text-align:right'>{'⮕ ' if is_first else ''}"
-            f"{_esc(cell_label(c.index))}</td>"
-            f"<td style='text-align:left;color:{colour};font-weight:bold'>"
-            f"{_esc(c.state)}</td><td style='text-align:left'><code>{_esc(c.excerpt)}</code></td>"
-            f"<td style='text-align:left'>{_esc('; '.join(details))}</td></tr>"
-        )
-    return (
-        f"<div class='repro-nb-cells'>{title}<table><thead><tr><th>cell</th>"
-        "<th style='text-align:left'>state</th><th style='text-align:left'>source</th>"
-        f"<th style='text-align:left'>what differs</th></tr></thead><tbody>{''.join(rows)}"
-        "</tbody></table></div>"
-    )
 
 
 def spread_png(all_stats: dict[str, RunStats], *, min_runs: int = 3) -> bytes | None:
@@ -364,18 +208,22 @@ class Panel:
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
-        self.header = w.HTML()
+        # auto, not 100%: a widget's own margin would make 100% overflow its box
+        full = {"width": "auto", "align_self": "stretch", "min_width": "0"}
+        wrap = {"flex_flow": "row wrap", **full}
+        self.style = w.HTML(PANEL_CSS, layout=w.Layout(display="none"))
+        self.header = w.HTML(layout=w.Layout(flex="1 1 240px", min_width="0"))
         self.refresh_button = w.Button(
             description="Refresh",
             icon="refresh",
             tooltip="Read the store again",
             layout=w.Layout(width="auto", min_width="96px", flex="0 0 auto"),
         )
-        self.header.layout = w.Layout(flex="1 1 auto")
         self.refresh_button.on_click(lambda _b: self.refresh())
-        self.overview_html = w.HTML()
+        self.overview_html = w.HTML(layout=w.Layout(**full))
         self.drift_text = w.Text(
-            placeholder="filter: name, kind or version", layout=w.Layout(width="260px")
+            placeholder="filter: name, kind or version",
+            layout=w.Layout(flex="1 1 180px", min_width="0", max_width="320px"),
         )
         self.drift_severity = w.Dropdown(
             options=[
@@ -386,47 +234,85 @@ class Panel:
                 ("info", "=info"),
             ],
             value="",
-            layout=w.Layout(width="170px"),
+            layout=w.Layout(flex="0 1 170px", min_width="0"),
         )
         self.drift_kind = w.Dropdown(
-            options=[("all kinds", "")], value="", layout=w.Layout(width="150px")
+            options=[("all kinds", "")], value="", layout=w.Layout(flex="0 1 150px", min_width="0")
         )
-        self.drift_html = w.HTML()
+        self.drift_html = w.HTML(layout=w.Layout(**full))
         for control in (self.drift_text, self.drift_severity, self.drift_kind):
             control.observe(lambda _c: self._render_drift(), names="value")
-        self.validation_html = w.HTML()
-        self.validation_plot = w.Image(format="png", layout=w.Layout(display="none"))
-        self.cells_html = w.HTML()
+        self.validation_html = w.HTML(layout=w.Layout(**full))
+        self.validation_plot = w.Image(
+            format="png", layout=w.Layout(display="none", max_width="100%")
+        )
+        self.cells_html = w.HTML(layout=w.Layout(**full))
         # Compare: two runs side by side (config, git, environment, checks, cells).
-        self.compare_a = w.Dropdown(description="A", layout=w.Layout(width="320px"))
-        self.compare_b = w.Dropdown(description="B", layout=w.Layout(width="320px"))
-        self.compare_html = w.HTML()
+        self.compare_a = w.Dropdown(
+            description="A", layout=w.Layout(flex="1 1 240px", min_width="0", max_width="360px")
+        )
+        self.compare_b = w.Dropdown(
+            description="B", layout=w.Layout(flex="1 1 240px", min_width="0", max_width="360px")
+        )
+        self.compare_html = w.HTML(layout=w.Layout(**full))
         self.compare_html.add_class("repro-nb-panel-compare")
         for control in (self.compare_a, self.compare_b):
             control.observe(lambda _c: self._render_compare(), names="value")
         self._run_options: list[tuple[str, int]] = []
         self._compare_ready = True
         drift_box = w.VBox(
-            [w.HBox([self.drift_text, self.drift_severity, self.drift_kind]), self.drift_html]
+            [
+                w.HBox(
+                    [self.drift_text, self.drift_severity, self.drift_kind],
+                    layout=w.Layout(**wrap),
+                ),
+                self.drift_html,
+            ],
+            layout=w.Layout(**full),
         )
         self.tabs = w.Tab(
             children=[
                 self.overview_html,
                 drift_box,
-                w.VBox([self.validation_html, self.validation_plot]),
+                w.VBox([self.validation_html, self.validation_plot], layout=w.Layout(**full)),
                 self.cells_html,
-                w.VBox([w.HBox([self.compare_a, self.compare_b]), self.compare_html]),
-            ]
+                w.VBox(
+                    [
+                        w.HBox([self.compare_a, self.compare_b], layout=w.Layout(**wrap)),
+                        self.compare_html,
+                    ],
+                    layout=w.Layout(**full),
+                ),
+            ],
+            layout=w.Layout(**full),
         )
         self.tabs.titles = ("Overview", "Drift", "Validation", "Cells", "Compare")
         self.tabs.observe(lambda _c: self._render_compare(), names="selected_index")
-        self.widget = w.VBox([w.HBox([self.header, self.refresh_button]), self.tabs])
+        self.widget = w.VBox(
+            [
+                self.style,
+                w.HBox([self.header, self.refresh_button], layout=w.Layout(**wrap)),
+                self.tabs,
+            ],
+            layout=w.Layout(**full),
+        )
         self.widget.add_class("repro-nb-panel")
+        self.header.add_class("repro-nb-panel-header")
         self.drift_html.add_class("repro-nb-panel-drift")
         self.validation_html.add_class("repro-nb-panel-validation")
         self.cells_html.add_class("repro-nb-panel-cells")
         self.overview_html.add_class("repro-nb-panel-overview")
-        self.header.value = f"<b>repro_nb</b> · {_esc(self.notebook)} · loading…"
+        self.header.value = self._header_html("loading…")
+        self._numbers_key: Any = None
+        self._numbers = CellNumbers()
+        self._drift_sides: Sides | None = None
+
+    def _header_html(self, text: str, *, error: bool = False) -> str:
+        body = f"<span class='repro-nb-mark-no'>{_esc(text)}</span>" if error else _esc(text)
+        return (
+            "<div class='repro-nb-view repro-nb-header'><b>repro_nb</b> · "
+            f"{_esc(self.notebook)} · {body}</div>"
+        )
 
     # ------------------------------------------------------------------ display
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -495,35 +381,65 @@ class Panel:
                 self.last_error = None
             except Exception as exc:  # the panel must never break the kernel
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                self.header.value = (
-                    f"<b>repro_nb</b> · {_esc(self.notebook)} · "
-                    f"<span style='color:{RED}'>update failed: {_esc(self.last_error)}</span>"
+                self.header.value = self._header_html(
+                    f"update failed: {self.last_error}", error=True
                 )
             finally:
                 self.updates += 1
                 if self._thread is None:
                     self._idle.set()
 
+    def _cell_numbers(self) -> CellNumbers:
+        """The notebook's cell positions, read again only when its file changed."""
+        path = self.notebook_path
+        try:
+            key = (os.fspath(path), os.stat(path).st_mtime_ns) if path else None
+        except OSError:
+            key = None
+        if key != self._numbers_key:
+            self._numbers_key = key
+            self._numbers = cell_numbers(path) if key else CellNumbers()
+        return self._numbers
+
+    def _comparison(self, view: Overview, numbers: CellNumbers) -> RunComparison | None:
+        """The run's cells vs the baseline's, placed by the notebook's cell positions."""
+        if view.run_is_baseline or view.run_id is None or view.baseline_id is None:
+            return None
+        return compare_sessions(self.store, view.baseline_id, view.run_id, order=numbers.order)
+
     def _update(self) -> None:
         if self.flush is not None:
             self.flush()
         # The baseline's environment is compared with this process's now while the panel
         # follows a live recorder, with the run's recorded environment otherwise.
+        live = self.recorder is not None
         view = overview(
             self.store,
             self.notebook,
             self.session_provider() if self.session_provider else None,
             notebook_path=self.notebook_path,
-            drift_now=self.recorder is not None,
+            drift_now=live,
         )
         sid, base = view.run_id, view.baseline_id
-        live = getattr(self.recorder, "capturing", None)
-        self.overview_html.value = render_overview(view.status, live)
+        numbers = self._cell_numbers()
+        comparison = self._comparison(view, numbers)
+        this_run = f"run {sid} (this kernel)" if live and sid is not None else f"run {sid}"
+        cell_sides = Sides(f"baseline run {base}", this_run) if comparison is not None else None
+        verdict = render_verdict(
+            comparison, cell_sides, numbers, run_id=sid, run_is_baseline=view.run_is_baseline
+        )
+        capturing = getattr(self.recorder, "capturing", None)
+        self.overview_html.value = render_overview(view.status, verdict, capturing)
+        self._drift_sides = (
+            Sides(f"baseline run {base}", "this kernel, live" if live else f"run {sid}")
+            if base is not None
+            else None
+        )
         try:
             self.drift = view.drift
         except Exception as exc:  # no baseline yet, no environment captured...
             self.drift = None
-            self.drift_html.value = f"<div class='repro-nb-drift'>{_esc(exc)}</div>"
+            self.drift_html.value = render_drift(None, self._drift_sides, error=str(exc))
         else:
             kinds = sorted({i.kind for i in self.drift.items})
             options = [("all kinds", ""), *((k, k) for k in kinds)]
@@ -533,19 +449,22 @@ class Panel:
                 self.drift_kind.value = keep
             self._render_drift()
         self.validation = view.checks
-        self.validation_html.value = render_validation(self.validation)
+        self.validation_html.value = (
+            f"<div class='repro-nb-view repro-nb-validation-view'>"
+            f"<div class='repro-nb-head'>Checks: {_esc(this_run)} vs baseline run {_esc(base)}"
+            f"</div>{self.validation._repr_html_()}</div>"
+            if not view.run_is_baseline
+            else f"<div class='repro-nb-view repro-nb-validation-view'>"
+            f"<div class='repro-nb-head'>Checks: {_esc(this_run)} (the baseline)</div>"
+            f"{self.validation._repr_html_()}</div>"
+        )
         self._render_plot(self.validation)
-        comparison = None if view.run_is_baseline else view.comparison
-        if comparison is not None:
-            self.cells_html.value = render_cells(comparison)
-        elif sid is not None:
-            n = len(run_cells(self.store, sid))
-            self.cells_html.value = (
-                f"<div class='repro-nb-cells'>Run {sid} is the baseline ({n} cells recorded): "
-                "later runs are compared with it cell by cell.</div>"
-            )
-        else:
-            self.cells_html.value = "<div class='repro-nb-cells'>No run recorded yet.</div>"
+        self.cells_html.value = render_cells(
+            comparison,
+            cell_sides,
+            numbers,
+            baseline_cells=len(run_cells(self.store, sid)) if sid is not None else None,
+        )
         self._update_run_choices(view.runs, base, sid)
         versus = (
             f"run {sid} vs baseline run {base}"
@@ -554,10 +473,9 @@ class Panel:
         )
         drift_txt = self.drift.summary if self.drift is not None else "drift unknown"
         checks = self.validation.summary if self.validation.items else "no checks"
-        self.header.value = (
-            f"<b>repro_nb</b> · {_esc(self.notebook)} · {_esc(versus)} · drift: "
-            f"{_esc(drift_txt)} · checks: {_esc(checks)} · "
-            f"<span style='opacity:.6'>updated {time.strftime('%H:%M:%S')}</span>"
+        self.header.value = self._header_html(
+            f"{versus} · drift: {drift_txt} · checks: {checks} · "
+            f"updated {time.strftime('%H:%M:%S')}"
         )
 
     def _update_run_choices(self, runs: list[Any], base: int | None, sid: int | None) -> None:
@@ -616,7 +534,7 @@ class Panel:
             kind=self.drift_kind.value or None,
             text=self.drift_text.value.strip() or None,
         )
-        self.drift_html.value = render_html(report, max_rows=_MAX_DRIFT_ROWS)
+        self.drift_html.value = render_drift(report, self._drift_sides)
 
     def _render_plot(self, report: ValidationReport) -> None:
         all_stats = {it.name: it.stats for it in report.items if it.stats is not None}
