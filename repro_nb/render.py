@@ -27,10 +27,27 @@ __all__ = [
     "shorten_around",
     "shorten_middle",
     "show",
+    "theme_colour",
 ]
 
 #: GitHub's Primer colours: readable on the light and the dark Jupyter themes.
 GREEN, RED, AMBER, GREY, BLUE = "#1a7f37", "#cf222e", "#9a6700", "#6e7781", "#0969da"
+#: The JupyterLab theme variable each colour stands for in HTML (the hex is the fallback
+#: outside JupyterLab, and what plots use).
+_THEME_VARS = {
+    GREEN: "--jp-success-color1",
+    RED: "--jp-error-color1",
+    AMBER: "--jp-warn-color1",
+    GREY: "--jp-ui-font-color2",
+    BLUE: "--jp-brand-color1",
+}
+
+
+def theme_colour(colour: str) -> str:
+    """``var(--jp-success-color1, #1a7f37)``: a colour for HTML that follows the Jupyter
+    theme (light or dark), with the fixed colour where no theme is loaded."""
+    name = _THEME_VARS.get(colour)
+    return f"var({name}, {colour})" if name else colour
 
 
 def cell_label(

@@ -64,6 +64,12 @@ class Score:
     failed: int
     unknown: int
 
+    @classmethod
+    def of(cls, items: Sequence[ChecklistItem]) -> Score:
+        """The score of ``items``: each one passed, failed or unknown (``ok`` None)."""
+        oks = [c.ok for c in items]
+        return cls(oks.count(True), oks.count(False), oks.count(None))
+
     @property
     def total(self) -> int:
         """Every item, unknown ones included."""
@@ -116,8 +122,7 @@ class NotebookStatus(TextRendering):
     @property
     def score(self) -> Score:
         """Passed, failed and unknown items: every item shown counts."""
-        oks = [c.ok for c in self.checklist]
-        return Score(oks.count(True), oks.count(False), oks.count(None))
+        return Score.of(self.checklist)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; ``score`` is ``{"passed", "failed", "unknown", "total"}``."""
@@ -137,7 +142,7 @@ class NotebookStatus(TextRendering):
 
     def _repr_html_(self) -> str:
         items = "".join(
-            f"<li>{'✅' if c.ok else ('➖' if c.ok is None else '❌')} {html.escape(c.name)}: "
+            f"<li>{'✓' if c.ok else ('?' if c.ok is None else '✗')} {html.escape(c.name)}: "
             f"{html.escape(c.detail)}</li>"
             for c in self.checklist
         )

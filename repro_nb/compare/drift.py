@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from repro_nb.render import AMBER, BLUE, GREY, RED, TextRendering, md_escape, show
+from repro_nb.render import AMBER, BLUE, GREY, RED, TextRendering, md_escape, show, theme_colour
 
 __all__ = [
     "KIND_ORDER",
@@ -351,10 +351,10 @@ def render_html(report: DriftReport, *, max_rows: int | None = None) -> str:
     items = report.items if max_rows is None else report.items[:max_rows]
     rows = []
     for it in items:
-        c = _COLOURS[it.severity]
+        c = theme_colour(_COLOURS[it.severity])
         tag = (
             " <span style='font-size:85%;padding:0 4px;border:1px solid "
-            f"{BLUE};border-radius:3px;color:{BLUE}'>imported</span>"
+            f"{theme_colour(BLUE)};border-radius:3px;color:{theme_colour(BLUE)}'>imported</span>"
             if it.imported
             else ""
         )

@@ -25,6 +25,7 @@ from repro_nb.render import (
     markdown_table,
     shorten,
     show,
+    theme_colour,
 )
 
 __all__ = ["CheckResult", "ReportItem", "ValidationReport"]
@@ -287,7 +288,7 @@ class ValidationReport(TextRendering):
         verdict = "passed" if self.passed else "failed"
         colour = GREEN if self.passed else RED
         title = (
-            f"<b>Validation <span style='color:{colour}'>{verdict}</span></b>: "
+            f"<b>Validation <span style='color:{theme_colour(colour)}'>{verdict}</span></b>: "
             f"{html.escape(self.summary)}"
         )
         if self.baseline_id is not None:
@@ -368,7 +369,7 @@ def _html_table(rows: list[dict[str, str]], title: str | None) -> str:
         for c in cols:
             v = html.escape(r.get(c, ""))
             if c == "status":
-                colour = _STATUS_COLOUR.get(r[c], GREY)
+                colour = theme_colour(_STATUS_COLOUR.get(r[c], GREY))
                 v = f"<span style='color:{colour};font-weight:bold'>{v}</span>"
             cells.append(f"<td style='text-align:left'>{v}</td>")
         body.append(

@@ -16,7 +16,7 @@ from repro_nb.compare.codec import check_row_value
 from repro_nb.compare.kinds import NUMBER_KINDS, as_array, type_name, value_kind
 from repro_nb.compare.preview import format_number, jsonable, short_repr
 from repro_nb.errors import UsageProblem
-from repro_nb.render import GREEN, GREY, RED, TextRendering, md_escape
+from repro_nb.render import GREEN, GREY, RED, TextRendering, md_escape, theme_colour
 
 __all__ = [
     "DEFAULT_THRESHOLD_CV",
@@ -122,7 +122,7 @@ class RunStats(TextRendering):
             f"<div><b>{html.escape(str(self.name or 'value'))}</b>: n={self.n}, "
             f"mean {format_number(self.mean)} ± {format_number(self.std)}, CV {cv}, "
             f"{100 * self.confidence:g}% CI {ci}, "
-            f"<span style='color:{colour};font-weight:bold'>{verdict}</span> "
+            f"<span style='color:{theme_colour(colour)};font-weight:bold'>{verdict}</span> "
             f"<span style='opacity:.7'>({html.escape(self.rule)})</span></div>"
         )
 

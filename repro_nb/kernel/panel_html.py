@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from repro_nb.compare.cells import CellDiff, RunComparison
-from repro_nb.compare.checklist import ChecklistItem, NotebookStatus
+from repro_nb.compare.checklist import ChecklistItem, NotebookStatus, Score
 from repro_nb.compare.drift import DriftItem, DriftReport
 from repro_nb.errors import ReproError
 from repro_nb.notebook import iter_code_cells, read_notebook_json
@@ -246,11 +246,8 @@ def seed_rows(seed: Mapping[str, Any] | None) -> list[tuple[str, str, str, bool]
 
 def checklist_score(items: Sequence[ChecklistItem]) -> tuple[int, int, int]:
     """(passed, shown, unknown): every item shown counts; unknown is its own state."""
-    return (
-        sum(1 for c in items if c.ok),
-        len(items),
-        sum(1 for c in items if c.ok is None),
-    )
+    score = Score.of(items)
+    return score.passed, score.total, score.unknown
 
 
 def render_checklist(items: Sequence[ChecklistItem]) -> str:

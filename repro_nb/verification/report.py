@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from repro_nb.render import AMBER, GREEN, RED, cell_label, md_escape, shorten
+from repro_nb.render import AMBER, GREEN, RED, cell_label, md_escape, shorten, theme_colour
 from repro_nb.secrets import REDACTED, redact_secrets
 from repro_nb.seeding.cuda_ops import CUDA_ADVICE
 
@@ -619,6 +619,8 @@ def _inline(text: str, st: Mapping[str, str]) -> str:
 
 def _html_body(res: VerifyResult, st: Mapping[str, str]) -> str:
     color = EXIT_COLORS.get(res.exit_code, AMBER)
+    if st is NOTEBOOK_STYLE:  # the standalone page has no theme to follow
+        color = theme_colour(color)
     parts = [
         f'<div class="repro-verify" style="{st["root"]}">',
         f'<h1 style="{st["h1"]}">Verification of {_inline(code_span(res.target), st)}</h1>',
