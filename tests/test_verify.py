@@ -233,6 +233,8 @@ def test_changed_data_names_the_file_and_the_cell(seeded: dict, tmp_path: Path) 
     assert res.verdict == "diverged" and res.exit_code == 1, res.to_text()
     (dc,) = res.data
     assert dc.path == "data/small.csv" and dc.status == "changed" and not dc.copied
+    assert dc.cells == ["cell 2"]  # the reader by the one numbering, not its cell id
+    assert "read by cell 2" in res.to_text()
     d = res.first_divergent
     assert d.cell_index == 1 and d.cell_id == "seeded-01" and d.kind == "file"
     assert d.cause == ["data"]

@@ -16,6 +16,7 @@ from repro_nb.bundle.layout import DATA_MANIFEST
 from repro_nb.bundle.safety import MAX_DATA_DEPTH, safe_target
 from repro_nb.errors import BundleIntegrityError, UnsafeArchiveError
 from repro_nb.record import CellRecord, cell_key
+from repro_nb.render import cell_label
 from repro_nb.verification.result import DataCheck
 
 __all__ = [
@@ -106,6 +107,7 @@ def place_data(
         if p
     ]
     seen: set[str] = set()
+    names = _cell_names(bundle.expected.get("cells"))
     for entry in bundle.data.get("files", []):
         rel = entry.get("path") if isinstance(entry, dict) else None
         if not isinstance(rel, str):
@@ -123,7 +125,7 @@ def place_data(
             "missing",
             expected,
             copied=bool(entry.get("copied")),
-            cells=list(entry.get("cells", [])),
+            cells=[names.get(str(k), str(k)) for k in entry.get("cells", [])],
         )
         # Checked before anything is looked up, so a bad path stops verify with its name.
         target = safe_target(nb_dir, rel, within=work) if relative else None
@@ -154,6 +156,17 @@ def place_data(
             changes[rel] = (expected, dc.actual_sha256)
         checks.append(dc)
     return checks, changes
+
+
+def _cell_names(cells: Any) -> dict[str, str]:
+    """Cell key -> ``cell 5`` from ``expected.json``'s cells (a bundle is not trusted: entries
+    that are not a key with a whole-number index are left out)."""
+    out: dict[str, str] = {}
+    for c in cells if isinstance(cells, list) else []:
+        idx = c.get("cell_index") if isinstance(c, dict) else None
+        if type(idx) is int and idx >= 0 and isinstance(c.get("key"), str):
+            out[c["key"]] = cell_label(idx)
+    return out
 
 
 def _within(base: Path, rel: str) -> Path | None:
@@ -223,7 +236,9 @@ def check_recorded_data(
                     f["sha256"],
                     actual,
                     str(p) if actual else None,
-                    cells=[cell_key(rec)],
+                    cells=[
+                        cell_label(rec.cell_index) if rec.cell_index is not None else cell_key(rec)
+                    ],
                 )
             )
             if status != "ok":
