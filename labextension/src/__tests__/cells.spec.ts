@@ -30,6 +30,7 @@ function row(fields: Partial<ICellDiff>): ICellDiff {
     values_missing: [],
     files_differ: [],
     error: null,
+    reason: 'same',
     ...fields
   };
 }

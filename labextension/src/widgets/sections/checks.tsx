@@ -2,19 +2,27 @@ import * as React from 'react';
 
 import { ICheckStats, IChecksReply } from '../../tokens';
 import { formatValue } from '../format';
-import { ISectionProps, Mark, Section } from './section';
+import { checkCounts } from '../../verdict';
+import { ISectionProps, ISectionToggle, Mark, Section } from './section';
 
 const CHECK_MARK: Record<string, boolean | null> = { pass: true, fail: false };
 
 /** Checks of the latest run vs the baseline with numbers, plus stats over runs. */
 export function ChecksSection(
-  props: ISectionProps & { checks: IChecksReply | null; error?: string }
+  props: ISectionProps & { checks: IChecksReply | null; error?: string; toggle?: ISectionToggle }
 ): JSX.Element {
   const { trans, checks } = props;
   const report = checks?.report ?? null;
   const items = report?.items ?? [];
   const counts = report?.counts ?? {};
   const withStats = items.filter(item => item.stats !== null);
+  const c = checkCounts(checks);
+  const count =
+    checks === null || c.total === 0
+      ? ''
+      : c.fresh === c.total
+        ? trans.__('%1 new', c.total)
+        : trans.__('%1/%2', c.pass, c.total);
   return (
     <Section
       name="checks"
@@ -22,6 +30,9 @@ export function ChecksSection(
       error={props.error}
       loading={checks === null}
       loadingText={trans.__('Loading…')}
+      count={count}
+      countTone={c.fail > 0 ? 'fail' : c.pass > 0 && c.pass === c.total ? 'ok' : ''}
+      toggle={props.toggle}
     >
       {checks === null ? null : items.length === 0 ? (
         <p className="jp-repro-none">
@@ -76,8 +87,8 @@ export function ChecksSection(
                       <span className="jp-repro-detail"> ({item.status})</span>
                     ) : null}
                   </td>
-                  <td className="jp-repro-check-actual">{formatValue(item.actual, 24)}</td>
-                  <td className="jp-repro-check-expected">{formatValue(item.expected, 24)}</td>
+                  <td className="jp-repro-check-actual">{formatValue(item.actual, 40)}</td>
+                  <td className="jp-repro-check-expected">{formatValue(item.expected, 40)}</td>
                 </tr>
               ))}
             </tbody>
