@@ -31,7 +31,7 @@ export function CellsSection(
   return (
     <Section
       name="cells"
-      title={isBaseline ? trans.__('Cells (baseline run)') : trans.__('Cells vs baseline')}
+      title={trans.__('Cells')}
       error={props.error}
       loading={cells === null}
       loadingText={trans.__('Loading…')}

@@ -88,7 +88,13 @@ export function DriftSection(
       error={props.error}
       loading={drift === null}
       loadingText={trans.__('Loading…')}
-      count={driftCountText(trans, drift)}
+      count={
+        empty === null
+          ? driftCountText(trans, drift)
+          : drift !== null && drift.baseline === drift.run
+            ? trans.__('baseline only')
+            : trans.__('none')
+      }
       countTone={(report?.counts.major ?? 0) > 0 ? 'fail' : ''}
       toggle={props.toggle}
       defaultOpen={groups.flagged.length > 0}

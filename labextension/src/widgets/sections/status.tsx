@@ -74,7 +74,6 @@ export function StatusSection(
   const status = reply.status;
   const seed = status?.seed ?? null;
   const latest = reply.latest_run;
-  const baseline = reply.baseline_run;
   const warnings = status?.seed_warnings ?? [];
   const items = status?.checklist ?? [];
   const score = checklistScore(items);
@@ -110,10 +109,7 @@ export function StatusSection(
         <dt>{trans.__('Runs')}</dt>
         <dd className="jp-repro-runs">
           {trans.__('%1 recorded', reply.n_runs)}
-          {latest
-            ? ` · ${trans.__('latest run %1, %2', latest.id, formatAgo(latest.started))}`
-            : ''}
-          {baseline ? ` · ${trans.__('baseline run %1', baseline.id)}` : ''}
+          {latest ? ` · ${trans.__('latest %1', formatAgo(latest.started))}` : ''}
         </dd>
       </dl>
       {warnings.length > 0 && (

@@ -50,8 +50,10 @@ export function VerdictBlock(
           title={trans.__('Select this cell in the notebook')}
           onClick={() => props.onReveal(verdict.first!)}
         >
-          <span className="jp-repro-first-label">{props.cellLabel(verdict.first)}</span>{' '}
-          <code className="jp-repro-first-excerpt">{verdict.first.excerpt}</code>
+          <span className="jp-repro-first-head">
+            <span className="jp-repro-first-label">{props.cellLabel(verdict.first)}</span>{' '}
+            <code className="jp-repro-first-excerpt">{verdict.first.excerpt}</code>
+          </span>
           <span className="jp-repro-first-cause">
             {trans.__('Cause: %1', cellReason(verdict.first))}
           </span>
