@@ -44,8 +44,8 @@ function FoldedText(props: {
   const [open, setOpen] = React.useState(false);
   const long = props.text.length > LONG_DETAIL;
   return (
-    <span className={`${props.className}${long && !open ? ' jp-repro-folded' : ''}`}>
-      {props.text}
+    <span className={props.className}>
+      <span className={long && !open ? 'jp-repro-folded' : undefined}>{props.text}</span>
       {long && (
         <>
           {' '}
