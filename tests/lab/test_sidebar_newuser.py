@@ -198,8 +198,10 @@ def test_demo_after_make_demo_shows_no_divergence(page: Any, lab: LabServer, sho
     command(page, "notebook:run-all-cells")
     wait_all_executed(page, code_cells(nb))
     verdict = sidebar.locator(".jp-repro-verdict-block")
+    # The last cell records the checks: the sidebar has the whole run once they show.
     expect(verdict.locator(".jp-repro-compared")).to_contain_text(
-        re.compile(r"Latest run \(run \d+\) vs baseline \(run \d+\)"), timeout=60_000
+        re.compile(r"Latest run \(run \d+\) vs baseline \(run \d+\): .*3/3 checks pass"),
+        timeout=60_000,
     )
     expect(sidebar.locator(".jp-repro-section-loading")).to_have_count(0, timeout=30_000)
     page.screenshot(path=str(shots / "1-demo-run-all.png"))

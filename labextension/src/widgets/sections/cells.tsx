@@ -22,7 +22,11 @@ export function CellsSection(
   const { trans, cells } = props;
   const [showAll, setShowAll] = React.useState(false);
   const first = cells?.first_divergent ?? null;
-  const rows = cells ? (showAll ? cells.cells : cells.cells.slice(0, CELL_LIMIT)) : [];
+  // In notebook order (the reply lists cells in execution order, cells of the baseline only last).
+  const ordered = cells
+    ? [...cells.cells].sort((a, b) => (a.index ?? Infinity) - (b.index ?? Infinity))
+    : [];
+  const rows = showAll ? ordered : ordered.slice(0, CELL_LIMIT);
   // the server's index is 0-based among all cells; people read 1-based labels
   const cellLabel = (cell: ICellDiff): string =>
     props.cellLabel ? props.cellLabel(cell) : labelOf(cell.index);

@@ -87,8 +87,12 @@ export function ChecksSection(
                       <span className="jp-repro-detail"> ({item.status})</span>
                     ) : null}
                   </td>
-                  <td className="jp-repro-check-actual">{formatValue(item.actual, 40)}</td>
-                  <td className="jp-repro-check-expected">{formatValue(item.expected, 40)}</td>
+                  <td className="jp-repro-check-actual" title={formatValue(item.actual, 2000)}>
+                    {formatValue(item.actual, 16)}
+                  </td>
+                  <td className="jp-repro-check-expected" title={formatValue(item.expected, 2000)}>
+                    {formatValue(item.expected, 16)}
+                  </td>
                 </tr>
               ))}
             </tbody>
