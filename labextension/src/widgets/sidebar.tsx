@@ -39,6 +39,7 @@ function Body(props: {
   trans: TranslationBundle;
   onReveal: (cell: ICellDiff) => void;
   cellLabel: (cell: ICellDiff) => string;
+  cellIndex?: (cell: ICellDiff) => number;
   toggle: ISectionToggle;
   onCompareToggle: (open: boolean) => void;
   onComparePick: (a: number | null, b: number | null) => void;
@@ -86,6 +87,7 @@ function Body(props: {
             error={state.sectionErrors.cells}
             onReveal={props.onReveal}
             cellLabel={props.cellLabel}
+            cellIndex={props.cellIndex}
             toggle={props.toggle}
           />
           <ChecksSection
@@ -128,6 +130,7 @@ export class ReproSidebar extends ReactWidget {
     this.model = options.model;
     this._onReveal = options.onReveal;
     this._cellLabel = options.cellLabel;
+    this._cellIndex = options.cellIndex;
     this._verifyRuns = options.verifyRuns ?? (() => 1);
     this._onSwitchKernel = options.onSwitchKernel;
     this._trans = (options.translator ?? nullTranslator).load('repro_nb');
@@ -216,6 +219,7 @@ export class ReproSidebar extends ReactWidget {
                 trans={trans}
                 onReveal={this._onReveal}
                 cellLabel={this._cellLabel ?? (cell => labelOf(cell.index))}
+                cellIndex={this._cellIndex}
                 toggle={this._toggle}
                 onCompareToggle={open => (this.model.compareOpen = open)}
                 onComparePick={(a, b) => void this.model.compareRuns(a, b)}
@@ -228,6 +232,7 @@ export class ReproSidebar extends ReactWidget {
   }
 
   private _cellLabel?: (cell: ICellDiff) => string;
+  private _cellIndex?: (cell: ICellDiff) => number;
   private _open = new Map<string, boolean>();
   private _toggle: ISectionToggle;
   private _onReveal: (cell: ICellDiff) => void;
@@ -243,6 +248,8 @@ export namespace ReproSidebar {
     onReveal: (cell: ICellDiff) => void;
     /** A cell's label in the followed notebook: `cell 5 (code cell 3)`. */
     cellLabel?: (cell: ICellDiff) => string;
+    /** A cell's 0-based place in the followed notebook (-1 when it is not there). */
+    cellIndex?: (cell: ICellDiff) => number;
     /** Switch the followed notebook to a kernel (the restored environment's). */
     onSwitchKernel?: (name: string) => void;
     /** How many runs the Verify button asks for (from the settings). */

@@ -16,16 +16,20 @@ export function CellsSection(
     onReveal: (cell: ICellDiff) => void;
     /** `cell 5 (code cell 3)`: the cell's place in the open notebook (see `cellDiffLabel`). */
     cellLabel?: (cell: ICellDiff) => string;
+    /** The cell's 0-based place in the open notebook (-1: not there), for the row order. */
+    cellIndex?: (cell: ICellDiff) => number;
     toggle?: ISectionToggle;
   }
 ): JSX.Element {
   const { trans, cells } = props;
   const [showAll, setShowAll] = React.useState(false);
   const first = cells?.first_divergent ?? null;
+  const position = (cell: ICellDiff): number => {
+    const here = props.cellIndex ? props.cellIndex(cell) : -1;
+    return here >= 0 ? here : (cell.index ?? Infinity);
+  };
   // In notebook order (the reply lists cells in execution order, cells of the baseline only last).
-  const ordered = cells
-    ? [...cells.cells].sort((a, b) => (a.index ?? Infinity) - (b.index ?? Infinity))
-    : [];
+  const ordered = cells ? [...cells.cells].sort((a, b) => position(a) - position(b)) : [];
   const rows = showAll ? ordered : ordered.slice(0, CELL_LIMIT);
   // the server's index is 0-based among all cells; people read 1-based labels
   const cellLabel = (cell: ICellDiff): string =>

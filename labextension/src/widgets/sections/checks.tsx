@@ -98,41 +98,44 @@ export function ChecksSection(
             </tbody>
           </table>
           {withStats.length > 0 && (
-            <table className="jp-repro-table jp-repro-stats">
-              <thead>
-                <tr>
-                  <th>{trans.__('Over runs')}</th>
-                  <th>{trans.__('mean ± std (n)')}</th>
-                  <th title={trans.__('stable over runs')}>{trans.__('ok')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {withStats.map(item => {
-                  const s = item.stats as ICheckStats;
-                  return (
-                    <tr key={item.name} data-name={item.name}>
-                      <td>{item.name}</td>
-                      <td
-                        title={
-                          s.ci_low !== null
-                            ? trans.__(
-                                '95%% CI %1 … %2',
-                                formatValue(s.ci_low),
-                                formatValue(s.ci_high)
-                              )
-                            : ''
-                        }
-                      >
-                        {formatValue(s.mean)} ± {formatValue(s.std)} ({s.n})
-                      </td>
-                      <td>
-                        <Mark ok={s.stable} />
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
+            <details className="jp-repro-drift-fold jp-repro-stats-fold">
+              <summary>{trans.__('Spread over runs (mean ± std)')}</summary>
+              <table className="jp-repro-table jp-repro-stats">
+                <thead>
+                  <tr>
+                    <th>{trans.__('Over runs')}</th>
+                    <th>{trans.__('mean ± std (n)')}</th>
+                    <th title={trans.__('stable over runs')}>{trans.__('ok')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {withStats.map(item => {
+                    const s = item.stats as ICheckStats;
+                    return (
+                      <tr key={item.name} data-name={item.name}>
+                        <td>{item.name}</td>
+                        <td
+                          title={
+                            s.ci_low !== null
+                              ? trans.__(
+                                  '95%% CI %1 … %2',
+                                  formatValue(s.ci_low),
+                                  formatValue(s.ci_high)
+                                )
+                              : ''
+                          }
+                        >
+                          {formatValue(s.mean)} ± {formatValue(s.std)} ({s.n})
+                        </td>
+                        <td>
+                          <Mark ok={s.stable} />
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </details>
           )}
         </>
       )}
