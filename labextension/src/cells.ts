@@ -19,13 +19,15 @@ export interface INotebookCellLike {
  *
  * @param index - the cell's 0-based position among all cells, markdown included
  * @param codeCell - its 1-based number among code cells, when known
- * @returns `cell N` (1-based), with `(code cell M)` when the number is known
+ * @returns `cell N` (1-based), with `(code cell M)` when the number is known and
+ * differs from N (a notebook of code cells only reads `cell 3`, not `cell 3 (code cell 3)`)
  */
 export function cellLabel(index: number | null, codeCell: number | null = null): string {
   if (index === null || index < 0) {
     return 'cell ?';
   }
-  return `cell ${index + 1}` + (codeCell ? ` (code cell ${codeCell})` : '');
+  const n = index + 1;
+  return `cell ${n}` + (codeCell && codeCell !== n ? ` (code cell ${codeCell})` : '');
 }
 
 /**

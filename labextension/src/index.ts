@@ -74,6 +74,7 @@ const plugin: JupyterFrontEndPlugin<IReproModel> = {
       model,
       onReveal: reveal,
       cellLabel,
+      cellIndex: cell => findCellIndex(tracker.currentWidget?.content.widgets ?? [], cell),
       onSwitchKernel: name => void switchKernel(name),
       verifyRuns: () => verifyRuns,
       translator: translator ?? nullTranslator

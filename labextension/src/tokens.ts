@@ -113,6 +113,8 @@ export interface ICellDiff {
   values_missing: string[];
   files_differ: string[];
   error: string | null;
+  /** One line: why the cell is not the same (its state when it is). */
+  reason: string;
 }
 
 /** GET cells?path=NB[&run=ID]: history.RunComparison.to_dict() plus ids. */

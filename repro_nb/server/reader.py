@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repro_nb.compare.cells import CellDiff
 from repro_nb.compare.overview import overview
 from repro_nb.compare.side_by_side import side_by_side
 from repro_nb.errors import UsageProblem
@@ -192,8 +193,17 @@ def read_cells(store: Store, key: str, run: int | None) -> dict[str, Any]:
     return {"run": view.run_id, "baseline": view.baseline_id, "comparison": view.comparison}
 
 
+def _cell_row(cell: CellDiff) -> dict[str, Any]:
+    """A cell of the ``cells`` reply, with its one-line ``reason`` (shown on the row)."""
+    return {**cell.to_dict(), "reason": cell.reason}
+
+
 def cells_page(body: dict[str, Any] | None, offset: int, limit: int) -> dict[str, Any]:
-    """The ``cells`` reply body: counts, the first divergent cell and one page of cells."""
+    """The ``cells`` reply body: counts, the first divergent cell and one page of cells.
+
+    Each cell row carries ``reason``, one line saying why it is not the same (its state when it
+    is), so the sidebar shows the cause on the row rather than in a tooltip only.
+    """
     comparison = (body or {}).get("comparison")
     reply: dict[str, Any] = {
         "run": (body or {}).get("run"),
@@ -210,9 +220,9 @@ def cells_page(body: dict[str, Any] | None, offset: int, limit: int) -> dict[str
     first = comparison.first_divergent
     reply.update(
         counts=comparison.counts(),
-        first_divergent=first.to_dict() if first else None,
+        first_divergent=_cell_row(first) if first else None,
         total=len(comparison.cells),
-        cells=[c.to_dict() for c in comparison.cells[offset : offset + limit]],
+        cells=[_cell_row(c) for c in comparison.cells[offset : offset + limit]],
     )
     return reply
 

@@ -135,14 +135,14 @@ def test_demo_notebook_sidebar_export_verify(
         re.compile("jp-repro-ok")
     )
     expect(status.locator(".jp-repro-runs")).to_contain_text("1 recorded")
-    expect(sidebar.locator(".jp-repro-drift")).to_contain_text("Only the baseline run")
+    expect(sidebar.locator(".jp-repro-drift .jp-repro-count")).to_have_text("baseline only")
     checks = sidebar.locator(".jp-repro-checks .jp-repro-check-row")
     expect(checks).to_have_count(3)
     for name in ("final_mse", "last_epoch_loss", "weight_norm"):
         expect(sidebar.locator(f'.jp-repro-check-row[data-name="{name}"]')).to_have_attribute(
             "data-status", "new"
         )
-    expect(sidebar.locator(".jp-repro-cells-summary")).to_have_text("This run is the baseline.")
+    expect(sidebar.locator(".jp-repro-headline")).to_have_text("Run 1 is the baseline")
 
     # A click on a row selects that cell in the notebook.
     sidebar.locator('.jp-repro-cell[data-cell-id="demo-06"]').click()
@@ -160,7 +160,10 @@ def test_demo_notebook_sidebar_export_verify(
         )
     expect(sidebar.locator(".jp-repro-checks-summary")).to_contain_text("3 pass, 0 fail")
     expect(sidebar.locator(".jp-repro-stats tbody tr")).to_have_count(3)
-    expect(sidebar.locator(".jp-repro-cells-summary")).to_have_text("All cells match the baseline.")
+    expect(sidebar.locator(".jp-repro-headline")).to_have_text("All cells match the baseline")
+    expect(sidebar.locator(".jp-repro-compared")).to_contain_text(
+        "Latest run (run 2) vs baseline (run 1)"
+    )
     expect(sidebar.locator(".jp-repro-first-divergent")).to_have_count(0)
     expect(sidebar.locator(".jp-repro-cell.jp-repro-state-same")).to_have_count(recorded)
     expect(sidebar.locator('.jp-repro-drift-item[data-severity="major"]')).to_have_count(0)
@@ -226,7 +229,8 @@ def test_divergent_cell_is_highlighted_and_revealed(
     expect(first).to_have_count(1, timeout=30_000)
     expect(first).to_have_attribute("data-cell-id", "c1")
     expect(first.locator(".jp-repro-cell-state")).to_have_text("different")
-    expect(sidebar.locator(".jp-repro-cells-summary")).to_contain_text("First divergent cell")
+    expect(sidebar.locator(".jp-repro-headline")).to_have_text("Diverges at cell 2")
+    expect(sidebar.locator(".jp-repro-first-cause")).to_contain_text("numpy")
     expect(sidebar.locator(".jp-repro-checks")).to_contain_text("No checks recorded")
     page.screenshot(path=str(artefacts / "unseeded-divergent.png"))
     first.click()

@@ -30,6 +30,7 @@ function row(fields: Partial<ICellDiff>): ICellDiff {
     values_missing: [],
     files_differ: [],
     error: null,
+    reason: 'same',
     ...fields
   };
 }
@@ -83,6 +84,8 @@ const MIXED = typed(
 describe('cellLabel', () => {
   it('names cells 1-based, with the code-cell number when known', () => {
     expect(cellLabel(4, 3)).toBe('cell 5 (code cell 3)');
+    // No markdown before it: the numbers agree, and the label says it once.
+    expect(cellLabel(2, 3)).toBe('cell 3');
     expect(cellLabel(0)).toBe('cell 1');
     expect(cellLabel(null)).toBe('cell ?');
   });

@@ -198,7 +198,8 @@ const CELL_DIFF: Spec<ICellDiff> = {
     values_new: { array: 'string' },
     values_missing: { array: 'string' },
     files_differ: { array: 'string' },
-    error: { nullable: 'string' }
+    error: { nullable: 'string' },
+    reason: 'string'
   }
 };
 

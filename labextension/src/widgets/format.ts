@@ -77,3 +77,63 @@ export function severityRank(severity: string | null | undefined): number {
     'jp-repro-sev-info': 3
   }[severityClass(severity)] as number;
 }
+
+/** Length of the common prefix and of the common suffix of two strings (they never overlap). */
+function commonEnds(a: string, b: string): [number, number] {
+  const shorter = Math.min(a.length, b.length);
+  let prefix = 0;
+  while (prefix < shorter && a[prefix] === b[prefix]) {
+    prefix++;
+  }
+  let suffix = 0;
+  while (suffix < shorter - prefix && a[a.length - 1 - suffix] === b[b.length - 1 - suffix]) {
+    suffix++;
+  }
+  return [prefix, suffix];
+}
+
+/** `text` cut to `max` characters around `[start, end)`, with `…` where it was cut. */
+function windowAround(text: string, start: number, end: number, max: number): string {
+  if (text.length <= max) {
+    return text;
+  }
+  if (max < 3) {
+    return text.slice(start, start + Math.max(0, max));
+  }
+  // Room for the text between two ellipses; the differing part centred in it.
+  let room = max - 2;
+  const span = end - start;
+  let from = span >= room ? start : start - Math.floor((room - span) / 2);
+  // An ellipsis in place of a single character hides it for nothing: show it.
+  if (from <= 1) {
+    from = 0;
+    room = max - 1;
+  } else if (from + room >= text.length - 1) {
+    room = max - 1;
+    from = text.length - room;
+  }
+  const to = Math.min(text.length, from + room);
+  return `${from > 0 ? '…' : ''}${text.slice(from, to)}${to < text.length ? '…' : ''}`;
+}
+
+/**
+ * Shorten two versions of a value (a path, a version string) to at most `max`
+ * characters each, keeping the part where they differ in view: the common
+ * start and end are cut first, marked with `…`. Values that fit are kept whole.
+ *
+ * @example
+ * truncateAround('/usr/bin/python3', '/opt/venv/bin/python3', 10)
+ * // ['/usr/bin/…', '/opt/venv…']
+ *
+ * @param before - the baseline's value
+ * @param after - the run's value
+ * @param max - the most characters either result may have (ellipses included)
+ * @returns the shortened `[before, after]`
+ */
+export function truncateAround(before: string, after: string, max: number): [string, string] {
+  const [prefix, suffix] = commonEnds(before, after);
+  return [
+    windowAround(before, prefix, before.length - suffix, max),
+    windowAround(after, prefix, after.length - suffix, max)
+  ];
+}

@@ -1,31 +1,49 @@
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
-import { ReactWidget, refreshIcon, UseSignal } from '@jupyterlab/ui-components';
+import {
+  checkIcon,
+  downloadIcon,
+  historyIcon,
+  listIcon,
+  ReactWidget,
+  refreshIcon,
+  UseSignal
+} from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { ReproModel } from '../model';
-import { ICellDiff, IReproState, JobKind, SIDEBAR_ID } from '../tokens';
+import { cellLabel as labelOf } from '../cells';
+import { ICellDiff, IReproState, SIDEBAR_ID } from '../tokens';
 import { reproIcon } from './icon';
 import {
-  ActionsSection,
+  ActionsToolbar,
   CellsSection,
   ChecksSection,
   CompareSection,
   DriftSection,
-  StatusSection
+  ISectionToggle,
+  JobsArea,
+  StatusSection,
+  VerdictBlock
 } from './sections';
+
+const TOOL_ICONS = {
+  export: <downloadIcon.react tag="span" className="jp-ToolbarButtonComponent-icon" />,
+  verify: <checkIcon.react tag="span" className="jp-ToolbarButtonComponent-icon" />,
+  restore: <historyIcon.react tag="span" className="jp-ToolbarButtonComponent-icon" />,
+  compare: <listIcon.react tag="span" className="jp-ToolbarButtonComponent-icon" />
+};
 
 function Body(props: {
   state: IReproState;
   trans: TranslationBundle;
   onReveal: (cell: ICellDiff) => void;
-  cellLabel?: (cell: ICellDiff) => string;
-  onStart: (kind: JobKind) => void;
-  downloadURL: ReproModel['downloadURL'];
-  onSwitchKernel?: (name: string) => void;
+  cellLabel: (cell: ICellDiff) => string;
+  cellIndex?: (cell: ICellDiff) => number;
+  toggle: ISectionToggle;
   onCompareToggle: (open: boolean) => void;
   onComparePick: (a: number | null, b: number | null) => void;
-}): JSX.Element {
+}): JSX.Element | null {
   const { state, trans } = props;
   switch (state.phase) {
     case 'idle':
@@ -45,36 +63,47 @@ function Body(props: {
       );
     case 'empty':
       return (
-        <>
-          <div className="jp-repro-placeholder jp-repro-empty">
-            <strong>{trans.__('Nothing recorded for this notebook yet.')}</strong>
-            <p>
-              {trans.__(
-                'Run %load_ext repro_nb (and %repro_seed 42) in the notebook, then run its cells: each cell is recorded.'
-              )}
-            </p>
-          </div>
-          <ActionsSection
-            trans={trans}
-            state={state}
-            onStart={props.onStart}
-            downloadURL={props.downloadURL}
-            onSwitchKernel={props.onSwitchKernel}
-          />
-        </>
+        <div className="jp-repro-placeholder jp-repro-empty">
+          <strong>{trans.__('Nothing recorded for this notebook yet.')}</strong>
+          <p>
+            {trans.__(
+              'Run %load_ext repro_nb (and %repro_seed 42) in the notebook, then run its cells: each cell is recorded.'
+            )}
+          </p>
+        </div>
       );
     case 'ready':
       return (
         <>
-          {state.status && <StatusSection trans={trans} status={state.status} />}
-          <DriftSection trans={trans} drift={state.drift} error={state.sectionErrors.drift} />
-          <ChecksSection trans={trans} checks={state.checks} error={state.sectionErrors.checks} />
+          <VerdictBlock
+            trans={trans}
+            state={state}
+            onReveal={props.onReveal}
+            cellLabel={props.cellLabel}
+          />
           <CellsSection
             trans={trans}
             cells={state.cells}
             error={state.sectionErrors.cells}
             onReveal={props.onReveal}
             cellLabel={props.cellLabel}
+            cellIndex={props.cellIndex}
+            toggle={props.toggle}
+          />
+          <ChecksSection
+            trans={trans}
+            checks={state.checks}
+            error={state.sectionErrors.checks}
+            toggle={props.toggle}
+          />
+          {state.status && (
+            <StatusSection trans={trans} status={state.status} toggle={props.toggle} />
+          )}
+          <DriftSection
+            trans={trans}
+            drift={state.drift}
+            error={state.sectionErrors.drift}
+            toggle={props.toggle}
           />
           <CompareSection
             trans={trans}
@@ -85,13 +114,6 @@ function Body(props: {
             onPick={props.onComparePick}
             onReveal={props.onReveal}
             cellLabel={props.cellLabel}
-          />
-          <ActionsSection
-            trans={trans}
-            state={state}
-            onStart={props.onStart}
-            downloadURL={props.downloadURL}
-            onSwitchKernel={props.onSwitchKernel}
           />
         </>
       );
@@ -108,13 +130,23 @@ export class ReproSidebar extends ReactWidget {
     this.model = options.model;
     this._onReveal = options.onReveal;
     this._cellLabel = options.cellLabel;
+    this._cellIndex = options.cellIndex;
     this._verifyRuns = options.verifyRuns ?? (() => 1);
     this._onSwitchKernel = options.onSwitchKernel;
     this._trans = (options.translator ?? nullTranslator).load('repro_nb');
     this.id = SIDEBAR_ID;
     this.addClass('jp-repro-sidebar');
     this.title.icon = reproIcon;
-    this.title.caption = this._trans.__('Reproducibility');
+    this.title.caption = this._trans.__(
+      'Reproducibility: does this notebook reproduce its baseline run?'
+    );
+    this._toggle = {
+      isOpen: (name, byDefault) => this._open.get(name) ?? byDefault,
+      onToggle: (name, open) => {
+        this._open.set(name, open);
+        this.update();
+      }
+    };
   }
 
   readonly model: ReproModel;
@@ -162,11 +194,10 @@ export class ReproSidebar extends ReactWidget {
                   {current.path}
                 </div>
               )}
-              <Body
-                state={current}
+              <ActionsToolbar
                 trans={trans}
-                onReveal={this._onReveal}
-                cellLabel={this._cellLabel}
+                state={current}
+                icons={TOOL_ICONS}
                 onStart={kind =>
                   void (kind === 'export'
                     ? this.model.startExport()
@@ -174,8 +205,22 @@ export class ReproSidebar extends ReactWidget {
                       ? this.model.startRestore()
                       : this.model.startVerify(this._verifyRuns()))
                 }
+                onCompare={() => this.showCompare()}
+              />
+              <JobsArea
+                trans={trans}
+                state={current}
                 downloadURL={job => this.model.downloadURL(job)}
                 onSwitchKernel={this._onSwitchKernel}
+                downloadIcon={<downloadIcon.react tag="span" className="jp-repro-button-icon" />}
+              />
+              <Body
+                state={current}
+                trans={trans}
+                onReveal={this._onReveal}
+                cellLabel={this._cellLabel ?? (cell => labelOf(cell.index))}
+                cellIndex={this._cellIndex}
+                toggle={this._toggle}
                 onCompareToggle={open => (this.model.compareOpen = open)}
                 onComparePick={(a, b) => void this.model.compareRuns(a, b)}
               />
@@ -187,6 +232,9 @@ export class ReproSidebar extends ReactWidget {
   }
 
   private _cellLabel?: (cell: ICellDiff) => string;
+  private _cellIndex?: (cell: ICellDiff) => number;
+  private _open = new Map<string, boolean>();
+  private _toggle: ISectionToggle;
   private _onReveal: (cell: ICellDiff) => void;
   private _trans: TranslationBundle;
   private _verifyRuns: () => number;
@@ -200,6 +248,8 @@ export namespace ReproSidebar {
     onReveal: (cell: ICellDiff) => void;
     /** A cell's label in the followed notebook: `cell 5 (code cell 3)`. */
     cellLabel?: (cell: ICellDiff) => string;
+    /** A cell's 0-based place in the followed notebook (-1 when it is not there). */
+    cellIndex?: (cell: ICellDiff) => number;
     /** Switch the followed notebook to a kernel (the restored environment's). */
     onSwitchKernel?: (name: string) => void;
     /** How many runs the Verify button asks for (from the settings). */

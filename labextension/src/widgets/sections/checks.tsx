@@ -2,19 +2,27 @@ import * as React from 'react';
 
 import { ICheckStats, IChecksReply } from '../../tokens';
 import { formatValue } from '../format';
-import { ISectionProps, Mark, Section } from './section';
+import { checkCounts } from '../../verdict';
+import { ISectionProps, ISectionToggle, Mark, Section } from './section';
 
 const CHECK_MARK: Record<string, boolean | null> = { pass: true, fail: false };
 
 /** Checks of the latest run vs the baseline with numbers, plus stats over runs. */
 export function ChecksSection(
-  props: ISectionProps & { checks: IChecksReply | null; error?: string }
+  props: ISectionProps & { checks: IChecksReply | null; error?: string; toggle?: ISectionToggle }
 ): JSX.Element {
   const { trans, checks } = props;
   const report = checks?.report ?? null;
   const items = report?.items ?? [];
   const counts = report?.counts ?? {};
   const withStats = items.filter(item => item.stats !== null);
+  const c = checkCounts(checks);
+  const count =
+    checks === null || c.total === 0
+      ? ''
+      : c.fresh === c.total
+        ? trans.__('%1 new', c.total)
+        : trans.__('%1/%2', c.pass, c.total);
   return (
     <Section
       name="checks"
@@ -22,6 +30,9 @@ export function ChecksSection(
       error={props.error}
       loading={checks === null}
       loadingText={trans.__('Loading…')}
+      count={count}
+      countTone={c.fail > 0 ? 'fail' : c.pass > 0 && c.pass === c.total ? 'ok' : ''}
+      toggle={props.toggle}
     >
       {checks === null ? null : items.length === 0 ? (
         <p className="jp-repro-none">
@@ -76,48 +87,55 @@ export function ChecksSection(
                       <span className="jp-repro-detail"> ({item.status})</span>
                     ) : null}
                   </td>
-                  <td className="jp-repro-check-actual">{formatValue(item.actual, 24)}</td>
-                  <td className="jp-repro-check-expected">{formatValue(item.expected, 24)}</td>
+                  <td className="jp-repro-check-actual" title={formatValue(item.actual, 2000)}>
+                    {formatValue(item.actual, 16)}
+                  </td>
+                  <td className="jp-repro-check-expected" title={formatValue(item.expected, 2000)}>
+                    {formatValue(item.expected, 16)}
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
           {withStats.length > 0 && (
-            <table className="jp-repro-table jp-repro-stats">
-              <thead>
-                <tr>
-                  <th>{trans.__('Over runs')}</th>
-                  <th>{trans.__('mean ± std (n)')}</th>
-                  <th title={trans.__('stable over runs')}>{trans.__('ok')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {withStats.map(item => {
-                  const s = item.stats as ICheckStats;
-                  return (
-                    <tr key={item.name} data-name={item.name}>
-                      <td>{item.name}</td>
-                      <td
-                        title={
-                          s.ci_low !== null
-                            ? trans.__(
-                                '95%% CI %1 … %2',
-                                formatValue(s.ci_low),
-                                formatValue(s.ci_high)
-                              )
-                            : ''
-                        }
-                      >
-                        {formatValue(s.mean)} ± {formatValue(s.std)} ({s.n})
-                      </td>
-                      <td>
-                        <Mark ok={s.stable} />
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
+            <details className="jp-repro-drift-fold jp-repro-stats-fold">
+              <summary>{trans.__('Spread over runs (mean ± std)')}</summary>
+              <table className="jp-repro-table jp-repro-stats">
+                <thead>
+                  <tr>
+                    <th>{trans.__('Over runs')}</th>
+                    <th>{trans.__('mean ± std (n)')}</th>
+                    <th title={trans.__('stable over runs')}>{trans.__('ok')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {withStats.map(item => {
+                    const s = item.stats as ICheckStats;
+                    return (
+                      <tr key={item.name} data-name={item.name}>
+                        <td>{item.name}</td>
+                        <td
+                          title={
+                            s.ci_low !== null
+                              ? trans.__(
+                                  '95%% CI %1 … %2',
+                                  formatValue(s.ci_low),
+                                  formatValue(s.ci_high)
+                                )
+                              : ''
+                          }
+                        >
+                          {formatValue(s.mean)} ± {formatValue(s.std)} ({s.n})
+                        </td>
+                        <td>
+                          <Mark ok={s.stable} />
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </details>
           )}
         </>
       )}

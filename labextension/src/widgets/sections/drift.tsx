@@ -3,12 +3,17 @@ import * as React from 'react';
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { IDriftItem, IDriftReply } from '../../tokens';
-import { formatValue, severityClass, severityRank } from '../format';
-import { ISectionProps, Section } from './section';
+import { driftCountText, driftGroups } from '../../verdict';
+import { formatValue, severityClass, truncateAround } from '../format';
+import { ISectionProps, ISectionToggle, Section } from './section';
+
+/** Characters of a before/after value shown; the differing part stays in view. */
+const VALUE_CHARS = 36;
 
 /**
  * Drift items, one line each: severity badge (unless `plain`), name, and the
- * change. Shared by the Drift section and the Compare section.
+ * change, shortened around where the values differ (the full values are in
+ * the tooltip). Shared by the Drift section and the Compare section.
  */
 export function DriftList(props: {
   items: IDriftItem[];
@@ -19,55 +24,58 @@ export function DriftList(props: {
   const { trans, plain } = props;
   return (
     <ul className="jp-repro-drift-list">
-      {props.items.map((item, i) => (
-        <li
-          key={`${item.kind}-${item.name}-${i}`}
-          className={`jp-repro-drift-item ${severityClass(item.severity)}`}
-          data-name={item.name}
-          data-severity={item.severity}
-          title={!plain && item.detail ? `${item.detail}. ${item.why}` : item.why}
-        >
-          {!plain && (
-            <>
-              <span className="jp-repro-badge">{item.severity}</span>{' '}
-            </>
-          )}
-          <span className="jp-repro-drift-name">
-            {item.kind === 'package' ? item.name : `${item.kind}: ${item.name}`}
-          </span>
-          {item.imported && <span className="jp-repro-imported"> {trans.__('imported')}</span>}
-          <span className="jp-repro-drift-change">
-            {' '}
-            {formatValue(item.before, 30)} → {formatValue(item.after, 30)}
-          </span>
-        </li>
-      ))}
+      {props.items.map((item, i) => {
+        const before = formatValue(item.before, 10_000);
+        const after = formatValue(item.after, 10_000);
+        const [shownBefore, shownAfter] = truncateAround(before, after, VALUE_CHARS);
+        const why = !plain && item.detail ? `${item.detail}. ${item.why}` : item.why;
+        return (
+          <li
+            key={`${item.kind}-${item.name}-${i}`}
+            className={`jp-repro-drift-item ${severityClass(item.severity)}`}
+            data-name={item.name}
+            data-severity={item.severity}
+            title={`${why}\n${before} → ${after}`}
+          >
+            {!plain && (
+              <>
+                <span className="jp-repro-badge">{item.severity}</span>{' '}
+              </>
+            )}
+            <span className="jp-repro-drift-name">
+              {item.kind === 'package' ? item.name : `${item.kind}: ${item.name}`}
+            </span>
+            {item.imported && <span className="jp-repro-imported"> {trans.__('imported')}</span>}
+            <span className="jp-repro-drift-change">
+              <span className="jp-repro-drift-before">{shownBefore}</span>
+              {' → '}
+              <span className="jp-repro-drift-after">{shownAfter}</span>
+            </span>
+          </li>
+        );
+      })}
     </ul>
   );
 }
 
-/** Environment drift, imported packages first, coloured by severity. */
+/**
+ * Environment drift: major and minor items shown, info-level items and the
+ * packages the notebook does not import each folded into one row.
+ */
 export function DriftSection(
-  props: ISectionProps & { drift: IDriftReply | null; error?: string }
+  props: ISectionProps & { drift: IDriftReply | null; error?: string; toggle?: ISectionToggle }
 ): JSX.Element {
   const { trans, drift } = props;
   const report = drift?.report ?? null;
-  const items: IDriftItem[] = report ? [...report.items] : [];
-  // Imported packages first (what the notebook actually uses), then by severity.
-  items.sort(
-    (a, b) =>
-      Number(!a.imported) - Number(!b.imported) ||
-      severityRank(a.severity) - severityRank(b.severity) ||
-      a.kind.localeCompare(b.kind) ||
-      a.name.localeCompare(b.name)
-  );
+  const groups = driftGroups(drift);
+  const total = groups.flagged.length + groups.info.length + groups.unimported.length;
   let empty: string | null = null;
   if (drift !== null && report === null) {
     empty =
       drift.baseline === null || drift.run === null
         ? trans.__('No run recorded yet.')
         : trans.__('No environment recorded for the baseline or the latest run.');
-  } else if (report !== null && items.length === 0) {
+  } else if (report !== null && total === 0) {
     empty =
       drift?.baseline === drift?.run
         ? trans.__('Only the baseline run is recorded: nothing to compare yet.')
@@ -80,22 +88,52 @@ export function DriftSection(
       error={props.error}
       loading={drift === null}
       loadingText={trans.__('Loading…')}
+      count={
+        empty === null
+          ? driftCountText(trans, drift)
+          : drift !== null && drift.baseline === drift.run
+            ? trans.__('baseline only')
+            : trans.__('none')
+      }
+      countTone={(report?.counts.major ?? 0) > 0 ? 'fail' : ''}
+      toggle={props.toggle}
+      defaultOpen={groups.flagged.length > 0}
     >
       {drift === null ? null : empty !== null ? (
         <p className="jp-repro-none">{empty}</p>
       ) : (
         <>
           <div className="jp-repro-drift-summary">
-            {trans.__('%1 → %2:', report?.before ?? '', report?.after ?? '')}{' '}
-            {Object.entries(report?.counts ?? {})
-              .filter(([, n]) => n > 0)
-              .map(([severity, n]) => (
-                <span key={severity} className={`jp-repro-count ${severityClass(severity)}`}>
-                  {trans.__('%1 %2', n, severity)}{' '}
-                </span>
-              ))}
+            {trans.__(
+              'Baseline (run %1) → latest run (run %2): %3',
+              drift.baseline ?? '—',
+              drift.run ?? '—',
+              report?.summary ?? ''
+            )}
           </div>
-          <DriftList items={items} trans={trans} />
+          {groups.flagged.length > 0 && <DriftList items={groups.flagged} trans={trans} />}
+          {groups.info.length > 0 && (
+            <details className="jp-repro-drift-fold jp-repro-drift-info">
+              <summary>
+                {trans._n('%1 info-level item', '%1 info-level items', groups.info.length)}
+                <span className="jp-repro-fold-hint"> — {trans.__('show')}</span>
+              </summary>
+              <DriftList items={groups.info} trans={trans} />
+            </details>
+          )}
+          {groups.unimported.length > 0 && (
+            <details className="jp-repro-drift-fold jp-repro-drift-unimported">
+              <summary>
+                {trans._n(
+                  '%1 package not imported by the notebook',
+                  '%1 packages not imported by the notebook',
+                  groups.unimported.length
+                )}
+                <span className="jp-repro-fold-hint"> — {trans.__('show')}</span>
+              </summary>
+              <DriftList items={groups.unimported} trans={trans} />
+            </details>
+          )}
         </>
       )}
     </Section>

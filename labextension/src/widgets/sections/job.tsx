@@ -5,11 +5,16 @@ import { ISectionProps } from './section';
 
 /** One export or verify job: progress, message, verdict and download link. */
 export function JobView(
-  props: ISectionProps & { job: IJob; downloadURL: string | null }
+  props: ISectionProps & {
+    job: IJob;
+    downloadURL: string | null;
+    downloadIcon?: React.ReactNode;
+  }
 ): JSX.Element {
   const { trans, job } = props;
   const result = job.result ?? {};
   const verdict = typeof result.verdict === 'string' ? result.verdict : null;
+  const level = typeof result.level === 'string' && result.level ? result.level : null;
   return (
     <div
       className={`jp-repro-job jp-repro-job-${job.kind} jp-repro-job-${job.state}`}
@@ -30,12 +35,18 @@ export function JobView(
           }`}
           data-verdict={verdict}
         >
-          {verdict}
+          {level && !verdict.includes(level) ? trans.__('%1 (%2)', verdict, level) : verdict}
         </div>
       )}
       {job.state === 'done' && props.downloadURL && (
-        <a className="jp-repro-download" href={props.downloadURL} download>
-          {trans.__('Download bundle')}
+        <a
+          className="jp-Button jp-mod-styled jp-mod-accept jp-repro-download"
+          href={props.downloadURL}
+          download
+          title={trans.__('Download the bundle as a zip file')}
+        >
+          {props.downloadIcon}
+          <span>{trans.__('Download bundle')}</span>
         </a>
       )}
     </div>

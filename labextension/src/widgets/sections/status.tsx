@@ -3,7 +3,8 @@ import * as React from 'react';
 
 import { ISeedRecord, IStatusReply } from '../../tokens';
 import { formatAgo, formatValue } from '../format';
-import { ISectionProps, Mark, Section } from './section';
+import { checklistScore } from '../../verdict';
+import { ISectionProps, ISectionToggle, Mark, Section } from './section';
 
 function seedText(trans: TranslationBundle, seed: ISeedRecord | null | undefined): string {
   const requested = seed?.requested ?? null;
@@ -23,29 +24,79 @@ function deterministicText(trans: TranslationBundle, seed: ISeedRecord | null | 
     return trans.__('not requested');
   }
   if (effective === true) {
-    return trans.__('requested, effective');
+    return trans.__('requested, on');
   }
   if (effective === false) {
-    return trans.__('requested, NOT effective');
+    return trans.__('requested, NOT on');
   }
   return trans.__('requested (no torch)');
 }
 
-/** Seed, capture, the checklist and the last run vs baseline. */
-export function StatusSection(props: ISectionProps & { status: IStatusReply }): JSX.Element {
+/** Details longer than this fold to two lines, with a button to read them whole. */
+const LONG_DETAIL = 110;
+
+/** A checklist detail or a warning: the full text, folded to two lines when long. */
+function FoldedText(props: {
+  trans: TranslationBundle;
+  text: string;
+  className: string;
+}): JSX.Element {
+  const [open, setOpen] = React.useState(false);
+  const long = props.text.length > LONG_DETAIL;
+  return (
+    <span className={props.className}>
+      <span className={long && !open ? 'jp-repro-folded' : undefined}>{props.text}</span>
+      {long && (
+        <>
+          {' '}
+          <button
+            className="jp-repro-link-button jp-repro-more"
+            aria-expanded={open}
+            onClick={event => {
+              event.stopPropagation();
+              setOpen(!open);
+            }}
+          >
+            {open ? props.trans.__('less') : props.trans.__('more')}
+          </button>
+        </>
+      )}
+    </span>
+  );
+}
+
+/** Seed, capture, runs, and the checklist with its score (every item shown counts). */
+export function StatusSection(
+  props: ISectionProps & { status: IStatusReply; toggle?: ISectionToggle }
+): JSX.Element {
   const { trans } = props;
   const reply = props.status;
   const status = reply.status;
   const seed = status?.seed ?? null;
   const latest = reply.latest_run;
-  const baseline = reply.baseline_run;
   const warnings = status?.seed_warnings ?? [];
+  const items = status?.checklist ?? [];
+  const score = checklistScore(items);
+  const count =
+    items.length === 0
+      ? ''
+      : score.unknown > 0
+        ? trans.__('%1/%2 · %3 unknown', score.passed, score.total, score.unknown)
+        : trans.__('%1/%2', score.passed, score.total);
   return (
-    <Section name="status" title={trans.__('Status')}>
+    <Section
+      name="status"
+      title={trans.__('Checklist')}
+      count={count}
+      countTone={score.failed > 0 ? 'fail' : score.passed === score.total ? 'ok' : ''}
+      toggle={props.toggle}
+    >
       <dl className="jp-repro-facts">
         <dt>{trans.__('Seed')}</dt>
         <dd className="jp-repro-seed">{seedText(trans, seed)}</dd>
-        <dt>{trans.__('Deterministic')}</dt>
+        <dt title={trans.__("torch's deterministic algorithms")}>
+          {trans.__('Torch determinism')}
+        </dt>
         <dd className="jp-repro-deterministic">{deterministicText(trans, seed)}</dd>
         <dt>{trans.__('Capture')}</dt>
         <dd className="jp-repro-capture">
@@ -58,46 +109,42 @@ export function StatusSection(props: ISectionProps & { status: IStatusReply }): 
         <dt>{trans.__('Runs')}</dt>
         <dd className="jp-repro-runs">
           {trans.__('%1 recorded', reply.n_runs)}
-          {latest
-            ? ` · ${trans.__('latest run %1, %2', latest.id, formatAgo(latest.started))}`
-            : ''}
-        </dd>
-        <dt>{trans.__('Baseline')}</dt>
-        <dd className="jp-repro-baseline">
-          {baseline ? trans.__('run %1 (%2)', baseline.id, formatAgo(baseline.started)) : '—'}
+          {latest ? ` · ${trans.__('latest %1', formatAgo(latest.started))}` : ''}
         </dd>
       </dl>
       {warnings.length > 0 && (
         <ul className="jp-repro-warnings">
           {warnings.map((w, i) => (
-            <li key={i} title={w}>
-              {w}
+            <li key={i}>
+              <FoldedText trans={trans} text={w} className="jp-repro-warning-text" />
             </li>
           ))}
         </ul>
       )}
-      {status?.summary && <p className="jp-repro-summary">{status.summary}</p>}
-      {status && status.checklist.length > 0 && (
-        <>
-          <div className="jp-repro-score">
-            {trans.__('Checklist %1/%2', status.score.passed, status.score.total)}
-          </div>
-          <ul className="jp-repro-checklist">
-            {status.checklist.map(item => (
-              <li
-                key={item.name}
-                className={`jp-repro-checklist-item ${
-                  item.ok === true ? 'jp-repro-ok' : item.ok === false ? 'jp-repro-notok' : ''
-                }`}
-                data-name={item.name}
-                title={item.detail}
-              >
-                <Mark ok={item.ok} /> <span className="jp-repro-check-label">{item.name}</span>
-                {item.detail && <span className="jp-repro-detail"> — {item.detail}</span>}
-              </li>
-            ))}
-          </ul>
-        </>
+      {items.length > 0 && (
+        <ul className="jp-repro-checklist">
+          {items.map(item => (
+            <li
+              key={item.name}
+              className={`jp-repro-checklist-item ${
+                item.ok === true
+                  ? 'jp-repro-ok'
+                  : item.ok === false
+                    ? 'jp-repro-notok'
+                    : 'jp-repro-unknown-item'
+              }`}
+              data-name={item.name}
+            >
+              <Mark ok={item.ok} /> <span className="jp-repro-check-label">{item.name}</span>
+              {item.detail && (
+                <>
+                  {' — '}
+                  <FoldedText trans={trans} text={item.detail} className="jp-repro-detail" />
+                </>
+              )}
+            </li>
+          ))}
+        </ul>
       )}
     </Section>
   );
