@@ -4,6 +4,7 @@
  * reply. No DOM here; widgets/sections/compare.tsx renders it.
  */
 import { ICheckPair, ICompareReply, IDriftItem, IRunInfo } from './tokens';
+import { runName } from './verdict';
 
 /**
  * How a stored run kind is named to people (store.runs.RUN_KIND_LABELS): a
@@ -53,7 +54,7 @@ export function formatRunTime(seconds: number | null | undefined): string {
  */
 export function runOptionLabel(run: IRunInfo): string {
   const kind = runKindLabel(run.kind, run.label);
-  const parts = [`run ${run.id}`, formatRunTime(run.started), kind];
+  const parts = [runName(run.id, run.number), formatRunTime(run.started), kind];
   if (run.label && run.label !== 'run' && run.label !== kind) {
     parts.push(run.label);
   }

@@ -22,6 +22,8 @@ export interface IRunInfo {
   git_id: number | null;
   label: string | null;
   is_baseline: boolean;
+  /** This notebook's run number (1 = its oldest run); `id` is store-wide. */
+  number?: number | null;
 }
 
 /** One item of the reproducibility checklist: history.ChecklistItem. */
@@ -65,7 +67,11 @@ export interface INotebookStatus {
   checklist: IChecklistItem[];
   summary: string;
   n_runs: number;
-  score: { passed: number; total: number };
+  /** Every item shown counts: `total` = passed + failed + unknown. */
+  score: { passed: number; total: number; failed?: number; unknown?: number };
+  /** This notebook's numbers of the latest run and of the baseline. */
+  run_number?: number | null;
+  baseline_number?: number | null;
 }
 
 /** Fields every reply of a notebook endpoint has. */
@@ -211,6 +217,8 @@ export interface IChecksReply extends INotebookReply {
 /** One side of a comparison: compare.side_by_side.RunSide.to_dict(). */
 export interface IRunSide {
   id: number;
+  /** This notebook's run number (`id` is store-wide). */
+  number?: number | null;
   /** `run 5 · 2026-12-01 10:02 · headless` */
   title: string;
   kind: string;

@@ -11,7 +11,8 @@ import {
   IChecksReply,
   IDriftItem,
   IDriftReply,
-  IJob
+  IJob,
+  IStatusReply
 } from './tokens';
 
 /** The verdict's tone: its colour, and what a test or a person reads first. */
@@ -23,8 +24,8 @@ export interface IVerdict {
   /** A few words: `All cells match the baseline`, `Diverges at cell 5`. */
   headline: string;
   /**
-   * One sentence saying what was compared with what, e.g. `Latest run (run 3) vs
-   * baseline (run 1): all 7 cells match, 3/3 checks pass.`
+   * One sentence saying what was compared with what, e.g. `Latest run 3 vs
+   * baseline run 1: all 7 cells match, 3/3 checks pass.`
    */
   sentence: string;
   /** The first cell that differs, when one does. */
@@ -95,12 +96,39 @@ export function cellCountsText(trans: TranslationBundle, cells: ICellsReply | nu
  * @param checks - the checks reply (the latest run's checks vs the baseline)
  * @param label - a cell's name for people (`cell 5 (code cell 3)`, see cells.ts)
  */
+/**
+ * `run 2` (this notebook's second run), with the store-wide id when it differs
+ * (`run 2 (id 5)`): commands such as `repro-nb compare NB 5` take the id.
+ */
+export function runName(id: number, number?: number | null): string {
+  return number === undefined || number === null || number === id
+    ? `run ${id}`
+    : `run ${number} (id ${id})`;
+}
+
+/** Store id -> this notebook's run number, from the status reply's latest and baseline runs. */
+export function runNumbers(status: IStatusReply | null): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const run of [status?.latest_run, status?.baseline_run]) {
+    if (run && typeof run.number === 'number') {
+      out.set(run.id, run.number);
+    }
+  }
+  return out;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 export function verdictOf(
   trans: TranslationBundle,
   cells: ICellsReply | null,
   checks: IChecksReply | null,
-  label: (cell: ICellDiff) => string
+  label: (cell: ICellDiff) => string,
+  runs: ReadonlyMap<number, number> = new Map()
 ): IVerdict {
+  const name = (id: number | null): string => (id === null ? '—' : runName(id, runs.get(id)));
   if (cells === null) {
     return { tone: 'loading', headline: trans.__('Loading…'), sentence: '', first: null };
   }
@@ -117,18 +145,18 @@ export function verdictOf(
   if (cells.baseline === null || cells.baseline === cells.run) {
     return {
       tone: 'baseline',
-      headline: trans.__('Run %1 is the baseline', cells.run),
+      headline: trans.__('%1 is the baseline', capitalize(name(cells.run))),
       sentence: trans._n(
-        'Run %2 (the latest) is the baseline: %1 cell recorded%3. Run the notebook again to compare.',
-        'Run %2 (the latest) is the baseline: %1 cells recorded%3. Run the notebook again to compare.',
+        '%2 (the latest) is the baseline: %1 cell recorded%3. Run the notebook again to compare.',
+        '%2 (the latest) is the baseline: %1 cells recorded%3. Run the notebook again to compare.',
         cells.total,
-        cells.run,
+        name(cells.run),
         tail
       ),
       first: null
     };
   }
-  const compared = trans.__('Latest run (run %1) vs baseline (run %2)', cells.run, cells.baseline);
+  const compared = trans.__('Latest %1 vs baseline %2', name(cells.run), name(cells.baseline));
   const first = cells.first_divergent;
   const failing = checkCounts(checks).fail;
   if (first === null && failing === 0) {

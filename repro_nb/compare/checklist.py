@@ -31,6 +31,7 @@ from repro_nb.store import (
     latest_session,
     light_cells,
     list_runs,
+    run_name,
 )
 
 __all__ = [
@@ -396,14 +397,6 @@ def notebook_status(
     return status
 
 
-def _run_name(number: int | None, run_id: int) -> str:
-    """``run 2`` (this notebook's second run), with the store id when it differs: commands
-    such as ``repro-nb compare --b 5`` take the id."""
-    if number is None or number == run_id:
-        return f"run {run_id}"
-    return f"run {number} (id {run_id})"
-
-
 def check_summary(store: Store, notebook: str, sid: int) -> str:
     """The checks of a run in a few words, each check counted once (its latest value), as the
     Validation report counts them: ``checks 3 pass, 0 fail`` or ``3 checks recorded``."""
@@ -432,7 +425,7 @@ def _summary_line(
     sid, baseline = status.session_id, status.baseline_id
     assert sid is not None
     check_text = check_summary(store, notebook, sid)
-    run = _run_name(status.run_number, sid)
+    run = run_name(status.run_number, sid)
     if baseline is None or baseline == sid:
         n = sum(1 for c in cells if comparable(c))
         return f"{run} is the baseline ({n} cells, {check_text})"
@@ -443,5 +436,5 @@ def _summary_line(
     first = comparison.first_divergent
     where = f", first divergent: {cell_label(first.index)}" if first else ""
     parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no cells"
-    base = _run_name(status.baseline_number, baseline)
+    base = run_name(status.baseline_number, baseline)
     return f"{run} vs baseline {base}{origin}: {parts}{where}; {check_text}"

@@ -32,6 +32,7 @@ from repro_nb.store import (
     list_runs,
     run_config,
     run_kind_label,
+    run_name,
 )
 
 __all__ = [
@@ -74,13 +75,14 @@ class RunSide:
     dirty: bool | None
     python: str | None
     host: str | None
+    number: int | None = None  # this notebook's run number (``id`` is store-wide)
 
     @property
     def title(self) -> str:
         """``run 5 · 2026-12-01 10:02 · headless``."""
         what = run_kind_label(self.kind, self.label)
         extra = f" · {self.label}" if self.label and self.label not in ("run", what) else ""
-        return f"run {self.id} · {_fmt_time(self.started)} · {what}{extra}"
+        return f"{run_name(self.number, self.id)} · {_fmt_time(self.started)} · {what}{extra}"
 
     @property
     def commit_text(self) -> str:
@@ -94,6 +96,7 @@ class RunSide:
         """JSON-ready dict."""
         return {
             "id": self.id,
+            "number": self.number,
             "title": self.title,
             "kind": self.kind,
             "started": self.started,
@@ -475,6 +478,7 @@ def _side(store: Store, info: RunInfo) -> RunSide:
         dirty=git.get("dirty"),
         python=(env.get("python") or {}).get("version"),
         host=session.get("hostname"),
+        number=info.number,
     )
 
 

@@ -32,6 +32,7 @@ from repro_nb.store.runs import (
     run_cells,
     run_config,
     run_kind_label,
+    run_name,
     set_baseline,
 )
 from repro_nb.store.schema import MIGRATIONS, SCHEMA_VERSION, split_statements
@@ -61,6 +62,7 @@ __all__ = [
     "run_cells",
     "run_config",
     "run_kind_label",
+    "run_name",
     "set_baseline",
     "split_statements",
 ]

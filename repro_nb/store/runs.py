@@ -32,6 +32,7 @@ __all__ = [
     "run_cells",
     "run_config",
     "run_kind_label",
+    "run_name",
     "set_baseline",
 ]
 
@@ -264,3 +265,11 @@ def run_config(store: Store, session_id: int) -> dict[str, dict[str, Any]]:
             "cell_row": row["cell_row"],
         }
     return out
+
+
+def run_name(number: int | None, run_id: int) -> str:
+    """``run 2`` (this notebook's second run), with the store id when it differs: commands
+    such as ``repro-nb compare NB 5`` take the id."""
+    if number is None or number == run_id:
+        return f"run {run_id}"
+    return f"run {number} (id {run_id})"

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from bench.labserver import LabServer, running_lab
+from repro_nb.notebook import is_repro_only
 
 from .records import write_notebook
 
@@ -123,8 +124,14 @@ def test_demo_notebook_sidebar_export_verify(
     wait_all_executed(page, n)
     root = sidebar.locator('.jp-repro-root[data-phase="ready"]')
     expect(root).to_be_visible(timeout=30_000)  # refreshed by the executed-cell signal or poll
-    # Every code cell but the first is recorded: the recorder starts inside `%load_ext repro_nb`.
-    recorded = n - 1
+    # The cells compared: those that are the notebook's own work. The `%load_ext repro_nb` cell
+    # and the `%repro_check` cell only drive repro_nb and are never compared.
+    recorded = sum(
+        not is_repro_only("".join(c["source"]))
+        for c in json.loads(DEMO.read_text())["cells"]
+        if c["cell_type"] == "code"
+    )
+    assert recorded == n - 2
     expect(sidebar.locator(".jp-repro-cell")).to_have_count(recorded, timeout=30_000)
     page.screenshot(path=str(artefacts / "demo-1-first-run.png"))
 
@@ -161,9 +168,7 @@ def test_demo_notebook_sidebar_export_verify(
     expect(sidebar.locator(".jp-repro-checks-summary")).to_contain_text("3 pass, 0 fail")
     expect(sidebar.locator(".jp-repro-stats tbody tr")).to_have_count(3)
     expect(sidebar.locator(".jp-repro-headline")).to_have_text("All cells match the baseline")
-    expect(sidebar.locator(".jp-repro-compared")).to_contain_text(
-        "Latest run (run 2) vs baseline (run 1)"
-    )
+    expect(sidebar.locator(".jp-repro-compared")).to_contain_text("Latest run 2 vs baseline run 1")
     expect(sidebar.locator(".jp-repro-first-divergent")).to_have_count(0)
     expect(sidebar.locator(".jp-repro-cell.jp-repro-state-same")).to_have_count(recorded)
     expect(sidebar.locator('.jp-repro-drift-item[data-severity="major"]')).to_have_count(0)

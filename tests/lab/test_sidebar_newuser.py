@@ -200,7 +200,9 @@ def test_demo_after_make_demo_shows_no_divergence(page: Any, lab: LabServer, sho
     verdict = sidebar.locator(".jp-repro-verdict-block")
     # The last cell records the checks: the sidebar has the whole run once they show.
     expect(verdict.locator(".jp-repro-compared")).to_contain_text(
-        re.compile(r"Latest run \(run \d+\) vs baseline \(run \d+\): .*3/3 checks pass"),
+        re.compile(
+            r"Latest run \d+( \(id \d+\))? vs baseline run \d+( \(id \d+\))?: .*3/3 checks pass"
+        ),
         timeout=60_000,
     )
     expect(sidebar.locator(".jp-repro-section-loading")).to_have_count(0, timeout=30_000)
@@ -237,7 +239,7 @@ def test_panel_cell_run_all_twice_no_divergence(page: Any, lab: LabServer, shots
     sidebar = ready_sidebar(page)
     verdict = sidebar.locator(".jp-repro-verdict-block")
     expect(verdict.locator(".jp-repro-compared")).to_contain_text(
-        "Latest run (run 2) vs baseline (run 1)", timeout=60_000
+        "Latest run 2 vs baseline run 1", timeout=60_000
     )
     expect(sidebar.locator(".jp-repro-section-loading")).to_have_count(0, timeout=30_000)
     page.screenshot(path=str(shots / "2-panel-run-all-twice.png"))
@@ -286,9 +288,7 @@ def test_unseeded_names_the_drawing_cell_with_its_cause(
     expect(sidebar.locator(".jp-repro-section-loading")).to_have_count(0, timeout=30_000)
     # The drawing cell is the notebook's 5th cell (the 3rd code cell).
     expect(verdict.locator(".jp-repro-headline")).to_have_text("Diverges at cell 5 (code cell 3)")
-    expect(verdict.locator(".jp-repro-compared")).to_contain_text(
-        "Latest run (run 2) vs baseline (run 1)"
-    )
+    expect(verdict.locator(".jp-repro-compared")).to_contain_text("Latest run 2 vs baseline run 1")
     first = verdict.locator(".jp-repro-first")
     expect(first.locator(".jp-repro-first-label")).to_have_text("cell 5 (code cell 3)")
     cause = first.locator(".jp-repro-first-cause")

@@ -21,7 +21,15 @@ import {
   IDriftReply,
   IReproState
 } from '../tokens';
-import { cellCountsText, checklistScore, driftCountText, driftGroups, verdictOf } from '../verdict';
+import {
+  cellCountsText,
+  checklistScore,
+  driftCountText,
+  driftGroups,
+  runName,
+  runNumbers,
+  verdictOf
+} from '../verdict';
 import { truncateAround } from '../widgets/format';
 import { CellsSection } from '../widgets/sections/cells';
 import { DriftSection } from '../widgets/sections/drift';
@@ -174,9 +182,7 @@ describe('verdictOf', () => {
     const v = verdictOf(trans, cells, checksReply(['pass', 'pass', 'pass']), label);
     expect(v.tone).toBe('ok');
     expect(v.headline).toBe('All cells match the baseline');
-    expect(v.sentence).toBe(
-      'Latest run (run 3) vs baseline (run 1): all 3 cells match, 3/3 checks pass.'
-    );
+    expect(v.sentence).toBe('Latest run 3 vs baseline run 1: all 3 cells match, 3/3 checks pass.');
   });
 
   it('names the first divergent cell by its place in the notebook', () => {
@@ -184,10 +190,22 @@ describe('verdictOf', () => {
     const v = verdictOf(trans, cellsReply(rows), checksReply([]), label);
     expect(v.tone).toBe('diverged');
     expect(v.headline).toBe('Diverges at cell 5');
-    expect(v.sentence).toBe(
-      'Latest run (run 3) vs baseline (run 1): 2 of 3 cells differ, no checks.'
-    );
+    expect(v.sentence).toBe('Latest run 3 vs baseline run 1: 2 of 3 cells differ, no checks.');
     expect(v.first?.index).toBe(4);
+  });
+
+  it("names runs by this notebook's numbers, with the store id when it differs", () => {
+    expect(runName(5, 2)).toBe('run 2 (id 5)');
+    expect(runName(3, 3)).toBe('run 3');
+    expect(runName(7)).toBe('run 7');
+    const status = {
+      latest_run: { id: 3, number: 2 },
+      baseline_run: { id: 1, number: 1 }
+    } as unknown as Parameters<typeof runNumbers>[0];
+    const numbers = runNumbers(status);
+    const cells = cellsReply([cell(1), cell(2)]);
+    const v = verdictOf(trans, cells, checksReply([]), label, numbers);
+    expect(v.sentence).toBe('Latest run 2 (id 3) vs baseline run 1: all 2 cells match, no checks.');
   });
 
   it('says which run is the baseline when it is the only one', () => {

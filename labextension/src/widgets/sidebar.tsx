@@ -14,6 +14,7 @@ import * as React from 'react';
 import { ReproModel } from '../model';
 import { cellLabel as labelOf } from '../cells';
 import { ICellDiff, IReproState, SIDEBAR_ID } from '../tokens';
+import { runNumbers } from '../verdict';
 import { reproIcon } from './icon';
 import {
   ActionsToolbar,
@@ -67,7 +68,15 @@ function Body(props: {
           <strong>{trans.__('Nothing recorded for this notebook yet.')}</strong>
           <p>
             {trans.__(
-              'Run %load_ext repro_nb (and %repro_seed 42) in the notebook, then run its cells: each cell is recorded.'
+              'Put these lines in the first cell, then run the notebook: every later cell is recorded.'
+            )}
+          </p>
+          <pre className="jp-repro-start-lines">
+            {'%load_ext repro_nb\n%repro_seed 42\n%repro_snapshot on'}
+          </pre>
+          <p className="jp-repro-detail">
+            {trans.__(
+              '%repro_seed 42 seeds every random generator; %repro_snapshot on starts recording.'
             )}
           </p>
         </div>
@@ -104,6 +113,7 @@ function Body(props: {
             drift={state.drift}
             error={state.sectionErrors.drift}
             toggle={props.toggle}
+            numbers={runNumbers(state.status)}
           />
           <CompareSection
             trans={trans}

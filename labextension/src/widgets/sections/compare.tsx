@@ -10,6 +10,7 @@ import {
   IRunInfo,
   IRunsReply
 } from '../../tokens';
+import { runName } from '../../verdict';
 import { formatValue } from '../format';
 import { DriftList } from './drift';
 import { ISectionProps, Mark } from './section';
@@ -79,8 +80,8 @@ function Comparison(props: {
   const { trans, reply } = props;
   const view = compareView(reply);
   const [allCells, setAllCells] = React.useState(false);
-  const a = trans.__('A (run %1)', reply.a.id);
-  const b = trans.__('B (run %1)', reply.b.id);
+  const a = trans.__('A (%1)', runName(reply.a.id, reply.a.number));
+  const b = trans.__('B (%1)', runName(reply.b.id, reply.b.number));
   const cells = allCells ? reply.cells : reply.cells.slice(0, CELL_LIMIT);
   const label = (cell: ICompareCell): string =>
     props.cellLabel ? props.cellLabel(cell) : cell.label;
@@ -364,7 +365,11 @@ export function CompareSection(
   }
   const count =
     compare.open && compare.reply && !compare.error
-      ? trans.__('run %1 vs run %2', compare.reply.a.id, compare.reply.b.id)
+      ? trans.__(
+          '%1 vs %2',
+          runName(compare.reply.a.id, compare.reply.a.number),
+          runName(compare.reply.b.id, compare.reply.b.number)
+        )
       : runs
         ? trans.__('%1 runs', list.length)
         : '';

@@ -3,7 +3,7 @@ import * as React from 'react';
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { IDriftItem, IDriftReply } from '../../tokens';
-import { driftCountText, driftGroups } from '../../verdict';
+import { driftCountText, driftGroups, runName } from '../../verdict';
 import { formatValue, severityClass, truncateAround } from '../format';
 import { ISectionProps, ISectionToggle, Section } from './section';
 
@@ -63,9 +63,16 @@ export function DriftList(props: {
  * packages the notebook does not import each folded into one row.
  */
 export function DriftSection(
-  props: ISectionProps & { drift: IDriftReply | null; error?: string; toggle?: ISectionToggle }
+  props: ISectionProps & {
+    drift: IDriftReply | null;
+    error?: string;
+    toggle?: ISectionToggle;
+    /** Store id -> this notebook's run number (see `runNumbers`). */
+    numbers?: ReadonlyMap<number, number>;
+  }
 ): JSX.Element {
   const { trans, drift } = props;
+  const numbers = props.numbers ?? new Map<number, number>();
   const report = drift?.report ?? null;
   const groups = driftGroups(drift);
   const total = groups.flagged.length + groups.info.length + groups.unimported.length;
@@ -105,9 +112,9 @@ export function DriftSection(
         <>
           <div className="jp-repro-drift-summary">
             {trans.__(
-              'Baseline (run %1) → latest run (run %2): %3',
-              drift.baseline ?? '—',
-              drift.run ?? '—',
+              'Baseline %1 → latest %2: %3',
+              drift.baseline === null ? '—' : runName(drift.baseline, numbers.get(drift.baseline)),
+              drift.run === null ? '—' : runName(drift.run, numbers.get(drift.run)),
               report?.summary ?? ''
             )}
           </div>
