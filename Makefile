@@ -12,7 +12,11 @@ $(BIN)/python:
 	$(BIN)/pip install -q -U pip
 
 # torch is pinned in constraints.txt (a local CPU wheel); the package itself accepts any torch >= 2.1.
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt labextension/package.json
+# The sidebar's sources too: the install builds the labextension and copies it into the venv,
+# which is where JupyterLab loads it from.
+LABEXT_SRC := $(shell find labextension/src labextension/style -type f 2>/dev/null)
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt labextension/package.json $(LABEXT_SRC)
 	$(BIN)/pip install -c constraints.txt -e ".[test,torch,dask]"
 	touch $@
 

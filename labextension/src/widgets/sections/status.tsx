@@ -74,8 +74,10 @@ export function StatusSection(
   const status = reply.status;
   const seed = status?.seed ?? null;
   const latest = reply.latest_run;
-  const warnings = status?.seed_warnings ?? [];
   const items = status?.checklist ?? [];
+  // A warning a checklist row already carries in full (the hash seed) is said once, there.
+  const details = new Set(items.map(item => item.detail));
+  const warnings = (status?.seed_warnings ?? []).filter(w => !details.has(w));
   const score = checklistScore(items);
   const count =
     items.length === 0
