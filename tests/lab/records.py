@@ -11,13 +11,17 @@ from repro_nb.compare.codec import encode_value
 from repro_nb.store import Store
 
 
-def write_notebook(path: Path, sources: list[str]) -> Path:
-    """Write a minimal nbformat 4.5 notebook with one code cell per source (ids c0, c1, ...)."""
+def write_notebook(path: Path, sources: list[str | tuple[str, str]]) -> Path:
+    """Write a minimal nbformat 4.5 notebook, one cell per source (ids c0, c1, ...): a string
+    is a code cell, ``("md", text)`` a markdown cell and ``("code", text)`` a code cell."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    for i, src in enumerate(sources):
-        cell = nbformat.v4.new_code_cell(src)
+    for i, item in enumerate(sources):
+        kind, src = item if isinstance(item, tuple) else ("code", item)
+        cell = (
+            nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
+        )
         cell["id"] = f"c{i}"
         nb.cells.append(cell)
     nb.metadata["kernelspec"] = {

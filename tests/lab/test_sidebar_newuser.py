@@ -30,6 +30,7 @@ import pytest
 
 from bench.labserver import LabServer, running_lab
 
+from .records import write_notebook
 from .test_sidebar_browser import (
     BUILT_SIDEBAR,
     DEMO,
@@ -88,23 +89,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
 
 def write_cells(path: Path, cells: list[tuple[str, str]]) -> Path:
     """A notebook of ``(cell_type, source)`` cells with ids c0, c1, …"""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    for i, (kind, src) in enumerate(cells):
-        cell = (
-            nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
-        )
-        cell["id"] = f"c{i}"
-        nb.cells.append(cell)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, list(cells))
 
 
 def cell_ids(path: Path) -> list[str]:
