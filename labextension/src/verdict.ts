@@ -117,6 +117,23 @@ export function runNumbers(status: IStatusReply | null): Map<number, number> {
   return out;
 }
 
+/** `recorded headless` for a run not made in a notebook kernel; '' for one that was. */
+export function recordedHow(kind: string): string {
+  switch (kind) {
+    case 'run':
+    case 'export':
+      return 'recorded headless';
+    case 'bundle':
+      return 'from a bundle';
+    case 'script':
+      return 'recorded from a script';
+    case 'verify':
+      return 'recorded by verify';
+    default:
+      return '';
+  }
+}
+
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
@@ -126,12 +143,16 @@ export function verdictOf(
   cells: ICellsReply | null,
   checks: IChecksReply | null,
   label: (cell: ICellDiff) => string,
-  runs: ReadonlyMap<number, number> = new Map()
+  status: IStatusReply | null = null
 ): IVerdict {
-  const name = (id: number | null): string => (id === null ? '—' : runName(id, runs.get(id)));
+  const numbers = runNumbers(status);
+  const name = (id: number | null): string => (id === null ? '—' : runName(id, numbers.get(id)));
   if (cells === null) {
     return { tone: 'loading', headline: trans.__('Loading…'), sentence: '', first: null };
   }
+  // How the baseline was recorded, when not in this notebook's kernel (`make demo`, a bundle).
+  const base = [status?.baseline_run, status?.latest_run].find(r => r && r.id === cells.baseline);
+  const how = base ? recordedHow(base.kind) : '';
   if (cells.run === null || cells.total === 0) {
     return {
       tone: 'none',
@@ -147,16 +168,22 @@ export function verdictOf(
       tone: 'baseline',
       headline: trans.__('%1 is the baseline', capitalize(name(cells.run))),
       sentence: trans._n(
-        '%2 (the latest) is the baseline: %1 cell recorded%3. Run the notebook again to compare.',
-        '%2 (the latest) is the baseline: %1 cells recorded%3. Run the notebook again to compare.',
+        '%2 (the latest%4) is the baseline: %1 cell recorded%3. Run the notebook again to compare.',
+        '%2 (the latest%4) is the baseline: %1 cells recorded%3. Run the notebook again to compare.',
         cells.total,
-        name(cells.run),
-        tail
+        capitalize(name(cells.run)),
+        tail,
+        how ? `, ${how}` : ''
       ),
       first: null
     };
   }
-  const compared = trans.__('Latest %1 vs baseline %2', name(cells.run), name(cells.baseline));
+  const compared = trans.__(
+    'Latest %1 vs baseline %2%3',
+    name(cells.run),
+    name(cells.baseline),
+    how ? ` (${how})` : ''
+  );
   const first = cells.first_divergent;
   const failing = checkCounts(checks).fail;
   if (first === null && failing === 0) {

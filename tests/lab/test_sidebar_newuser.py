@@ -186,7 +186,8 @@ def test_demo_after_make_demo_shows_no_divergence(page: Any, lab: LabServer, sho
     # The last cell records the checks: the sidebar has the whole run once they show.
     expect(verdict.locator(".jp-repro-compared")).to_contain_text(
         re.compile(
-            r"Latest run \d+( \(id \d+\))? vs baseline run \d+( \(id \d+\))?: .*3/3 checks pass"
+            r"Latest run \d+( \(id \d+\))? vs baseline run \d+( \(id \d+\))? "
+            r"\(recorded headless\): .*3/3 checks pass"
         ),
         timeout=60_000,
     )

@@ -199,13 +199,18 @@ describe('verdictOf', () => {
     expect(runName(3, 3)).toBe('run 3');
     expect(runName(7)).toBe('run 7');
     const status = {
-      latest_run: { id: 3, number: 2 },
-      baseline_run: { id: 1, number: 1 }
+      latest_run: { id: 3, number: 2, kind: 'interactive' },
+      baseline_run: { id: 1, number: 1, kind: 'run' }
     } as unknown as Parameters<typeof runNumbers>[0];
-    const numbers = runNumbers(status);
+    expect(runNumbers(status).get(3)).toBe(2);
     const cells = cellsReply([cell(1), cell(2)]);
-    const v = verdictOf(trans, cells, checksReply([]), label, numbers);
-    expect(v.sentence).toBe('Latest run 2 (id 3) vs baseline run 1: all 2 cells match, no checks.');
+    const v = verdictOf(trans, cells, checksReply([]), label, status);
+    // The baseline `make demo` recorded says so: like is compared with like, and it shows.
+    expect(v.sentence).toBe(
+      'Latest run 2 (id 3) vs baseline run 1 (recorded headless): all 2 cells match, no checks.'
+    );
+    const only = verdictOf(trans, cellsReply([cell(1)], 1, 1), checksReply([]), label, status);
+    expect(only.sentence).toMatch(/^Run 1 \(the latest, recorded headless\) is the baseline/);
   });
 
   it('says which run is the baseline when it is the only one', () => {

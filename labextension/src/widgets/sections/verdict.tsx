@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import { ICellDiff, IReproState } from '../../tokens';
-import { runNumbers, verdictOf, verifyLevel } from '../../verdict';
+import { verdictOf, verifyLevel } from '../../verdict';
 import { ISectionProps } from './section';
 
 /** One line of why a cell differs, from the server's `reason` (older servers: the lists). */
@@ -33,13 +33,7 @@ export function VerdictBlock(
   }
 ): JSX.Element {
   const { trans, state } = props;
-  const verdict = verdictOf(
-    trans,
-    state.cells,
-    state.checks,
-    props.cellLabel,
-    runNumbers(state.status)
-  );
+  const verdict = verdictOf(trans, state.cells, state.checks, props.cellLabel, state.status);
   const level = verifyLevel(state.jobs.verify);
   const verified = state.jobs.verify?.result?.verdict;
   return (
