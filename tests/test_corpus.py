@@ -109,7 +109,13 @@ def test_fix_makes_seeding_fixable_notebooks_reproduce(name: str, tmp_path: Path
     # reported as such, never as a divergence)
     assert res.reference == "runs"
     assert all(r.first_divergent is None for r in res.runs), res.to_text()
-    assert res.determinism and all(d.deterministic for d in res.determinism), res.to_text()
+    # `%timeit STMT` runs STMT as many times as the machine's speed allows: a cell whose timed
+    # statement changes a variable (pdsh's `%timeit np.add.at(counts, ...)`) varies with the
+    # load, seeded or not. The truth for those cells is "varies", so only the others must agree.
+    cells = json.loads(nb.read_text())["cells"]
+    timed = {i for i, c in enumerate(cells) if "%timeit" in "".join(c.get("source") or "")}
+    assert res.determinism, res.to_text()
+    assert all(d.deterministic or d.cell_index in timed for d in res.determinism), res.to_text()
     assert res.verdict in (
         "reproduced",
         "reproduced within tolerance",

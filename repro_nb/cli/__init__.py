@@ -276,7 +276,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     spec = RunSpec(
         notebook=str(nb),
         label="demo",
-        kind="interactive",
+        kind="run",  # a headless run: the sidebar says so ("recorded headless")
         env={"PYTHONHASHSEED": "0", "CUBLAS_WORKSPACE_CONFIG": ":4096:8"},
         store_path=str(resolve_store_path(nb)),
         timeout=args.timeout,
