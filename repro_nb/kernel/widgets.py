@@ -35,9 +35,8 @@ from typing import Any
 import ipywidgets as w
 
 from repro_nb.capture.recorder import add_listener, remove_listener
-from repro_nb.compare.cells import RunComparison, compare_sessions
 from repro_nb.compare.drift import DriftReport
-from repro_nb.compare.overview import Overview, overview
+from repro_nb.compare.overview import overview
 from repro_nb.compare.results import ValidationReport
 from repro_nb.compare.run_stats import RunStats
 from repro_nb.errors import UsageProblem
@@ -401,12 +400,6 @@ class Panel:
             self._numbers = cell_numbers(path) if key else CellNumbers()
         return self._numbers
 
-    def _comparison(self, view: Overview, numbers: CellNumbers) -> RunComparison | None:
-        """The run's cells vs the baseline's, placed by the notebook's cell positions."""
-        if view.run_is_baseline or view.run_id is None or view.baseline_id is None:
-            return None
-        return compare_sessions(self.store, view.baseline_id, view.run_id, order=numbers.order)
-
     def _update(self) -> None:
         if self.flush is not None:
             self.flush()
@@ -422,7 +415,8 @@ class Panel:
         )
         sid, base = view.run_id, view.baseline_id
         numbers = self._cell_numbers()
-        comparison = self._comparison(view, numbers)
+        # The overview places cells by the notebook file's positions, as the sidebar does.
+        comparison = None if view.run_is_baseline else view.comparison
         this_run = f"run {sid} (this kernel)" if live and sid is not None else f"run {sid}"
         cell_sides = Sides(f"baseline run {base}", this_run) if comparison is not None else None
         verdict = render_verdict(
